@@ -1,0 +1,191 @@
+"""posthog-otel: PostHog's server-side context API on top of OpenTelemetry.
+
+Drop-in for posthog-python v6's contexts and module-level API::
+
+    import posthog_otel as posthog
+
+    posthog.api_key = "phc_..."            # or POSTHOG_API_KEY / POSTHOG_HOST in the environment
+
+    with posthog.new_context():
+        posthog.identify_context("user-123")
+        posthog.set_context_session(session_id)
+        posthog.tag("plan", "pro")
+        posthog.capture("order_completed")  # distinct id, session, tags, $trace_id, $span_id
+
+The current context lives in the OpenTelemetry Context, so it follows threads (with contrib's
+``ThreadingInstrumentor``), asyncio tasks and everything else OpenTelemetry carries.
+
+Importing this package is cheap: the client, its HTTP stack and OpenTelemetry SDK pieces load
+on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import _default
+from .contexts import (
+    Scope,
+    current_scope,
+    get_context_distinct_id,
+    get_context_session_id,
+    get_context_window_id,
+    get_tags,
+    identify_context,
+    new_context,
+    scoped,
+    set_context_session,
+    set_context_window_id,
+    tag,
+)
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .client import Client, Posthog
+
+__all__ = [
+    "Client",
+    "Posthog",
+    "Scope",
+    "__version__",
+    "alias",
+    "capture",
+    "capture_exception",
+    "current_scope",
+    "flush",
+    "get_client",
+    "get_context_distinct_id",
+    "get_context_session_id",
+    "get_context_window_id",
+    "get_tags",
+    "group_identify",
+    "identify_context",
+    "new_context",
+    "scoped",
+    "set",
+    "set_context_session",
+    "set_context_window_id",
+    "set_once",
+    "setup",
+    "shutdown",
+    "tag",
+]
+
+# Module-level configuration, read when the default client is first built (as posthog-python).
+api_key: str | None = None
+project_api_key: str | None = None
+host: str | None = None
+debug: bool | None = None
+disabled: bool | None = None
+sync_mode: bool | None = None
+on_error: Any = None
+before_send: Any = None
+super_properties: Mapping[str, Any] | None = None
+enable_exception_autocapture: bool = True
+project_root: str | None = None
+disable_geoip: bool | None = None
+
+_LAZY = {"Client": ".client", "Posthog": ".client"}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'posthog_otel' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def get_client() -> Client:
+    """The default client (built on first use from module attributes or the environment)."""
+    return _default.get_client()
+
+
+def setup(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:
+    """Configure the default client explicitly; returns it. Options as :class:`Client`."""
+    return _default.setup(api_key, host, **options)
+
+
+def capture(
+    event: str,
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: datetime | float | None = None,
+    uuid: Any = None,
+    groups: Mapping[str, str] | None = None,
+    disable_geoip: bool | None = None,
+) -> str | None:
+    """Capture an event with the default client; returns its uuid."""
+    return _default.get_client().capture(
+        event,
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=timestamp,
+        uuid=uuid,
+        groups=groups,
+        disable_geoip=disable_geoip,
+    )
+
+
+def capture_exception(
+    exception: BaseException | None = None,
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: datetime | float | None = None,
+    uuid: Any = None,
+    groups: Mapping[str, str] | None = None,
+) -> str | None:
+    """Capture an exception (default: the one being handled) as ``$exception``."""
+    return _default.get_client().capture_exception(
+        exception,
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=timestamp,
+        uuid=uuid,
+        groups=groups,
+    )
+
+
+def set(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+    """Set person properties with the default client."""
+    return _default.get_client().set(distinct_id=distinct_id, properties=properties)
+
+
+def set_once(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+    """Set person properties once with the default client."""
+    return _default.get_client().set_once(distinct_id=distinct_id, properties=properties)
+
+
+def group_identify(
+    group_type: str,
+    group_key: str,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    distinct_id: Any = None,
+) -> str | None:
+    """Create or update a group with the default client."""
+    return _default.get_client().group_identify(group_type, group_key, properties, distinct_id=distinct_id)
+
+
+def alias(previous_id: str, distinct_id: Any = None) -> str | None:
+    """Alias ``previous_id`` to ``distinct_id`` with the default client."""
+    return _default.get_client().alias(previous_id, distinct_id)
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Flush the default client, if one was built."""
+    client = _default.current_client()
+    return True if client is None else client.flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop the default client, if one was built."""
+    client = _default.current_client()
+    return True if client is None else client.shutdown(timeout)

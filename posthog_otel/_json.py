@@ -1,0 +1,100 @@
+"""JSON encoding of events: fast C encoder first, a sanitising walk only when it fails.
+
+PostHog needs valid JSON; Python's defaults would emit ``NaN`` and fail on sets, Decimals,
+UUIDs, bytes, dataclasses, datetimes, non-string keys and cycles. Values are converted the way
+the PostHog wire spec says; anything else becomes its ``str()``.
+
+Usage::
+
+    body = dumps_event({"event": "x", "properties": {"price": Decimal("1.5")}, ...})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+__all__ = ["dumps_event", "json_safe", "timestamp_iso"]
+
+_MAX_DEPTH = 64
+
+
+def timestamp_iso(value: Any) -> str:
+    """ISO-8601 UTC text for an epoch float or a datetime (naive datetimes are local time)."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, timezone.utc).isoformat()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.astimezone()
+        return value.astimezone(timezone.utc).isoformat()
+    return str(value)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, datetime):
+        return timestamp_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def dumps_event(event: dict[str, Any]) -> bytes:
+    """Encode one event to compact UTF-8 JSON, converting its timestamp to ISO text."""
+    timestamp = event.get("timestamp")
+    if timestamp is not None and not isinstance(timestamp, str):
+        event["timestamp"] = timestamp_iso(timestamp)
+    try:
+        text = json.dumps(event, default=_default, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError, RuntimeError):
+        text = json.dumps(json_safe(event), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", errors="replace")
+
+
+def json_safe(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> Any:
+    """A copy of ``value`` that ``json.dumps(allow_nan=False)`` accepts (NaN -> None, cycles cut)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if _depth >= _MAX_DEPTH:
+        return str(value)
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        if id(value) in _seen:
+            return "<cycle>"
+        seen = _seen | {id(value)}
+        if isinstance(value, dict):
+            return {_key(k): json_safe(v, _depth + 1, seen) for k, v in list(value.items())}
+        return [json_safe(v, _depth + 1, seen) for v in list(value)]
+    converted = _default(value)
+    if converted is value or isinstance(converted, str):
+        return converted
+    return json_safe(converted, _depth + 1, _seen)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float) and not math.isfinite(key):
+        return str(key)
+    if isinstance(key, bool | int | float) or key is None:
+        return json.dumps(key)
+    return str(key)

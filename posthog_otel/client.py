@@ -1,0 +1,421 @@
+"""The PostHog client: capture events, exceptions and person/group updates.
+
+Method names, signatures and return values follow posthog-python v6: ``capture`` returns the
+event's uuid, the distinct id comes from the argument, else the current context, else a random
+uuid with ``$process_person_profile: false`` (a personless event). Nothing here raises into the
+app or waits for the network: events are queued for a background sender
+(:mod:`posthog_otel.transport`).
+
+Usage::
+
+    from posthog_otel import Client, new_context, identify_context
+
+    client = Client("phc_...", host="https://eu.i.posthog.com")
+    with new_context():
+        identify_context("user-123")
+        client.capture("order_completed", properties={"total": 42})
+    client.shutdown()
+
+With no API key the client still works in-process (contexts, uuids, ``before_send``) and says
+once that events are not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import threading
+import time
+import uuid as uuid_module
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from . import contexts, exceptions
+from .config import ClientSettings
+from .version import __version__
+
+__all__ = ["Client", "EventTransport", "Posthog"]
+
+_logger = logging.getLogger("posthog_otel")
+_not_sending_warned = False
+
+
+class EventTransport(Protocol):
+    """Where a client's events go: the HTTP transport, or memory in tests."""
+
+    def enqueue(self, event: dict[str, Any]) -> bool: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def shutdown(self, timeout: float | None = None) -> bool: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+class _UnsentTransport:
+    """Used when no API key is configured: counts events, sends nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._captured = 0
+
+    def enqueue(self, event: dict[str, Any]) -> bool:
+        with self._lock:
+            self._captured += 1
+        return False
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        count = self._captured
+        return {
+            "captured": count,
+            "queued": 0,
+            "sent": 0,
+            "batches": 0,
+            "retries": 0,
+            "dropped": {"no_api_key": count} if count else {},
+            "dropped_total": count,
+            "last_error": None,
+        }
+
+
+def _system_properties(settings: ClientSettings) -> dict[str, Any]:
+    os_name = {"Darwin": "Mac OS X", "Windows": "Windows", "Linux": "Linux"}.get(
+        platform.system(), platform.system()
+    )
+    props: dict[str, Any] = {
+        "$lib": "posthog-otel",
+        "$lib_version": __version__,
+        "$is_server": True,
+        "$python_runtime": platform.python_implementation(),
+        "$python_version": platform.python_version(),
+        "$os": os_name,
+        "$os_version": platform.release(),
+    }
+    if settings.disable_geoip:
+        props["$geoip_disable"] = True
+    return props
+
+
+class Client:
+    """A PostHog project client. See the module docstring and the README's option table."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        host: str | None = None,
+        *,
+        transport: EventTransport | None = None,
+        **options: Any,
+    ) -> None:
+        settings = ClientSettings.build(api_key, host, **options)
+        self._settings = settings
+        self.enable_exception_autocapture = settings.enable_exception_autocapture
+        self._before_send = settings.before_send
+        self._super_properties = dict(settings.super_properties or {})
+        self._system = _system_properties(settings)
+        self._frames = exceptions.FrameOptions(
+            project_root=settings.project_root or os.getcwd(),
+            in_app_modules=settings.in_app_modules,
+        )
+        if settings.debug:
+            _enable_debug_logging()
+        self._transport: EventTransport
+        if transport is not None:
+            self._transport = transport
+        elif settings.api_key and not settings.disabled:
+            from .transport import Transport
+
+            self._transport = Transport(settings)
+        else:
+            self._transport = _UnsentTransport()
+            if not settings.disabled:
+                _warn_not_sending()
+
+    def __repr__(self) -> str:
+        return f"Client(host={self.host!r}, api_key=<{'set' if self._settings.api_key else 'unset'}>)"
+
+    @property
+    def host(self) -> str | None:
+        return self._settings.host
+
+    @property
+    def settings(self) -> ClientSettings:
+        return self._settings
+
+    @property
+    def disabled(self) -> bool:
+        return self._settings.disabled
+
+    # -- events ---------------------------------------------------------------------------
+
+    def capture(
+        self,
+        event: str,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: datetime | float | None = None,
+        uuid: Any = None,
+        groups: Mapping[str, str] | None = None,
+        disable_geoip: bool | None = None,
+    ) -> str | None:
+        """Capture ``event``; returns its uuid, or None when disabled or dropped."""
+        try:
+            return self._capture(event, distinct_id, properties, timestamp, uuid, groups, disable_geoip)
+        except Exception:
+            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
+            return None
+
+    def capture_exception(
+        self,
+        exception: BaseException | None = None,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: datetime | float | None = None,
+        uuid: Any = None,
+        groups: Mapping[str, str] | None = None,
+        handled: bool = True,
+    ) -> str | None:
+        """Capture an exception (default: the one being handled) as ``$exception``, once.
+
+        Returns the event uuid, or None when there is no exception, it was already captured
+        (by a context, a span hook or middleware), or the client is disabled.
+        """
+        try:
+            exc = exception if exception is not None else sys.exc_info()[1]
+            if exc is None or self._settings.disabled:
+                return None
+            if not exceptions.mark_captured(exc):
+                return None
+            props: dict[str, Any] = {
+                "$exception_list": exceptions.exception_list(exc, handled=handled, options=self._frames),
+                "$exception_level": "error",
+            }
+            if properties:
+                props.update(properties)
+            return self._capture("$exception", distinct_id, props, timestamp, uuid, groups, None)
+        except Exception:
+            _logger.warning("posthog-otel could not capture an exception", exc_info=True)
+            return None
+
+    def capture_exception_list(
+        self,
+        exception_list: list[dict[str, Any]],
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: datetime | float | None = None,
+    ) -> str | None:
+        """Capture an already built ``$exception_list`` (from a span or another process)."""
+        props: dict[str, Any] = {"$exception_list": exception_list, "$exception_level": "error"}
+        if properties:
+            props.update(properties)
+        return self.capture("$exception", distinct_id=distinct_id, properties=props, timestamp=timestamp)
+
+    def set(self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+        """Set person properties (``$set``). Sends nothing when no distinct id is known."""
+        return self._person_update("$set", distinct_id, properties)
+
+    def set_once(self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+        """Set person properties only if unset (``$set_once``); nothing without a distinct id."""
+        return self._person_update("$set_once", distinct_id, properties)
+
+    def group_identify(
+        self,
+        group_type: str,
+        group_key: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        distinct_id: Any = None,
+        timestamp: datetime | float | None = None,
+        uuid: Any = None,
+    ) -> str | None:
+        """Create or update a group (``$groupidentify``)."""
+        props = {"$group_type": group_type, "$group_key": group_key, "$group_set": dict(properties or {})}
+        return self.capture("$groupidentify", distinct_id=distinct_id, properties=props, timestamp=timestamp, uuid=uuid)
+
+    def alias(self, previous_id: str, distinct_id: Any = None) -> str | None:
+        """Merge ``previous_id`` into ``distinct_id`` (default: the context's distinct id)."""
+        try:
+            new_id = distinct_id if distinct_id is not None else contexts.get_context_distinct_id()
+            if new_id is None or self._settings.disabled:
+                return None
+            props = {"distinct_id": str(previous_id), "alias": str(new_id)}
+            return self._capture("$create_alias", str(previous_id), props, None, None, None, None)
+        except Exception:
+            _logger.warning("posthog-otel could not send an alias", exc_info=True)
+            return None
+
+    def _person_update(self, kind: str, distinct_id: Any, properties: Mapping[str, Any] | None) -> str | None:
+        try:
+            resolved = distinct_id if distinct_id is not None else contexts.get_context_distinct_id()
+            if resolved is None or self._settings.disabled:
+                return None
+            return self._capture(kind, resolved, None, None, None, None, None, top_level={kind: dict(properties or {})})
+        except Exception:
+            _logger.warning("posthog-otel could not send %s", kind, exc_info=True)
+            return None
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send queued events now; True when all were handled within ``timeout`` seconds."""
+        try:
+            return self._transport.flush(timeout)
+        except Exception:
+            _logger.warning("posthog-otel flush failed", exc_info=True)
+            return False
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush (default budget ``shutdown_timeout``) and stop the sender."""
+        try:
+            return self._transport.shutdown(timeout)
+        except Exception:
+            _logger.warning("posthog-otel shutdown failed", exc_info=True)
+            return False
+
+    def stats(self) -> dict[str, Any]:
+        """Delivery counters: captured, queued, sent, batches, retries, dropped by reason."""
+        return self._transport.stats()
+
+    # -- the one place events are built ---------------------------------------------------
+
+    def _capture(
+        self,
+        event: str,
+        distinct_id: Any,
+        properties: Mapping[str, Any] | None,
+        timestamp: datetime | float | None,
+        uuid: Any,
+        groups: Mapping[str, str] | None,
+        disable_geoip: bool | None,
+        *,
+        top_level: dict[str, Any] | None = None,
+    ) -> str | None:
+        if self._settings.disabled:
+            return None
+        if not isinstance(event, str) or not event:
+            raise ValueError(f"event name must be a non-empty string, got {event!r}")
+        ctx = otel_context.get_current()
+        scope = contexts.current_scope(ctx)
+        props: dict[str, Any] = dict(self._super_properties) if self._super_properties else {}
+        resolved = scope.resolve() if scope is not None else None
+        if resolved is not None:
+            if resolved.tags:
+                props.update(resolved.tags)
+            props["$context_tags"] = list(resolved.tags)
+        if properties:
+            props.update(properties)
+        props.update(self._system)
+        if disable_geoip is not None:
+            if disable_geoip:
+                props["$geoip_disable"] = True
+            else:
+                props.pop("$geoip_disable", None)
+        if resolved is not None:
+            if resolved.session_id is not None and "$session_id" not in props:
+                props["$session_id"] = resolved.session_id
+            if resolved.window_id is not None and "$window_id" not in props:
+                props["$window_id"] = resolved.window_id
+            if distinct_id is None:
+                distinct_id = resolved.distinct_id
+        if groups:
+            props["$groups"] = dict(groups)
+        span_context = trace.get_current_span(ctx).get_span_context()
+        if span_context.is_valid:
+            if "$trace_id" not in props:
+                props["$trace_id"] = format(span_context.trace_id, "032x")
+            if "$span_id" not in props:
+                props["$span_id"] = format(span_context.span_id, "016x")
+        if distinct_id is None:
+            distinct_id = str(uuid_module.uuid4())
+            props["$process_person_profile"] = False
+        elif not isinstance(distinct_id, str):
+            distinct_id = str(distinct_id)
+        event_uuid = _event_uuid(uuid)
+        message: dict[str, Any] = {
+            "event": event,
+            "distinct_id": distinct_id,
+            "properties": props,
+            "timestamp": time.time() if timestamp is None else _timestamp(timestamp),
+            "uuid": event_uuid,
+        }
+        if top_level:
+            message.update(top_level)
+        if self._before_send is not None:
+            kept = self._run_before_send(message)
+            if kept is None:
+                return None
+            message = kept
+        self._transport.enqueue(message)
+        return event_uuid
+
+    def _run_before_send(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        assert self._before_send is not None
+        try:
+            result = self._before_send(message)
+        except Exception:
+            _logger.warning("before_send raised; event %r dropped", message.get("event"), exc_info=True)
+            return None
+        if result is None:
+            _logger.debug("before_send dropped event %r", message.get("event"))
+            return None
+        if not isinstance(result, dict):
+            _logger.warning("before_send returned %s, not a dict; event dropped", type(result).__name__)
+            return None
+        return result
+
+
+Posthog = Client
+
+
+def _event_uuid(value: Any) -> str:
+    if value is None:
+        return str(uuid_module.uuid4())
+    try:
+        return str(value if isinstance(value, uuid_module.UUID) else uuid_module.UUID(str(value)))
+    except ValueError:
+        _logger.warning("invalid event uuid %r; a new one was generated", value)
+        return str(uuid_module.uuid4())
+
+
+def _timestamp(value: Any) -> datetime | float:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    _logger.warning("invalid timestamp %r; using the current time", value)
+    return time.time()
+
+
+def _warn_not_sending() -> None:
+    global _not_sending_warned
+    if _not_sending_warned:
+        return
+    _not_sending_warned = True
+    _logger.warning(
+        "posthog-otel: no PostHog API key is configured, so events are NOT sent. Contexts, "
+        "propagation and span stamping still work. Set POSTHOG_API_KEY (and POSTHOG_HOST, e.g. "
+        "http://127.0.0.1:8010 for the local sink) to deliver events."
+    )
+
+
+def _enable_debug_logging() -> None:
+    if not _logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        _logger.addHandler(handler)
+    _logger.setLevel(logging.DEBUG)

@@ -1,0 +1,585 @@
+"""PostHog v6 contexts, stored in the OpenTelemetry Context.
+
+A :class:`Scope` holds the distinct id, session id, window id and tags of a unit of work (a
+request, a task). The current scope lives inside the OpenTelemetry ``Context`` under a private
+key, so it follows everything OpenTelemetry carries: threads started under contrib's
+``ThreadingInstrumentor``, ``asyncio`` tasks, Celery tasks and, through
+:class:`~posthog_otel.propagator.PosthogPropagator`, other services.
+
+Usage::
+
+    from posthog_otel import new_context, identify_context, set_context_session, tag, capture
+
+    with new_context():
+        identify_context("user-123")
+        set_context_session(request.headers["X-POSTHOG-SESSION-ID"])
+        tag("plan", "pro")
+        capture("order_completed")      # carries the distinct id, session and tags
+
+    @scoped(fresh=True)
+    async def handle(job): ...
+
+Semantics are posthog-python v6's: nested contexts inherit from their parent unless
+``fresh=True``; child tags override parent tags inside the child; ``tag()`` mutates the current
+scope so later code in the same scope sees it; outside any context the setters are no-ops; an
+``Exception`` leaving a context is captured once (with the context's identity and tags) and
+re-raised.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import logging
+import os
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+
+from opentelemetry import context as otel_context
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = [
+    "Scope",
+    "current_scope",
+    "get_context_distinct_id",
+    "get_context_session_id",
+    "get_context_window_id",
+    "get_tags",
+    "identify_context",
+    "new_context",
+    "scoped",
+    "set_context_session",
+    "set_context_window_id",
+    "tag",
+]
+
+_logger = logging.getLogger("posthog_otel")
+
+_SCOPE_KEY = otel_context.create_key("posthog-otel-scope")
+
+# Bumped in a forked child: scopes created before the fork are not visible in the child.
+_generation = 0
+
+# Called with the scope after identify_context/set_context_session/set_context_window_id/tag.
+# The span processor installs a hook here to stamp late identity onto the current span.
+_scope_changed_hooks: list[Callable[[Scope], None]] = []
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class Resolved:
+    """The effective state of a scope chain at one moment (parent values merged, child wins).
+
+    Treat it as immutable: it is cached on the scope and shared by every reader until the
+    scope or one of its ancestors changes.
+    """
+
+    __slots__ = ("distinct_id", "extra", "session_id", "stamp", "tags", "window_id")
+
+    def __init__(
+        self,
+        stamp: int,
+        distinct_id: str | None,
+        session_id: str | None,
+        window_id: str | None,
+        tags: dict[str, Any],
+    ) -> None:
+        self.stamp = stamp
+        self.distinct_id = distinct_id
+        self.session_id = session_id
+        self.window_id = window_id
+        self.tags = tags
+        # Derived views cached by other modules (span attributes, baggage), keyed by name.
+        self.extra: dict[str, Any] = {}
+
+
+class Scope:
+    """One PostHog context: identity, session, window and tags, with a parent.
+
+    Lookups walk up the parents unless the scope is ``fresh``. Use :func:`new_context` or
+    :func:`scoped` to create scopes; the module-level setters change the current one.
+    """
+
+    __slots__ = (
+        "_cache",
+        "_generation",
+        "_version",
+        "capture_exceptions",
+        "client",
+        "distinct_id",
+        "fresh",
+        "parent",
+        "session_id",
+        "tags",
+        "window_id",
+    )
+
+    def __init__(
+        self,
+        parent: Scope | None = None,
+        fresh: bool = False,
+        capture_exceptions: bool | None = None,
+        client: Client | None = None,
+    ) -> None:
+        self.parent = None if fresh else parent
+        self.fresh = fresh
+        self.capture_exceptions = capture_exceptions
+        self.client = client
+        self.distinct_id: str | None = None
+        self.session_id: str | None = None
+        self.window_id: str | None = None
+        self.tags: dict[str, Any] = {}
+        self._generation = _generation
+        self._version = 0
+        self._cache: Resolved | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Scope(distinct_id={self.distinct_id!r}, session_id={self.session_id!r}, "
+            f"window_id={self.window_id!r}, tags={sorted(self.tags)!r}, fresh={self.fresh})"
+        )
+
+    # -- mutation -------------------------------------------------------------------------
+
+    def set_distinct_id(self, distinct_id: str | None) -> None:
+        self.distinct_id = distinct_id
+        self._version += 1
+
+    def set_session_id(self, session_id: str | None) -> None:
+        self.session_id = session_id
+        self._version += 1
+
+    def set_window_id(self, window_id: str | None) -> None:
+        self.window_id = window_id
+        self._version += 1
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.tags[key] = value
+        self._version += 1
+
+    def update_tags(self, tags: Mapping[str, Any]) -> None:
+        self.tags.update(tags)
+        self._version += 1
+
+    # -- lookup ---------------------------------------------------------------------------
+
+    def _stamp(self) -> int:
+        # Versions only grow, so their sum over the chain changes whenever any link changes.
+        stamp = self._version
+        parent = self.parent
+        while parent is not None:
+            stamp += parent._version
+            parent = parent.parent
+        return stamp
+
+    def resolve(self) -> Resolved:
+        """The effective identity, session, window and tags, cached until something changes."""
+        stamp = self._stamp()
+        cached = self._cache
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        chain: list[Scope] = []
+        node: Scope | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        distinct_id = session_id = window_id = None
+        tags: dict[str, Any] = {}
+        for link in reversed(chain):  # root first, so the child wins
+            if link.distinct_id is not None:
+                distinct_id = link.distinct_id
+            if link.session_id is not None:
+                session_id = link.session_id
+            if link.window_id is not None:
+                window_id = link.window_id
+            if link.tags:
+                tags.update(link.tags)
+        resolved = Resolved(stamp, distinct_id, session_id, window_id, tags)
+        self._cache = resolved
+        return resolved
+
+    def nearest_client(self) -> Client | None:
+        node: Scope | None = self
+        while node is not None:
+            if node.client is not None:
+                return node.client
+            node = node.parent
+        return None
+
+    def wants_exception_capture(self) -> bool:
+        if self.capture_exceptions is not None:
+            return self.capture_exceptions
+        client = self.nearest_client()
+        if client is not None:
+            return client.enable_exception_autocapture
+        from . import _default
+
+        return _default.exception_autocapture_enabled()
+
+
+# -- reading the current scope ------------------------------------------------------------
+
+
+def current_scope(context: otel_context.Context | None = None) -> Scope | None:
+    """The PostHog scope in ``context`` (default: the current OpenTelemetry Context)."""
+    ctx = otel_context.get_current() if context is None else context
+    scope = ctx.get(_SCOPE_KEY)
+    if scope is None or scope._generation != _generation:
+        return None
+    return cast(Scope, scope)
+
+
+def context_with_scope(scope: Scope, context: otel_context.Context | None = None) -> otel_context.Context:
+    """A copy of ``context`` (default: current) in which ``scope`` is the current scope."""
+    ctx = otel_context.get_current() if context is None else context
+    values = dict(ctx)
+    values[_SCOPE_KEY] = scope
+    return otel_context.Context(values)
+
+
+def attach_scope(scope: Scope) -> tuple[object, otel_context.Context]:
+    """Make ``scope`` current; returns what :func:`detach_scope` needs to undo it."""
+    ctx = context_with_scope(scope)
+    return otel_context.attach(ctx), ctx
+
+
+def detach_scope(token: object, attached: otel_context.Context) -> None:
+    """Undo :func:`attach_scope`, also from another contextvars Context, without noise.
+
+    OpenTelemetry's ``detach`` logs an error when the token was created in another
+    ``contextvars.Context`` (an async generator finalised elsewhere, a streaming response).
+    Here the reset is attempted directly; if it cannot apply and our context is still current
+    in this Context, the previous value is restored so no stale scope is left behind.
+    """
+    var = getattr(token, "var", None)
+    if not isinstance(var, contextvars.ContextVar) or not isinstance(token, contextvars.Token):
+        otel_context.detach(cast(Any, token))
+        return
+    try:
+        var.reset(token)
+    except ValueError:  # created in a different contextvars.Context
+        if var.get(None) is attached:
+            old = token.old_value
+            var.set(otel_context.Context() if old is contextvars.Token.MISSING else old)
+    except RuntimeError:  # token already used
+        pass
+
+
+def _notify_changed(scope: Scope) -> None:
+    for hook in _scope_changed_hooks:
+        try:
+            hook(scope)
+        except Exception:
+            _logger.debug("posthog-otel scope hook failed", exc_info=True)
+
+
+# -- public setters and getters -----------------------------------------------------------
+
+
+def tag(key: str, value: Any) -> None:
+    """Add a tag to the current context; every event captured in it carries the tag."""
+    scope = current_scope()
+    if scope is not None:
+        scope.set_tag(key, value)
+        if _scope_changed_hooks:
+            _notify_changed(scope)
+
+
+def get_tags() -> dict[str, Any]:
+    """A copy of the current context's tags, parents first, child values winning."""
+    scope = current_scope()
+    if scope is None:
+        return {}
+    return dict(scope.resolve().tags)
+
+
+def identify_context(distinct_id: str) -> None:
+    """Set the distinct id of the current context and its children."""
+    scope = current_scope()
+    if scope is not None:
+        scope.set_distinct_id(distinct_id)
+        if _scope_changed_hooks:
+            _notify_changed(scope)
+
+
+def set_context_session(session_id: str) -> None:
+    """Set the session id of the current context and its children."""
+    scope = current_scope()
+    if scope is not None:
+        scope.set_session_id(session_id)
+        if _scope_changed_hooks:
+            _notify_changed(scope)
+
+
+def set_context_window_id(window_id: str) -> None:
+    """Set the window id (posthog-js ``$window_id``) of the current context and its children."""
+    scope = current_scope()
+    if scope is not None:
+        scope.set_window_id(window_id)
+        if _scope_changed_hooks:
+            _notify_changed(scope)
+
+
+def get_context_distinct_id() -> str | None:
+    """The distinct id of the current context, inherited from parents unless fresh."""
+    scope = current_scope()
+    return None if scope is None else scope.resolve().distinct_id
+
+
+def get_context_session_id() -> str | None:
+    """The session id of the current context, inherited from parents unless fresh."""
+    scope = current_scope()
+    return None if scope is None else scope.resolve().session_id
+
+
+def get_context_window_id() -> str | None:
+    """The window id of the current context, inherited from parents unless fresh."""
+    scope = current_scope()
+    return None if scope is None else scope.resolve().window_id
+
+
+# -- exception capture on exit ------------------------------------------------------------
+
+
+def _capture_leaving_exception(scope: Scope, exc: BaseException) -> None:
+    """Capture an Exception leaving ``scope`` (once per exception object). Never raises."""
+    if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, GeneratorExit, ...
+        return
+    try:
+        from . import exceptions
+
+        if exceptions.is_captured(exc) or not scope.wants_exception_capture():
+            return
+        client = scope.nearest_client()
+        if client is None:
+            from . import _default
+
+            client = _default.get_client()
+        client.capture_exception(exc, handled=False)
+    except Exception:
+        _logger.debug("posthog-otel could not capture an exception leaving a context", exc_info=True)
+
+
+# -- new_context --------------------------------------------------------------------------
+
+
+class new_context:
+    """Context manager: run the block in a new PostHog context.
+
+    ``fresh=True`` starts empty instead of inheriting identity, session and tags.
+    ``capture_exceptions`` (default: the client's ``enable_exception_autocapture``, on unless
+    switched off) captures an ``Exception`` leaving the block, then re-raises it.
+    ``client`` is used for that capture. ``with new_context() as scope`` gives the
+    :class:`Scope`. Also usable as a decorator, like :func:`scoped`.
+    """
+
+    __slots__ = ("_attached", "_capture_exceptions", "_client", "_fresh", "_scope", "_token")
+
+    def __init__(
+        self,
+        fresh: bool = False,
+        capture_exceptions: bool | None = None,
+        client: Client | None = None,
+    ) -> None:
+        self._fresh = fresh
+        self._capture_exceptions = capture_exceptions
+        self._client = client
+        self._token: object | None = None
+        self._attached: otel_context.Context | None = None
+        self._scope: Scope | None = None
+
+    def __enter__(self) -> Scope:
+        if self._token is not None:
+            raise RuntimeError("a new_context() object cannot be entered twice; call new_context() again")
+        ctx = otel_context.get_current()
+        parent = ctx.get(_SCOPE_KEY)
+        if parent is not None and parent._generation != _generation:
+            parent = None
+        scope = Scope(parent, self._fresh, self._capture_exceptions, self._client)
+        values = dict(ctx)
+        values[_SCOPE_KEY] = scope
+        attached = otel_context.Context(values)
+        self._scope = scope
+        self._attached = attached
+        self._token = otel_context.attach(attached)
+        return scope
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token, attached, scope = self._token, self._attached, self._scope
+        self._token = self._attached = None
+        try:
+            if exc is not None and scope is not None:
+                _capture_leaving_exception(scope, exc)
+        finally:
+            if token is not None and attached is not None:
+                detach_scope(token, attached)
+
+    def __call__(self, fn: _F) -> _F:
+        return scoped(self._fresh, self._capture_exceptions, _client=self._client)(fn)
+
+
+# -- scoped -------------------------------------------------------------------------------
+
+
+@overload
+def scoped(fresh: _F) -> _F: ...
+
+
+@overload
+def scoped(
+    fresh: bool = False,
+    capture_exceptions: bool | None = None,
+    *,
+    _client: Client | None = None,
+) -> Callable[[_F], _F]: ...
+
+
+def scoped(
+    fresh: Any = False,
+    capture_exceptions: bool | None = None,
+    *,
+    _client: Client | None = None,
+) -> Any:
+    """Decorator: run each call of the function in a new PostHog context.
+
+    Works on plain functions, coroutine functions, and sync and async generators. For
+    generators the context is current only while the generator body runs (each step), never
+    in the consumer's code between steps. Use as ``@scoped()``, ``@scoped(fresh=True)`` or
+    bare ``@scoped``.
+    """
+    if callable(fresh):
+        return scoped()(fresh)
+
+    def decorate(fn: _F) -> _F:
+        def make_scope() -> Scope:
+            return Scope(current_scope(), bool(fresh), capture_exceptions, _client)
+
+        if inspect.isasyncgenfunction(fn):
+            return cast(_F, _wrap_async_generator(fn, make_scope))
+        if inspect.isgeneratorfunction(fn):
+            return cast(_F, _wrap_generator(fn, make_scope))
+        if inspect.iscoroutinefunction(fn):
+            return cast(_F, _wrap_coroutine(fn, bool(fresh), capture_exceptions, _client))
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with new_context(bool(fresh), capture_exceptions, _client):
+                return fn(*args, **kwargs)
+
+        return cast(_F, call)
+
+    return decorate
+
+
+def _wrap_coroutine(
+    fn: Callable[..., Coroutine[Any, Any, Any]],
+    fresh: bool,
+    capture_exceptions: bool | None,
+    client: Client | None,
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        with new_context(fresh, capture_exceptions, client):
+            return await fn(*args, **kwargs)
+
+    return call
+
+
+def _wrap_generator(
+    fn: Callable[..., Generator[Any, Any, Any]], make_scope: Callable[[], Scope]
+) -> Callable[..., Generator[Any, Any, Any]]:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        return _step_generator(fn(*args, **kwargs), make_scope())
+
+    return call
+
+
+def _step_generator(gen: Generator[Any, Any, Any], scope: Scope) -> Generator[Any, Any, Any]:
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        token, attached = attach_scope(scope)
+        try:
+            item = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
+        except StopIteration as stop:
+            return stop.value
+        except BaseException as exc:
+            _capture_leaving_exception(scope, exc)
+            raise
+        finally:
+            detach_scope(token, attached)
+        try:
+            to_send = yield item
+            to_throw = None
+        except GeneratorExit:
+            token, attached = attach_scope(scope)
+            try:
+                gen.close()
+            finally:
+                detach_scope(token, attached)
+            raise
+        except BaseException as exc:  # thrown in by the consumer: forward it
+            to_throw = exc
+
+
+def _wrap_async_generator(
+    fn: Callable[..., AsyncGenerator[Any, Any]], make_scope: Callable[[], Scope]
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        return _step_async_generator(fn(*args, **kwargs), make_scope())
+
+    return call
+
+
+async def _step_async_generator(gen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncGenerator[Any, Any]:
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        token, attached = attach_scope(scope)
+        try:
+            if to_throw is not None:
+                item = await gen.athrow(to_throw)
+            else:
+                item = await gen.asend(to_send)
+        except StopAsyncIteration:
+            return
+        except BaseException as exc:
+            _capture_leaving_exception(scope, exc)
+            raise
+        finally:
+            detach_scope(token, attached)
+        try:
+            to_send = yield item
+            to_throw = None
+        except GeneratorExit:
+            token, attached = attach_scope(scope)
+            try:
+                await gen.aclose()
+            finally:
+                detach_scope(token, attached)
+            raise
+        except BaseException as exc:
+            to_throw = exc
+
+
+# -- fork ---------------------------------------------------------------------------------
+
+
+def _forget_scopes_after_fork() -> None:
+    global _generation
+    _generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_scopes_after_fork)

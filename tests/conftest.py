@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from posthog_otel import _default
+
+from posthog_otel.capture_server import CaptureServer
+
+
+@pytest.fixture
+def capture_server() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _isolated_default_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts without a default client and without PostHog env configuration."""
+    for name in ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST", "POSTHOG_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    previous = _default.set_client(None)
+    yield
+    client = _default.set_client(previous)
+    if client is not None and client is not previous:
+        client.shutdown(0.5)
