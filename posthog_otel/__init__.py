@@ -171,7 +171,9 @@ def group_identify(
     distinct_id: Any = None,
 ) -> str | None:
     """Create or update a group with the default client."""
-    return _default.get_client().group_identify(group_type, group_key, properties, distinct_id=distinct_id)
+    return _default.get_client().group_identify(
+        group_type, group_key, properties, distinct_id=distinct_id
+    )
 
 
 def alias(previous_id: str, distinct_id: Any = None) -> str | None:

@@ -30,9 +30,8 @@ def timestamp_iso(value: Any) -> str:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, timezone.utc).isoformat()
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.astimezone()
-        return value.astimezone(timezone.utc).isoformat()
+        moment: datetime = value if value.tzinfo is not None else value.astimezone()
+        return moment.astimezone(timezone.utc).isoformat()
     return str(value)
 
 
@@ -63,9 +62,13 @@ def dumps_event(event: dict[str, Any]) -> bytes:
     if timestamp is not None and not isinstance(timestamp, str):
         event["timestamp"] = timestamp_iso(timestamp)
     try:
-        text = json.dumps(event, default=_default, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(
+            event, default=_default, allow_nan=False, separators=(",", ":"), ensure_ascii=False
+        )
     except (ValueError, TypeError, RecursionError, RuntimeError):
-        text = json.dumps(json_safe(event), allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(
+            json_safe(event), allow_nan=False, separators=(",", ":"), ensure_ascii=False
+        )
     return text.encode("utf-8", errors="replace")
 
 

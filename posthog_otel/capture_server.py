@@ -10,11 +10,13 @@ connection closed mid-request, or a stall.
         ...
         server.wait_for_events(3)
 
-It binds 127.0.0.1 only. For a persistent store with a web viewer use ``posthog-otel sink``.
+``GET /_stats`` answers ``{"events": N, "unique": N}`` (unique uuids) for load tests run from
+another process. It binds 127.0.0.1 only. For a persistent store with a web viewer use ``posthog-otel sink``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -24,7 +26,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
 
 __all__ = ["CaptureServer", "Fault", "Received"]
 
@@ -49,17 +50,34 @@ class Received:
 
 
 class CaptureServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, keep_requests: bool = True) -> None:
         self.requests: list[Received] = []
+        self.keep_requests = keep_requests
+        self.event_count = 0
+        self.uuids: set[str] = set()
         self.faults: deque[Fault] = deque()
         self._lock = threading.Condition()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                if self.path != "/_stats":
+                    self.send_error(404)
+                    return
+                with server._lock:
+                    stats = {"events": server.event_count, "unique": len(server.uuids)}
+                payload = json.dumps(stats).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -84,7 +102,11 @@ class CaptureServer:
                     status = 401
                 record = Received(self.path, dict(self.headers.items()), body, len(raw), status)
                 with server._lock:
-                    server.requests.append(record)
+                    if server.keep_requests:
+                        server.requests.append(record)
+                    if status == 200 and body:
+                        server.event_count += len(body["batch"])
+                        server.uuids.update(e.get("uuid") for e in body["batch"])
                     server._lock.notify_all()
                 payload = b'{"status":"Ok"}' if status == 200 else b'{"type":"error"}'
                 self.send_response(status)
@@ -95,7 +117,7 @@ class CaptureServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -129,10 +151,29 @@ class CaptureServer:
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                events = [e for r in self.requests if r.status == 200 and r.body for e in r.body["batch"]]
+                events = [
+                    e for r in self.requests if r.status == 200 and r.body for e in r.body["batch"]
+                ]
                 if len(events) >= count:
                     return events
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(f"expected {count} events, got {len(events)}")
                 self._lock.wait(remaining)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m posthog_otel.capture_server [--port N]``: serve until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    with CaptureServer(port=args.port, keep_requests=False) as server:
+        print(server.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -144,7 +144,9 @@ class Client:
                 _warn_not_sending()
 
     def __repr__(self) -> str:
-        return f"Client(host={self.host!r}, api_key=<{'set' if self._settings.api_key else 'unset'}>)"
+        return (
+            f"Client(host={self.host!r}, api_key=<{'set' if self._settings.api_key else 'unset'}>)"
+        )
 
     @property
     def host(self) -> str | None:
@@ -173,7 +175,9 @@ class Client:
     ) -> str | None:
         """Capture ``event``; returns its uuid, or None when disabled or dropped."""
         try:
-            return self._capture(event, distinct_id, properties, timestamp, uuid, groups, disable_geoip)
+            return self._capture(
+                event, distinct_id, properties, timestamp, uuid, groups, disable_geoip
+            )
         except Exception:
             _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
             return None
@@ -201,7 +205,9 @@ class Client:
             if not exceptions.mark_captured(exc):
                 return None
             props: dict[str, Any] = {
-                "$exception_list": exceptions.exception_list(exc, handled=handled, options=self._frames),
+                "$exception_list": exceptions.exception_list(
+                    exc, handled=handled, options=self._frames
+                ),
                 "$exception_level": "error",
             }
             if properties:
@@ -223,13 +229,19 @@ class Client:
         props: dict[str, Any] = {"$exception_list": exception_list, "$exception_level": "error"}
         if properties:
             props.update(properties)
-        return self.capture("$exception", distinct_id=distinct_id, properties=props, timestamp=timestamp)
+        return self.capture(
+            "$exception", distinct_id=distinct_id, properties=props, timestamp=timestamp
+        )
 
-    def set(self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+    def set(
+        self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Set person properties (``$set``). Sends nothing when no distinct id is known."""
         return self._person_update("$set", distinct_id, properties)
 
-    def set_once(self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+    def set_once(
+        self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Set person properties only if unset (``$set_once``); nothing without a distinct id."""
         return self._person_update("$set_once", distinct_id, properties)
 
@@ -244,8 +256,18 @@ class Client:
         uuid: Any = None,
     ) -> str | None:
         """Create or update a group (``$groupidentify``)."""
-        props = {"$group_type": group_type, "$group_key": group_key, "$group_set": dict(properties or {})}
-        return self.capture("$groupidentify", distinct_id=distinct_id, properties=props, timestamp=timestamp, uuid=uuid)
+        props = {
+            "$group_type": group_type,
+            "$group_key": group_key,
+            "$group_set": dict(properties or {}),
+        }
+        return self.capture(
+            "$groupidentify",
+            distinct_id=distinct_id,
+            properties=props,
+            timestamp=timestamp,
+            uuid=uuid,
+        )
 
     def alias(self, previous_id: str, distinct_id: Any = None) -> str | None:
         """Merge ``previous_id`` into ``distinct_id`` (default: the context's distinct id)."""
@@ -259,12 +281,25 @@ class Client:
             _logger.warning("posthog-otel could not send an alias", exc_info=True)
             return None
 
-    def _person_update(self, kind: str, distinct_id: Any, properties: Mapping[str, Any] | None) -> str | None:
+    def _person_update(
+        self, kind: str, distinct_id: Any, properties: Mapping[str, Any] | None
+    ) -> str | None:
         try:
-            resolved = distinct_id if distinct_id is not None else contexts.get_context_distinct_id()
+            resolved = (
+                distinct_id if distinct_id is not None else contexts.get_context_distinct_id()
+            )
             if resolved is None or self._settings.disabled:
                 return None
-            return self._capture(kind, resolved, None, None, None, None, None, top_level={kind: dict(properties or {})})
+            return self._capture(
+                kind,
+                resolved,
+                None,
+                None,
+                None,
+                None,
+                None,
+                top_level={kind: dict(properties or {})},
+            )
         except Exception:
             _logger.warning("posthog-otel could not send %s", kind, exc_info=True)
             return None
@@ -368,13 +403,17 @@ class Client:
         try:
             result = self._before_send(message)
         except Exception:
-            _logger.warning("before_send raised; event %r dropped", message.get("event"), exc_info=True)
+            _logger.warning(
+                "before_send raised; event %r dropped", message.get("event"), exc_info=True
+            )
             return None
         if result is None:
             _logger.debug("before_send dropped event %r", message.get("event"))
             return None
         if not isinstance(result, dict):
-            _logger.warning("before_send returned %s, not a dict; event dropped", type(result).__name__)
+            _logger.warning(
+                "before_send returned %s, not a dict; event dropped", type(result).__name__
+            )
             return None
         return result
 

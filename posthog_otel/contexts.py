@@ -28,7 +28,6 @@ re-raised.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import logging
@@ -38,6 +37,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
+
+from . import _runtime
 
 if TYPE_CHECKING:
     from .client import Client
@@ -60,6 +61,8 @@ __all__ = [
 _logger = logging.getLogger("posthog_otel")
 
 _SCOPE_KEY = otel_context.create_key("posthog-otel-scope")
+_get_current = _runtime.get_current
+_attach = _runtime.attach
 
 # Bumped in a forked child: scopes created before the fork are not visible in the child.
 _generation = 0
@@ -100,13 +103,18 @@ class Resolved:
 class Scope:
     """One PostHog context: identity, session, window and tags, with a parent.
 
-    Lookups walk up the parents unless the scope is ``fresh``. Use :func:`new_context` or
-    :func:`scoped` to create scopes; the module-level setters change the current one.
+    Lookups walk up the parents unless the scope is ``fresh``. Create scopes with
+    :data:`new_context` (this class) or :func:`scoped`; entering one makes it current in the
+    OpenTelemetry Context, with the scope that was current as its parent. The module-level
+    setters change the current scope.
     """
 
     __slots__ = (
+        "_attached",
         "_cache",
-        "_generation",
+        "_epoch",
+        "_outer",
+        "_token",
         "_version",
         "capture_exceptions",
         "client",
@@ -120,28 +128,73 @@ class Scope:
 
     def __init__(
         self,
-        parent: Scope | None = None,
         fresh: bool = False,
         capture_exceptions: bool | None = None,
         client: Client | None = None,
+        parent: Scope | None = None,
     ) -> None:
-        self.parent = None if fresh else parent
         self.fresh = fresh
         self.capture_exceptions = capture_exceptions
         self.client = client
+        self.parent = None if fresh else parent
+        self._outer = parent  # current when this scope was entered, even if fresh
         self.distinct_id: str | None = None
         self.session_id: str | None = None
         self.window_id: str | None = None
         self.tags: dict[str, Any] = {}
-        self._generation = _generation
+        # Equals the module's _generation while the scope is live; -1 once exited. A fork bumps
+        # _generation, so scopes from before the fork are not visible in the child.
+        self._epoch = _generation
         self._version = 0
         self._cache: Resolved | None = None
+        self._token: Any = None
+        self._attached: otel_context.Context | None = None
 
     def __repr__(self) -> str:
         return (
             f"Scope(distinct_id={self.distinct_id!r}, session_id={self.session_id!r}, "
             f"window_id={self.window_id!r}, tags={sorted(self.tags)!r}, fresh={self.fresh})"
         )
+
+    # -- as a context manager (new_context) ----------------------------------------------
+
+    def __enter__(self) -> Scope:
+        if self._token is not None or self._epoch == -1:
+            raise RuntimeError("a context cannot be entered twice; call new_context() again")
+        ctx = _get_current()
+        outer: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
+        if outer is not None and outer._epoch != _generation:
+            outer = _live_outer(outer)
+        self._outer = outer
+        if not self.fresh:
+            self.parent = outer
+        attached = otel_context.Context(ctx)
+        dict.__setitem__(attached, _SCOPE_KEY, self)  # a fresh copy, not yet shared
+        self._attached = attached
+        self._token = _attach(attached)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token = self._token
+        if token is None:
+            return
+        self._token = None
+        try:
+            if exc is not None:
+                _capture_leaving_exception(self, exc)
+        finally:
+            self._epoch = -1
+            attached, self._attached = self._attached, None  # break the scope <-> Context cycle
+            _runtime.detach(token, attached)
+
+    def __call__(self, fn: _F) -> _F:
+        """Use ``@new_context(...)`` as a decorator: each call runs in its own context."""
+        return scoped(self.fresh, self.capture_exceptions, _client=self.client)(fn)
 
     # -- mutation -------------------------------------------------------------------------
 
@@ -226,47 +279,44 @@ class Scope:
 
 def current_scope(context: otel_context.Context | None = None) -> Scope | None:
     """The PostHog scope in ``context`` (default: the current OpenTelemetry Context)."""
-    ctx = otel_context.get_current() if context is None else context
-    scope = ctx.get(_SCOPE_KEY)
-    if scope is None or scope._generation != _generation:
-        return None
-    return cast(Scope, scope)
+    ctx = _get_current() if context is None else context
+    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and (scope._epoch != _generation):
+        return _live_outer(scope)
+    return scope
 
 
-def context_with_scope(scope: Scope, context: otel_context.Context | None = None) -> otel_context.Context:
+def _live_outer(scope: Scope | None) -> Scope | None:
+    """The nearest enclosing scope still open in this process (a stale one was left current).
+
+    A context manager exited from another contextvars Context (an async generator closed by
+    another task) cannot reset the Context it was entered in; its scope is closed instead, and
+    readers skip it.
+    """
+    while scope is not None and (scope._epoch != _generation):
+        scope = scope._outer
+    return scope
+
+
+def context_with_scope(
+    scope: Scope, context: otel_context.Context | None = None
+) -> otel_context.Context:
     """A copy of ``context`` (default: current) in which ``scope`` is the current scope."""
-    ctx = otel_context.get_current() if context is None else context
-    values = dict(ctx)
-    values[_SCOPE_KEY] = scope
-    return otel_context.Context(values)
+    ctx = _get_current() if context is None else context
+    new = otel_context.Context(ctx)
+    dict.__setitem__(new, _SCOPE_KEY, scope)  # a fresh copy, not yet shared
+    return new
 
 
 def attach_scope(scope: Scope) -> tuple[object, otel_context.Context]:
     """Make ``scope`` current; returns what :func:`detach_scope` needs to undo it."""
     ctx = context_with_scope(scope)
-    return otel_context.attach(ctx), ctx
+    return _runtime.attach(ctx), ctx
 
 
-def detach_scope(token: object, attached: otel_context.Context) -> None:
-    """Undo :func:`attach_scope`, also from another contextvars Context, without noise.
-
-    OpenTelemetry's ``detach`` logs an error when the token was created in another
-    ``contextvars.Context`` (an async generator finalised elsewhere, a streaming response).
-    Here the reset is attempted directly; if it cannot apply and our context is still current
-    in this Context, the previous value is restored so no stale scope is left behind.
-    """
-    var = getattr(token, "var", None)
-    if not isinstance(var, contextvars.ContextVar) or not isinstance(token, contextvars.Token):
-        otel_context.detach(cast(Any, token))
-        return
-    try:
-        var.reset(token)
-    except ValueError:  # created in a different contextvars.Context
-        if var.get(None) is attached:
-            old = token.old_value
-            var.set(otel_context.Context() if old is contextvars.Token.MISSING else old)
-    except RuntimeError:  # token already used
-        pass
+def detach_scope(token: object, attached: otel_context.Context | None) -> None:
+    """Undo :func:`attach_scope` (also from another contextvars Context, quietly)."""
+    _runtime.detach(token, attached)
 
 
 def _notify_changed(scope: Scope) -> None:
@@ -280,18 +330,28 @@ def _notify_changed(scope: Scope) -> None:
 # -- public setters and getters -----------------------------------------------------------
 
 
+def _current() -> Scope | None:
+    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and (scope._epoch != _generation):
+        return _live_outer(scope)
+    return scope
+
+
 def tag(key: str, value: Any) -> None:
     """Add a tag to the current context; every event captured in it carries the tag."""
-    scope = current_scope()
+    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and scope._epoch != _generation:
+        scope = _live_outer(scope)
     if scope is not None:
-        scope.set_tag(key, value)
+        scope.tags[key] = value
+        scope._version += 1
         if _scope_changed_hooks:
             _notify_changed(scope)
 
 
 def get_tags() -> dict[str, Any]:
     """A copy of the current context's tags, parents first, child values winning."""
-    scope = current_scope()
+    scope = _current()
     if scope is None:
         return {}
     return dict(scope.resolve().tags)
@@ -299,46 +359,55 @@ def get_tags() -> dict[str, Any]:
 
 def identify_context(distinct_id: str) -> None:
     """Set the distinct id of the current context and its children."""
-    scope = current_scope()
+    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and scope._epoch != _generation:
+        scope = _live_outer(scope)
     if scope is not None:
-        scope.set_distinct_id(distinct_id)
+        scope.distinct_id = distinct_id
+        scope._version += 1
         if _scope_changed_hooks:
             _notify_changed(scope)
 
 
 def set_context_session(session_id: str) -> None:
     """Set the session id of the current context and its children."""
-    scope = current_scope()
+    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and scope._epoch != _generation:
+        scope = _live_outer(scope)
     if scope is not None:
-        scope.set_session_id(session_id)
+        scope.session_id = session_id
+        scope._version += 1
         if _scope_changed_hooks:
             _notify_changed(scope)
 
 
 def set_context_window_id(window_id: str) -> None:
     """Set the window id (posthog-js ``$window_id``) of the current context and its children."""
-    scope = current_scope()
+    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and scope._epoch != _generation:
+        scope = _live_outer(scope)
     if scope is not None:
-        scope.set_window_id(window_id)
+        scope.window_id = window_id
+        scope._version += 1
         if _scope_changed_hooks:
             _notify_changed(scope)
 
 
 def get_context_distinct_id() -> str | None:
     """The distinct id of the current context, inherited from parents unless fresh."""
-    scope = current_scope()
+    scope = _current()
     return None if scope is None else scope.resolve().distinct_id
 
 
 def get_context_session_id() -> str | None:
     """The session id of the current context, inherited from parents unless fresh."""
-    scope = current_scope()
+    scope = _current()
     return None if scope is None else scope.resolve().session_id
 
 
 def get_context_window_id() -> str | None:
     """The window id of the current context, inherited from parents unless fresh."""
-    scope = current_scope()
+    scope = _current()
     return None if scope is None else scope.resolve().window_id
 
 
@@ -361,70 +430,22 @@ def _capture_leaving_exception(scope: Scope, exc: BaseException) -> None:
             client = _default.get_client()
         client.capture_exception(exc, handled=False)
     except Exception:
-        _logger.debug("posthog-otel could not capture an exception leaving a context", exc_info=True)
+        _logger.debug(
+            "posthog-otel could not capture an exception leaving a context", exc_info=True
+        )
 
 
 # -- new_context --------------------------------------------------------------------------
 
 
-class new_context:
-    """Context manager: run the block in a new PostHog context.
+new_context = Scope
+"""``new_context(fresh=False, capture_exceptions=None, client=None)``: a new :class:`Scope`.
 
-    ``fresh=True`` starts empty instead of inheriting identity, session and tags.
-    ``capture_exceptions`` (default: the client's ``enable_exception_autocapture``, on unless
-    switched off) captures an ``Exception`` leaving the block, then re-raises it.
-    ``client`` is used for that capture. ``with new_context() as scope`` gives the
-    :class:`Scope`. Also usable as a decorator, like :func:`scoped`.
-    """
-
-    __slots__ = ("_attached", "_capture_exceptions", "_client", "_fresh", "_scope", "_token")
-
-    def __init__(
-        self,
-        fresh: bool = False,
-        capture_exceptions: bool | None = None,
-        client: Client | None = None,
-    ) -> None:
-        self._fresh = fresh
-        self._capture_exceptions = capture_exceptions
-        self._client = client
-        self._token: object | None = None
-        self._attached: otel_context.Context | None = None
-        self._scope: Scope | None = None
-
-    def __enter__(self) -> Scope:
-        if self._token is not None:
-            raise RuntimeError("a new_context() object cannot be entered twice; call new_context() again")
-        ctx = otel_context.get_current()
-        parent = ctx.get(_SCOPE_KEY)
-        if parent is not None and parent._generation != _generation:
-            parent = None
-        scope = Scope(parent, self._fresh, self._capture_exceptions, self._client)
-        values = dict(ctx)
-        values[_SCOPE_KEY] = scope
-        attached = otel_context.Context(values)
-        self._scope = scope
-        self._attached = attached
-        self._token = otel_context.attach(attached)
-        return scope
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        token, attached, scope = self._token, self._attached, self._scope
-        self._token = self._attached = None
-        try:
-            if exc is not None and scope is not None:
-                _capture_leaving_exception(scope, exc)
-        finally:
-            if token is not None and attached is not None:
-                detach_scope(token, attached)
-
-    def __call__(self, fn: _F) -> _F:
-        return scoped(self._fresh, self._capture_exceptions, _client=self._client)(fn)
+Use it as a context manager (``with new_context() as scope:``) or a decorator. ``fresh=True``
+starts empty instead of inheriting identity, session and tags. ``capture_exceptions``
+(default: the client's ``enable_exception_autocapture``, on unless switched off) captures an
+``Exception`` leaving the block, then re-raises it; ``client`` is used for that capture.
+"""
 
 
 # -- scoped -------------------------------------------------------------------------------
@@ -461,7 +482,7 @@ def scoped(
 
     def decorate(fn: _F) -> _F:
         def make_scope() -> Scope:
-            return Scope(current_scope(), bool(fresh), capture_exceptions, _client)
+            return Scope(bool(fresh), capture_exceptions, _client, current_scope())
 
         if inspect.isasyncgenfunction(fn):
             return cast(_F, _wrap_async_generator(fn, make_scope))
@@ -542,7 +563,9 @@ def _wrap_async_generator(
     return call
 
 
-async def _step_async_generator(gen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncGenerator[Any, Any]:
+async def _step_async_generator(
+    gen: AsyncGenerator[Any, Any], scope: Scope
+) -> AsyncGenerator[Any, Any]:
     to_send: Any = None
     to_throw: BaseException | None = None
     while True:

@@ -69,7 +69,9 @@ class CapturedEvents:
             while len(self._events) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"expected {count} PostHog events, got {len(self._events)}")
+                    raise AssertionError(
+                        f"expected {count} PostHog events, got {len(self._events)}"
+                    )
                 self._changed.wait(remaining)
             return list(self._events)
 

@@ -314,7 +314,9 @@ class Transport:
             self._processed += count
             self._progress.notify_all()
 
-    def _encode(self, events: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], list[bytes]]]:
+    def _encode(
+        self, events: list[dict[str, Any]]
+    ) -> list[tuple[list[dict[str, Any]], list[bytes]]]:
         """JSON-encode each event; drop oversized or unencodable ones; split at max bytes."""
         max_event = self._settings.max_event_bytes
         max_batch = self._settings.max_batch_bytes - 1024
@@ -327,7 +329,9 @@ class Transport:
                 encoded = _json.dumps_event(event)
             except Exception as exc:
                 self._count_drop("invalid", 1)
-                self._warn_once("invalid", "PostHog event %r could not be encoded: %s", event.get("event"), exc)
+                self._warn_once(
+                    "invalid", "PostHog event %r could not be encoded: %s", event.get("event"), exc
+                )
                 continue
             if len(encoded) > max_event:
                 self._count_drop("too_large", 1)
@@ -414,9 +418,16 @@ class Transport:
             session = self._session = requests.Session()
         token = otel_context.attach(_suppressed_context())
         try:
-            response = session.post(self._url, data=self._body(encoded), headers=headers, timeout=timeout)
+            response = session.post(
+                self._url, data=self._body(encoded), headers=headers, timeout=timeout
+            )
         except requests.RequestException as exc:
-            self._warn_once("network", "PostHog is unreachable at %s (%s); retrying", self._url, type(exc).__name__)
+            self._warn_once(
+                "network",
+                "PostHog is unreachable at %s (%s); retrying",
+                self._url,
+                type(exc).__name__,
+            )
             return exc, None, "retryable"
         finally:
             otel_context.detach(token)

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 import pytest
 
 from posthog_otel import _default
-
 from posthog_otel.capture_server import CaptureServer
 
 

@@ -15,9 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
 from posthog_otel import Client, _default
-from posthog_otel.testing import memory_client
-
 from posthog_otel.capture_server import CaptureServer
+from posthog_otel.testing import memory_client
 
 
 def test_capture_returns_the_uuid_and_sends_the_wire_shape(capture_server: CaptureServer) -> None:
@@ -105,7 +104,12 @@ def test_groups_timestamp_uuid_and_geoip() -> None:
     given = uuid.uuid4()
     when = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
     returned = client.capture(
-        "e", distinct_id=42, groups={"company": "acme"}, timestamp=when, uuid=given, disable_geoip=False
+        "e",
+        distinct_id=42,
+        groups={"company": "acme"},
+        timestamp=when,
+        uuid=given,
+        disable_geoip=False,
     )
     event = events[0]
     assert returned == str(given) == event["uuid"]

@@ -52,7 +52,11 @@ def test_seed_order_steps_example(events: CapturedEvents) -> None:
 
     handle_order()
     (event,) = events.named("order_completed")
-    assert event["properties"]["order_steps"] == ["validate_order", "process_payment", "update_inventory"]
+    assert event["properties"]["order_steps"] == [
+        "validate_order",
+        "process_payment",
+        "update_inventory",
+    ]
     assert event["distinct_id"] == "user-1"
     assert event["properties"]["$session_id"] == "session-1"
     assert event["properties"]["$context_tags"] == ["order_steps"]
@@ -94,7 +98,9 @@ def test_seed_scoped_fresh_request_handler(events: CapturedEvents) -> None:
 def test_explicit_distinct_id_wins_over_context(events: CapturedEvents) -> None:
     with posthog.new_context():
         posthog.identify_context("ctx-user")
-        posthog.capture(distinct_id="user123", event="button_clicked", properties={"button_id": "123"})
+        posthog.capture(
+            distinct_id="user123", event="button_clicked", properties={"button_id": "123"}
+        )
     (event,) = events.named("button_clicked")
     assert event["distinct_id"] == "user123"
     assert event["properties"]["button_id"] == "123"
@@ -191,7 +197,9 @@ def test_new_context_object_cannot_be_entered_twice() -> None:
 # -- exceptions leaving a context ---------------------------------------------------------
 
 
-def test_exception_leaving_context_is_captured_once_with_context_state(events: CapturedEvents) -> None:
+def test_exception_leaving_context_is_captured_once_with_context_state(
+    events: CapturedEvents,
+) -> None:
     with pytest.raises(ValueError, match="boom"), posthog.new_context():
         posthog.identify_context("u1")
         posthog.tag("order", 7)
@@ -221,7 +229,9 @@ def test_exception_capture_switched_off_globally() -> None:
         raise KeyError("x")
     with pytest.raises(KeyError), posthog.new_context(capture_exceptions=True):
         raise KeyError("forced")
-    assert [e["properties"]["$exception_list"][0]["value"] for e in captured.named("$exception")] == ["'forced'"]
+    assert [
+        e["properties"]["$exception_list"][0]["value"] for e in captured.named("$exception")
+    ] == ["'forced'"]
 
 
 def test_exception_capture_uses_the_context_client(events: CapturedEvents) -> None:
@@ -429,7 +439,9 @@ def test_exit_from_another_contextvars_context_is_quiet_and_leaves_nothing(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_exit_in_another_thread_does_not_leave_stale_scope(caplog: pytest.LogCaptureFixture) -> None:
+def test_exit_in_another_thread_does_not_leave_stale_scope(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     manager = posthog.new_context()
     manager.__enter__()
     posthog.identify_context("left-open")
