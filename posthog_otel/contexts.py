@@ -190,7 +190,10 @@ class Scope:
         finally:
             self._epoch = -1
             attached, self._attached = self._attached, None  # break the scope <-> Context cycle
-            _runtime.detach(token, attached)
+            try:
+                token.var.reset(token)
+            except (AttributeError, ValueError, RuntimeError):  # another Context, or not ours
+                _runtime.detach(token, attached)
 
     def __call__(self, fn: _F) -> _F:
         """Use ``@new_context(...)`` as a decorator: each call runs in its own context."""
