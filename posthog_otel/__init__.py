@@ -43,16 +43,24 @@ from .contexts import (
 from .version import __version__
 
 if TYPE_CHECKING:
+    from ._capture_span import capture_span
     from .client import Client, Posthog
+    from .exporter import PosthogSpanExporter
+    from .instrumentor import PosthogInstrumentor
+    from .processor import PosthogSpanProcessor
 
 __all__ = [
     "Client",
     "Posthog",
+    "PosthogInstrumentor",
+    "PosthogSpanExporter",
+    "PosthogSpanProcessor",
     "Scope",
     "__version__",
     "alias",
     "capture",
     "capture_exception",
+    "capture_span",
     "current_scope",
     "flush",
     "get_client",
@@ -87,7 +95,14 @@ enable_exception_autocapture: bool = True
 project_root: str | None = None
 disable_geoip: bool | None = None
 
-_LAZY = {"Client": ".client", "Posthog": ".client"}
+_LAZY = {
+    "Client": ".client",
+    "Posthog": ".client",
+    "PosthogInstrumentor": ".instrumentor",
+    "PosthogSpanExporter": ".exporter",
+    "PosthogSpanProcessor": ".processor",
+    "capture_span": "._capture_span",
+}
 
 
 def __getattr__(name: str) -> Any:

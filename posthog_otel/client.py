@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
@@ -155,6 +156,11 @@ class Client:
     @property
     def settings(self) -> ClientSettings:
         return self._settings
+
+    @property
+    def frame_options(self) -> exceptions.FrameOptions:
+        """How this client judges frames (``project_root``, ``in_app_modules``)."""
+        return self._frames
 
     @property
     def disabled(self) -> bool:
@@ -342,8 +348,6 @@ class Client:
     ) -> str | None:
         if self._settings.disabled:
             return None
-        if not isinstance(event, str) or not event:
-            raise ValueError(f"event name must be a non-empty string, got {event!r}")
         ctx = otel_context.get_current()
         scope = contexts.current_scope(ctx)
         props: dict[str, Any] = dict(self._super_properties) if self._super_properties else {}
@@ -369,12 +373,55 @@ class Client:
                 distinct_id = resolved.distinct_id
         if groups:
             props["$groups"] = dict(groups)
+        if distinct_id is None or "$session_id" not in props:
+            distinct_id = _baggage_fallback(ctx, distinct_id, props)
         span_context = trace.get_current_span(ctx).get_span_context()
         if span_context.is_valid:
             if "$trace_id" not in props:
                 props["$trace_id"] = format(span_context.trace_id, "032x")
             if "$span_id" not in props:
                 props["$span_id"] = format(span_context.span_id, "016x")
+        return self._emit(event, distinct_id, props, timestamp, uuid, top_level)
+
+    def capture_raw(
+        self,
+        event: str,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: datetime | float | None = None,
+        uuid: Any = None,
+    ) -> str | None:
+        """Capture an event built elsewhere, without reading the current context.
+
+        For exporters and bridges that map spans or log records to events: ``properties``
+        already hold the tags, session and trace ids of their source. Library properties
+        (``$lib``, …) and ``super_properties`` are added; no distinct id makes it personless.
+        """
+        try:
+            if self._settings.disabled:
+                return None
+            props: dict[str, Any] = dict(self._super_properties) if self._super_properties else {}
+            if properties:
+                props.update(properties)
+            props.update(self._system)
+            return self._emit(event, distinct_id, props, timestamp, uuid, None)
+        except Exception:
+            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
+            return None
+
+    def _emit(
+        self,
+        event: str,
+        distinct_id: Any,
+        props: dict[str, Any],
+        timestamp: datetime | float | None,
+        uuid: Any,
+        top_level: dict[str, Any] | None,
+    ) -> str | None:
+        """The one place an event dict is finished and queued."""
+        if not isinstance(event, str) or not event:
+            raise ValueError(f"event name must be a non-empty string, got {event!r}")
         if distinct_id is None:
             distinct_id = str(uuid_module.uuid4())
             props["$process_person_profile"] = False
@@ -438,6 +485,19 @@ def _timestamp(value: Any) -> datetime | float:
         return float(value)
     _logger.warning("invalid timestamp %r; using the current time", value)
     return time.time()
+
+
+def _baggage_fallback(ctx: otel_context.Context, distinct_id: Any, props: dict[str, Any]) -> Any:
+    """Honour ``posthog.*`` entries other code put in OTel baggage when no scope set them."""
+    entries = otel_baggage.get_all(ctx)
+    if not entries:
+        return distinct_id
+    if distinct_id is None:
+        distinct_id = entries.get("posthog.distinct_id")
+    session = entries.get("posthog.session_id")
+    if session is not None and "$session_id" not in props:
+        props["$session_id"] = session
+    return distinct_id
 
 
 def _warn_not_sending() -> None:

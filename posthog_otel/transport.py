@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import gzip as gzip_module
-import itertools
 import json
 import logging
 import math
@@ -42,6 +41,7 @@ import requests
 from opentelemetry import context as otel_context
 
 from . import _json
+from ._worker import Counter
 from .config import ClientSettings
 from .version import __version__
 
@@ -79,23 +79,6 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if math.isnan(seconds):
         return None
     return max(0.0, seconds)
-
-
-class _Counter:
-    """A counter safe to increment from many threads without a lock (itertools.count)."""
-
-    __slots__ = ("_count",)
-
-    def __init__(self) -> None:
-        self._count = itertools.count()
-
-    def increment(self) -> None:
-        next(self._count)
-
-    @property
-    def value(self) -> int:
-        # repr is "count(N)": reading it does not advance the counter.
-        return int(repr(self._count)[6:-1])
 
 
 class _SendFailure(Exception):
@@ -138,8 +121,8 @@ class Transport:
         self._session: requests.Session | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._captured = _Counter()
-        self._accepted = _Counter()
+        self._captured = Counter()
+        self._accepted = Counter()
         self._processed = 0  # events taken off the queue and finished (sent or dropped)
         self._in_flight = 0
         self._sent = 0
@@ -239,9 +222,11 @@ class Transport:
         return delivered and not leftover
 
     def _at_exit(self) -> None:
+        # Flush, but stay open: a TracerProvider whose atexit shutdown runs after ours still
+        # exports spans into this client, and its exporter flushes again.
         if not self._closed:
             try:
-                self.shutdown(self._settings.shutdown_timeout)
+                self.flush(self._settings.shutdown_timeout)
             except Exception:  # interpreter teardown: never raise
                 _logger.debug("posthog-otel atexit flush failed", exc_info=True)
 

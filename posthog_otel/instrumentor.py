@@ -1,0 +1,205 @@
+"""PosthogInstrumentor: one call (or ``opentelemetry-instrument``) wires everything up.
+
+    from posthog_otel.instrumentor import PosthogInstrumentor
+
+    PosthogInstrumentor().instrument(api_key="phc_...", capture_spans="roots")
+
+It configures the default client, adds :class:`~posthog_otel.processor.PosthogSpanProcessor` to
+the given or global SDK ``TracerProvider`` (creating one when only the no-op provider exists),
+adds :class:`~posthog_otel.propagator.PosthogPropagator` to the global propagator without
+removing the configured ones, hooks ``Span.record_exception`` for live exception capture, and
+enables every ``posthog_*`` instrumentor (``instrumentors/``) whose library is importable.
+``uninstrument()`` undoes all of it. It never raises: a failure is logged and the app runs
+uninstrumented.
+
+Zero-code: ``opentelemetry-instrument python app.py`` loads it through the entry point
+``opentelemetry_instrumentor`` = ``posthog``; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=posthog``
+turns it off. Options from the environment: ``POSTHOG_API_KEY``, ``POSTHOG_HOST``,
+``POSTHOG_OTEL_CAPTURE_SPANS``, ``POSTHOG_OTEL_TRUST_INBOUND``,
+``POSTHOG_OTEL_PROPAGATION_TARGETS``, ``POSTHOG_OTEL_DISABLED``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Collection
+from importlib import metadata
+from typing import Any
+
+from opentelemetry import propagate as otel_propagate
+from opentelemetry import trace
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
+
+from . import _default, span_exceptions
+from .config import env_flag
+from .processor import PosthogSpanProcessor
+
+__all__ = ["PosthogInstrumentor"]
+
+_logger = logging.getLogger("posthog_otel")
+
+_CLIENT_OPTIONS = frozenset(
+    {
+        "flush_at",
+        "flush_interval",
+        "max_queue_size",
+        "gzip",
+        "max_retries",
+        "timeout",
+        "disabled",
+        "debug",
+        "sync_mode",
+        "before_send",
+        "on_error",
+        "super_properties",
+        "enable_exception_autocapture",
+        "project_root",
+        "in_app_modules",
+        "disable_geoip",
+        "shutdown_timeout",
+    }
+)
+_PROPAGATOR_OPTIONS = ("trust_inbound", "propagation_targets")
+
+
+class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """See the module docstring for what ``instrument()`` does and its options."""
+
+    _processor: PosthogSpanProcessor | None = None
+    _previous_textmap: TextMapPropagator | None = None
+    _enabled: list[BaseInstrumentor] = []  # noqa: RUF012 - replaced per instrument() call
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return []
+
+    def _instrument(self, **kwargs: Any) -> None:
+        try:
+            if env_flag("POSTHOG_OTEL_DISABLED"):
+                _logger.info("posthog-otel is disabled by POSTHOG_OTEL_DISABLED")
+                return
+            self._configure(**kwargs)
+        except Exception:
+            _logger.exception("posthog-otel could not instrument this app; it runs uninstrumented")
+
+    def _configure(
+        self,
+        api_key: str | None = None,
+        host: str | None = None,
+        tracer_provider: Any = None,
+        capture_spans: str | None = None,
+        propagate: bool = True,
+        native_attribute_aliases: bool = True,
+        capture_exceptions: bool | None = None,
+        instrument_libraries: bool = True,
+        **options: Any,
+    ) -> None:
+        client_options = {k: v for k, v in options.items() if k in _CLIENT_OPTIONS}
+        propagator_options = {k: options[k] for k in _PROPAGATOR_OPTIONS if k in options}
+        unknown = set(options) - _CLIENT_OPTIONS - set(_PROPAGATOR_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown PosthogInstrumentor option(s): {', '.join(sorted(unknown))}")
+        if api_key is not None or host is not None or client_options:
+            _default.setup(api_key, host, **client_options)
+        client = _default.get_client()
+
+        provider = _sdk_provider(tracer_provider)
+        if provider is not None:
+            processor = PosthogSpanProcessor(
+                client,
+                capture_spans=capture_spans,
+                capture_exceptions=capture_exceptions,
+                native_attribute_aliases=native_attribute_aliases,
+            )
+            provider.add_span_processor(processor)
+            self._processor = processor
+        if propagate:
+            self._add_propagator(propagator_options)
+        span_exceptions.hook_record_exception(_default.get_client)
+        self._enabled = _enable_library_instrumentors() if instrument_libraries else []
+
+    def _add_propagator(self, options: dict[str, Any]) -> None:
+        try:
+            from .propagator import PosthogPropagator
+        except ImportError:
+            _logger.warning("posthog-otel propagator is not available; context stays in-process")
+            return
+        current = otel_propagate.get_global_textmap()
+        if _contains_posthog(current, PosthogPropagator):
+            return
+        self._previous_textmap = current
+        otel_propagate.set_global_textmap(
+            CompositePropagator([current, PosthogPropagator(**options)])
+        )
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        try:
+            for instrumentor in self._enabled:
+                instrumentor.uninstrument()
+            self._enabled = []
+            if self._previous_textmap is not None:
+                otel_propagate.set_global_textmap(self._previous_textmap)
+                self._previous_textmap = None
+            span_exceptions.unhook_record_exception()
+            processor, self._processor = self._processor, None
+            if processor is not None:
+                processor.force_flush(2_000)
+                processor.enabled = False  # the SDK cannot remove a span processor
+        except Exception:
+            _logger.exception("posthog-otel could not fully uninstrument")
+
+
+def _sdk_provider(given: Any) -> Any:
+    """The SDK TracerProvider to add our processor to; creates and installs one if needed."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = given if given is not None else trace.get_tracer_provider()
+    if hasattr(provider, "add_span_processor"):
+        return provider
+    if given is not None:
+        _logger.warning(
+            "tracer_provider %r cannot take span processors; spans are not captured", given
+        )
+        return None
+    created = TracerProvider()
+    trace.set_tracer_provider(created)
+    if trace.get_tracer_provider() is not created:
+        _logger.warning("another tracer provider is installed; PostHog span capture is off")
+        return None
+    return created
+
+
+def _contains_posthog(propagator: Any, kind: type) -> bool:
+    if isinstance(propagator, kind):
+        return True
+    inner = getattr(propagator, "_propagators", None) or ()
+    return any(_contains_posthog(p, kind) for p in inner)
+
+
+def _enable_library_instrumentors() -> list[BaseInstrumentor]:
+    """Instrument every ``posthog_*`` instrumentor whose library is importable."""
+    disabled = {
+        name.strip()
+        for name in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+        if name.strip()
+    }
+    enabled: list[BaseInstrumentor] = []
+    for entry in metadata.entry_points(group="opentelemetry_instrumentor"):
+        if not entry.name.startswith("posthog_") or entry.name in disabled:
+            continue
+        try:
+            module_name, _, class_name = entry.value.partition(":")
+            instrumentor = getattr(importlib.import_module(module_name), class_name)()
+            if instrumentor.is_instrumented_by_opentelemetry:
+                continue
+            if get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is not None:
+                continue  # its library is not installed (or not a supported version)
+            instrumentor.instrument()
+            enabled.append(instrumentor)
+        except Exception:
+            _logger.warning("posthog-otel could not enable %s", entry.name, exc_info=True)
+    return enabled

@@ -1,0 +1,371 @@
+"""Spans to PostHog events: the single place the rules live.
+
+Used by :class:`~posthog_otel.processor.PosthogSpanProcessor` (in-process, with the scope's
+state at span end), :class:`~posthog_otel.exporter.PosthogSpanExporter` (any processor,
+identity read from attributes) and the OTLP bridge (spans from other processes and languages).
+
+Usage::
+
+    mapper = SpanMapper(MappingOptions(capture_spans="roots"))
+    for event in mapper.events_for(readable_span):
+        client.capture_raw(event.name, distinct_id=event.distinct_id,
+                           properties=event.properties, timestamp=event.timestamp)
+
+Rules:
+
+* A span becomes an event when it is marked with ``posthog.event`` (any mode), or with
+  ``capture_spans="all"``, or with ``"roots"`` (default) when it is a local root ``SERVER`` or
+  ``CONSUMER`` span whose person or session is known. The event name is the ``posthog.event``
+  value, else the span name; its timestamp is the span's start.
+* Each ``exception`` span event becomes a ``$exception`` event with ``$exception_list``, once
+  per exception per trace (an exception recorded on several nested spans is sent for the
+  innermost), unless it was already captured live (attribute ``posthog.exception_captured``).
+* Properties: the scope's tags, the span's attributes (without our ``posthog.*`` ones), ids,
+  kind, status, duration, ``service.name``, and HTTP semantic conventions (old and new names)
+  as PostHog's ``$current_url``, ``$request_method``, ``$request_path``, ``$ip``,
+  ``$user_agent``, plus ``http_status_code`` and ``http_route``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .exceptions import FrameOptions, exception_list_from_stacktrace
+
+__all__ = [
+    "CAPTURE_MODES",
+    "EVENT_ATTRIBUTE",
+    "EXCEPTION_CAPTURED_ATTRIBUTE",
+    "Identity",
+    "MappingOptions",
+    "SpanEvent",
+    "SpanMapper",
+    "span_attributes_for",
+]
+
+CAPTURE_MODES = ("roots", "all", "none")
+EVENT_ATTRIBUTE = "posthog.event"
+EXCEPTION_CAPTURED_ATTRIBUTE = "posthog.exception_captured"
+
+DISTINCT_ID = "posthog.distinct_id"
+SESSION_ID = "posthog.session_id"
+WINDOW_ID = "posthog.window_id"
+TAG_PREFIX = "posthog.tag."
+NATIVE_DISTINCT_ID = "posthogDistinctId"  # PostHog's own OTLP ingestion names
+NATIVE_SESSION_ID = "sessionId"
+
+_DISTINCT_ID_KEYS = (DISTINCT_ID, NATIVE_DISTINCT_ID, "user.id", "enduser.id")
+_SESSION_ID_KEYS = (SESSION_ID, NATIVE_SESSION_ID, "session.id")
+_HIDDEN = frozenset({NATIVE_DISTINCT_ID, NATIVE_SESSION_ID})
+_ROOT_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
+_ATTRIBUTE_SCALARS = (str, bool, int, float)
+
+
+class Identity(NamedTuple):
+    """Who and what a span belongs to: from the live scope, or read back from attributes."""
+
+    distinct_id: str | None
+    session_id: str | None
+    window_id: str | None
+    tags: Mapping[str, Any]
+
+
+class SpanEvent(NamedTuple):
+    """One PostHog event derived from a span, ready for ``Client.capture_raw``."""
+
+    name: str
+    distinct_id: str | None
+    properties: dict[str, Any]
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """Which spans become events, and how exception frames are judged."""
+
+    capture_spans: str = "roots"
+    capture_exceptions: bool = True
+    frame_options: FrameOptions = field(default_factory=FrameOptions)
+
+    def __post_init__(self) -> None:
+        if self.capture_spans not in CAPTURE_MODES:
+            raise ValueError(
+                f"capture_spans must be one of {CAPTURE_MODES}, got {self.capture_spans!r}"
+            )
+
+
+# -- scope state <-> span attributes ------------------------------------------------------
+
+
+def _attribute_value(value: Any) -> Any:
+    """A valid OTel attribute value: scalars and homogeneous scalar lists as is, else JSON."""
+    if isinstance(value, _ATTRIBUTE_SCALARS):
+        return value
+    if isinstance(value, list | tuple) and value:
+        first = type(value[0])
+        if first in (str, bool, int, float) and all(type(v) is first for v in value):
+            return tuple(value)
+    return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+
+
+def _property_value(value: Any) -> Any:
+    """An attribute value as a property: sequences become lists, JSON objects/arrays decode."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, str) and len(value) > 1 and value[0] in "[{" and value[-1] in "]}":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def span_attributes_for(
+    distinct_id: str | None,
+    session_id: str | None,
+    window_id: str | None,
+    tags: Mapping[str, Any],
+    native_aliases: bool = True,
+) -> dict[str, Any]:
+    """The attributes that stamp a scope's state onto a span."""
+    attributes: dict[str, Any] = {}
+    if distinct_id is not None:
+        attributes[DISTINCT_ID] = str(distinct_id)
+        if native_aliases:
+            attributes[NATIVE_DISTINCT_ID] = str(distinct_id)
+    if session_id is not None:
+        attributes[SESSION_ID] = str(session_id)
+        if native_aliases:
+            attributes[NATIVE_SESSION_ID] = str(session_id)
+    if window_id is not None:
+        attributes[WINDOW_ID] = str(window_id)
+    for key, value in tags.items():
+        attributes[TAG_PREFIX + str(key)] = _attribute_value(value)
+    return attributes
+
+
+def identity_from_attributes(attributes: Mapping[str, Any] | None) -> Identity:
+    """Read identity, session, window and tags back from span or log attributes."""
+    if not attributes:
+        return Identity(None, None, None, {})
+    distinct_id = _first(attributes, _DISTINCT_ID_KEYS)
+    session_id = _first(attributes, _SESSION_ID_KEYS)
+    window = attributes.get(WINDOW_ID)
+    tags = {
+        key[len(TAG_PREFIX) :]: _property_value(value)
+        for key, value in attributes.items()
+        if key.startswith(TAG_PREFIX)
+    }
+    return Identity(distinct_id, session_id, None if window is None else str(window), tags)
+
+
+def _first(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return str(value)
+    return None
+
+
+# -- HTTP semantic conventions ------------------------------------------------------------
+
+
+def http_properties(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """PostHog's request properties from HTTP semantic conventions (old and new names)."""
+    props: dict[str, Any] = {}
+    get = attributes.get
+    method = get("http.request.method") or get("http.method")
+    if method:
+        props["$request_method"] = method
+    url = get("url.full") or get("http.url")
+    target = get("http.target")
+    path = get("url.path")
+    if not url:
+        host = get("server.address") or get("http.host") or get("net.host.name")
+        if host and (path or target):
+            scheme = get("url.scheme") or get("http.scheme") or "http"
+            port = get("server.port") or get("net.host.port")
+            if port and ":" not in str(host) and str(port) not in ("80", "443"):
+                host = f"{host}:{port}"
+            query = get("url.query")
+            rest = target or (f"{path}?{query}" if query else path)
+            url = f"{scheme}://{host}{rest}"
+    if url:
+        props["$current_url"] = url
+    if not path:
+        if target:
+            path = str(target).split("?", 1)[0]
+        elif url:
+            try:
+                path = urlsplit(str(url)).path or None
+            except ValueError:
+                path = None
+    if path:
+        props["$request_path"] = path
+    ip = get("client.address") or get("http.client_ip") or get("net.peer.ip")
+    if ip:
+        props["$ip"] = ip
+    agent = get("user_agent.original") or get("http.user_agent")
+    if agent:
+        props["$user_agent"] = agent
+    status = get("http.response.status_code") or get("http.status_code")
+    if status is not None:
+        props["http_status_code"] = status
+    route = get("http.route")
+    if route:
+        props["http_route"] = route
+    return props
+
+
+# -- the mapper ---------------------------------------------------------------------------
+
+
+class _SeenExceptions:
+    """A bounded, thread-safe set of exception keys already turned into events."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._keys: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def first_time(self, key: tuple[Any, ...]) -> bool:
+        with self._lock:
+            if key in self._keys:
+                self._keys.move_to_end(key)
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self._capacity:
+                self._keys.popitem(last=False)
+            return True
+
+
+def _raise_site(stacktrace: str | None) -> str:
+    """The innermost ``File ..., line N`` of a traceback: equal on every span it escaped."""
+    if not stacktrace:
+        return ""
+    marker = stacktrace.rfind('  File "')
+    if marker < 0:
+        return stacktrace[:200]
+    end = stacktrace.find("\n", marker)
+    return stacktrace[marker : end if end >= 0 else None]
+
+
+def _hex(value: int, width: int) -> str:
+    return format(value, f"0{width}x")
+
+
+class SpanMapper:
+    """Turns finished spans into :class:`SpanEvent` s following the module's rules."""
+
+    def __init__(self, options: MappingOptions | None = None) -> None:
+        self.options = options or MappingOptions()
+        self._seen = _SeenExceptions()
+
+    def wants_span_event(self, span: Any, identity: Identity) -> bool:
+        """Does this span itself (not its exceptions) become an event?"""
+        attributes = span.attributes or {}
+        if attributes.get(EVENT_ATTRIBUTE):
+            return True
+        mode = self.options.capture_spans
+        if mode == "all":
+            return True
+        if mode == "none" or span.kind not in _ROOT_KINDS:
+            return False
+        parent = span.parent
+        if parent is not None and not parent.is_remote:
+            return False
+        return identity.distinct_id is not None or identity.session_id is not None
+
+    def events_for(self, span: Any, identity: Identity | None = None) -> list[SpanEvent]:
+        """Events for one finished span. ``identity`` (the live scope at span end) wins over
+        what the attributes say."""
+        attributes: Mapping[str, Any] = span.attributes or {}
+        if identity is None:
+            identity = identity_from_attributes(attributes)
+        events: list[SpanEvent] = []
+        if self.wants_span_event(span, identity):
+            events.append(self._span_event(span, attributes, identity))
+        if self.options.capture_exceptions and span.events:
+            events.extend(self._exception_events(span, attributes, identity))
+        return events
+
+    def _common(
+        self, span: Any, attributes: Mapping[str, Any], identity: Identity
+    ) -> dict[str, Any]:
+        props: dict[str, Any] = dict(identity.tags)
+        if identity.tags:
+            props["$context_tags"] = list(identity.tags)
+        props.update(http_properties(attributes))
+        context = span.context
+        if context is not None:
+            props["$trace_id"] = _hex(context.trace_id, 32)
+            props["$span_id"] = _hex(context.span_id, 16)
+        if identity.session_id is not None:
+            props["$session_id"] = identity.session_id
+        if identity.window_id is not None:
+            props["$window_id"] = identity.window_id
+        resource = getattr(span, "resource", None)
+        service = resource.attributes.get("service.name") if resource is not None else None
+        if service:
+            props["service.name"] = service
+        return props
+
+    def _span_event(
+        self, span: Any, attributes: Mapping[str, Any], identity: Identity
+    ) -> SpanEvent:
+        props = self._common(span, attributes, identity)
+        for key, value in attributes.items():
+            if not key.startswith("posthog.") and key not in _HIDDEN and key not in props:
+                props[key] = _property_value(value)
+        parent = span.parent
+        if parent is not None:
+            props["$parent_span_id"] = _hex(parent.span_id, 16)
+        props["span_name"] = span.name
+        props["span_kind"] = span.kind.name.lower()
+        status = span.status
+        props["status"] = status.status_code.name.lower()
+        if status.status_code is StatusCode.ERROR and status.description:
+            props["status_message"] = status.description
+        start, end = span.start_time, span.end_time
+        if start is not None and end is not None:
+            props["duration_ms"] = (end - start) / 1e6
+        name = attributes.get(EVENT_ATTRIBUTE) or span.name
+        return SpanEvent(str(name), identity.distinct_id, props, (start or 0) / 1e9)
+
+    def _exception_events(
+        self, span: Any, attributes: Mapping[str, Any], identity: Identity
+    ) -> Iterable[SpanEvent]:
+        trace_id = span.context.trace_id if span.context is not None else 0
+        for event in span.events:
+            if event.name != "exception":
+                continue
+            data = event.attributes or {}
+            if data.get(EXCEPTION_CAPTURED_ATTRIBUTE):
+                continue
+            stacktrace = data.get("exception.stacktrace")
+            exc_type = data.get("exception.type")
+            message = data.get("exception.message")
+            key = (trace_id, exc_type, message, _raise_site(stacktrace))
+            if not self._seen.first_time(key):
+                continue
+            entries = exception_list_from_stacktrace(
+                None if stacktrace is None else str(stacktrace),
+                exc_type=None if exc_type is None else str(exc_type),
+                message=None if message is None else str(message),
+                handled=str(data.get("exception.escaped", False)).lower() != "true",
+                options=self.options.frame_options,
+            )
+            if not entries:
+                continue
+            props = self._common(span, attributes, identity)
+            props["$exception_list"] = entries
+            props["$exception_level"] = "error"
+            yield SpanEvent("$exception", identity.distinct_id, props, event.timestamp / 1e9)

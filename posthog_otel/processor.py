@@ -1,0 +1,197 @@
+"""PosthogSpanProcessor: stamps PostHog identity on spans and turns chosen spans into events.
+
+``on_start`` stamps the scope of the span's parent context as attributes
+(``posthog.distinct_id``, ``posthog.session_id``, ``posthog.window_id``, ``posthog.tag.<key>``,
+and PostHog's own ``posthogDistinctId``/``sessionId`` unless ``native_attribute_aliases=False``)
+in one ``set_attributes`` call, from a dict cached per scope state. Attributes the span already
+has are never overwritten.
+
+Late identity: ``identify_context``/``set_context_session``/``set_context_window_id``/``tag``
+also stamp the current recording span, and a local root span's event uses the scope as it was
+when the span ended — a user identified inside a view owns that request's event.
+
+``on_end`` decides cheaply whether a span yields events (see :mod:`posthog_otel.mapping`) and
+hands those to a bounded background queue; mapping and capture happen off the request thread.
+
+Usage::
+
+    provider = TracerProvider()
+    provider.add_span_processor(PosthogSpanProcessor(capture_spans="roots"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from . import contexts
+from ._worker import BackgroundWorker
+from .exporter import PosthogSpanExporter
+from .mapping import (
+    DISTINCT_ID,
+    EVENT_ATTRIBUTE,
+    NATIVE_DISTINCT_ID,
+    SESSION_ID,
+    Identity,
+    span_attributes_for,
+)
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = ["PosthogSpanProcessor"]
+
+_logger = logging.getLogger("posthog_otel")
+
+_ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})
+_MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
+
+
+class PosthogSpanProcessor(SpanProcessor):
+    """See the module docstring. ``client`` defaults to the process's default client."""
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        *,
+        capture_spans: str | None = None,
+        capture_exceptions: bool | None = None,
+        native_attribute_aliases: bool = True,
+        max_queue_size: int = 2048,
+        exporter: PosthogSpanExporter | None = None,
+    ) -> None:
+        self._exporter = exporter or PosthogSpanExporter(
+            client, capture_spans=capture_spans, capture_exceptions=capture_exceptions
+        )
+        self._all = self._exporter._capture_spans == "all"
+        self._aliases = native_attribute_aliases
+        self._cache_key = "span_attributes" if native_attribute_aliases else "span_attributes_plain"
+        # span_id -> the scope whose end-time state the span's event uses
+        self._open: dict[int, contexts.Scope] = {}
+        # trace_id -> span_id of the local root span being tracked in that trace
+        self._roots: dict[int, int] = {}
+        self._worker: BackgroundWorker[tuple[ReadableSpan, Identity | None]] = BackgroundWorker(
+            "posthog-otel-spans", self._handle, max_queue_size
+        )
+        self.enabled = True
+        contexts._scope_changed_hooks.append(self._on_scope_changed)
+
+    @property
+    def exporter(self) -> PosthogSpanExporter:
+        return self._exporter
+
+    # -- stamping -------------------------------------------------------------------------
+
+    def _attributes(self, scope: contexts.Scope) -> dict[str, Any]:
+        state = scope.resolve()
+        cached: dict[str, Any] | None = state.extra.get(self._cache_key)
+        if cached is None:
+            cached = span_attributes_for(
+                state.distinct_id, state.session_id, state.window_id, state.tags, self._aliases
+            )
+            state.extra[self._cache_key] = cached
+        return cached
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        if not self.enabled:
+            return
+        try:
+            scope = contexts.current_scope(parent_context)
+            existing = span.attributes
+            if scope is not None:
+                stamp = self._attributes(scope)
+                if stamp:
+                    if existing:
+                        stamp = {k: v for k, v in stamp.items() if k not in existing}
+                    if stamp:
+                        span.set_attributes(stamp)
+            self._track(span, scope, existing)
+        except Exception:
+            _logger.debug("posthog-otel on_start failed", exc_info=True)
+
+    def _track(self, span: Span, scope: contexts.Scope | None, existing: Any) -> None:
+        if scope is None or len(self._open) >= _MAX_OPEN:
+            return
+        context = span.context
+        parent = span.parent
+        if (parent is None or parent.is_remote) and span.kind in _ROOT_KINDS:
+            self._open[context.span_id] = scope
+            self._roots[context.trace_id] = context.span_id
+        elif self._all or (existing and EVENT_ATTRIBUTE in existing):
+            self._open[context.span_id] = scope
+
+    def _on_scope_changed(self, scope: contexts.Scope) -> None:
+        """Late identity: stamp the current span and re-point its trace's root at ``scope``."""
+        if not self.enabled:
+            return
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        span.set_attributes(self._attributes(scope))
+        root = self._roots.get(span.get_span_context().trace_id)
+        if root is not None:
+            self._open[root] = scope
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not self.enabled:
+            return
+        try:
+            context = span.context
+            scope = self._open.pop(context.span_id, None) if self._open else None
+            if scope is not None and self._roots.get(context.trace_id) == context.span_id:
+                del self._roots[context.trace_id]
+            if scope is None and not self._maybe_event_without_scope(span):
+                return
+            identity = None
+            if scope is not None:
+                state = scope.resolve()
+                identity = Identity(
+                    state.distinct_id, state.session_id, state.window_id, state.tags
+                )
+                if not (
+                    identity.distinct_id or identity.session_id or self._all or span.events
+                ) and EVENT_ATTRIBUTE not in (span.attributes or {}):
+                    return
+            self._worker.put((span, identity))
+        except Exception:
+            _logger.debug("posthog-otel on_end failed", exc_info=True)
+
+    def _maybe_event_without_scope(self, span: ReadableSpan) -> bool:
+        if self._all or span.events:
+            return True
+        attributes = span.attributes or {}
+        if EVENT_ATTRIBUTE in attributes:
+            return True
+        # A root stamped by hand or by another processor (no live scope): let the mapper judge.
+        return span.kind in _ROOT_KINDS and any(
+            key in attributes for key in (DISTINCT_ID, NATIVE_DISTINCT_ID, SESSION_ID)
+        )
+
+    def _handle(self, item: tuple[ReadableSpan, Identity | None]) -> None:
+        span, identity = item
+        self._exporter.export_span(span, identity)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        return {"open_spans": len(self._open), "dropped_spans": self._worker.dropped}
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        budget = timeout_millis / 1000
+        flushed = self._worker.flush(budget)
+        return self._exporter.force_flush(int(budget * 1000)) and flushed
+
+    def shutdown(self) -> None:
+        budget = self._exporter.client.settings.shutdown_timeout
+        self._worker.shutdown(budget)
+        self._exporter.shutdown(budget * 1000)
+        self.enabled = False
+        with contextlib.suppress(ValueError):
+            contexts._scope_changed_hooks.remove(self._on_scope_changed)
