@@ -48,11 +48,14 @@ if TYPE_CHECKING:
     from .exporter import PosthogSpanExporter
     from .instrumentor import PosthogInstrumentor
     from .processor import PosthogSpanProcessor
+    from .propagation import extract, inject
+    from .propagator import PosthogPropagator
 
 __all__ = [
     "Client",
     "Posthog",
     "PosthogInstrumentor",
+    "PosthogPropagator",
     "PosthogSpanExporter",
     "PosthogSpanProcessor",
     "Scope",
@@ -62,6 +65,7 @@ __all__ = [
     "capture_exception",
     "capture_span",
     "current_scope",
+    "extract",
     "flush",
     "get_client",
     "get_context_distinct_id",
@@ -70,6 +74,7 @@ __all__ = [
     "get_tags",
     "group_identify",
     "identify_context",
+    "inject",
     "new_context",
     "scoped",
     "set",
@@ -102,6 +107,9 @@ _LAZY = {
     "PosthogSpanExporter": ".exporter",
     "PosthogSpanProcessor": ".processor",
     "capture_span": "._capture_span",
+    "PosthogPropagator": ".propagator",
+    "extract": ".propagation",
+    "inject": ".propagation",
 }
 
 

@@ -195,6 +195,10 @@ class Scope:
             except (AttributeError, ValueError, RuntimeError):  # another Context, or not ours
                 _runtime.detach(token, attached)
 
+    def close(self) -> None:
+        """Mark the scope exited: readers that still find it in some Context skip it."""
+        self._epoch = -1
+
     def __call__(self, fn: _F) -> _F:
         """Use ``@new_context(...)`` as a decorator: each call runs in its own context."""
         return scoped(self.fresh, self.capture_exceptions, _client=self.client)(fn)
@@ -320,6 +324,12 @@ def attach_scope(scope: Scope) -> tuple[object, otel_context.Context]:
 def detach_scope(token: object, attached: otel_context.Context | None) -> None:
     """Undo :func:`attach_scope` (also from another contextvars Context, quietly)."""
     _runtime.detach(token, attached)
+
+
+def notify_changed(scope: Scope) -> None:
+    """Tell listeners (the span processor) that ``scope`` changed outside the setters."""
+    if _scope_changed_hooks:
+        _notify_changed(scope)
 
 
 def _notify_changed(scope: Scope) -> None:

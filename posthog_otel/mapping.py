@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind, StatusCode
 
+from ._span_access import attribute_store, has_events
 from .exceptions import FrameOptions, exception_list_from_stacktrace
 
 __all__ = [
@@ -118,9 +119,10 @@ def _attribute_value(value: Any) -> Any:
 
 def _property_value(value: Any) -> Any:
     """An attribute value as a property: sequences become lists, JSON objects/arrays decode."""
-    if isinstance(value, tuple):
+    kind = type(value)
+    if kind is tuple:
         return list(value)
-    if isinstance(value, str) and len(value) > 1 and value[0] in "[{" and value[-1] in "]}":
+    if kind is str and len(value) > 1 and value[0] in "[{" and value[-1] in "]}":
         try:
             return json.loads(value)
         except ValueError:
@@ -271,7 +273,7 @@ class SpanMapper:
 
     def wants_span_event(self, span: Any, identity: Identity) -> bool:
         """Does this span itself (not its exceptions) become an event?"""
-        attributes = span.attributes or {}
+        attributes = attribute_store(span)
         if attributes.get(EVENT_ATTRIBUTE):
             return True
         mode = self.options.capture_spans
@@ -287,13 +289,13 @@ class SpanMapper:
     def events_for(self, span: Any, identity: Identity | None = None) -> list[SpanEvent]:
         """Events for one finished span. ``identity`` (the live scope at span end) wins over
         what the attributes say."""
-        attributes: Mapping[str, Any] = span.attributes or {}
+        attributes = attribute_store(span)
         if identity is None:
             identity = identity_from_attributes(attributes)
         events: list[SpanEvent] = []
         if self.wants_span_event(span, identity):
             events.append(self._span_event(span, attributes, identity))
-        if self.options.capture_exceptions and span.events:
+        if self.options.capture_exceptions and has_events(span):
             events.extend(self._exception_events(span, attributes, identity))
         return events
 

@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import contexts
+from ._span_access import attribute_store, has_events, may_become_event, stamp_new_span
 from ._worker import BackgroundWorker
 from .exporter import PosthogSpanExporter
 from .mapping import (
@@ -49,6 +50,7 @@ __all__ = ["PosthogSpanProcessor"]
 _logger = logging.getLogger("posthog_otel")
 
 _ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})
+_IDENTITY_KEYS = (DISTINCT_ID, NATIVE_DISTINCT_ID, SESSION_ID)
 _MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
 
 
@@ -102,28 +104,20 @@ class PosthogSpanProcessor(SpanProcessor):
             return
         try:
             scope = contexts.current_scope(parent_context)
-            existing = span.attributes
-            if scope is not None:
-                stamp = self._attributes(scope)
-                if stamp:
-                    if existing:
-                        stamp = {k: v for k, v in stamp.items() if k not in existing}
-                    if stamp:
-                        span.set_attributes(stamp)
-            self._track(span, scope, existing)
+            if scope is None:
+                return
+            attributes = stamp_new_span(span, self._attributes(scope))
+            if len(self._open) >= _MAX_OPEN:
+                return
+            context = span.context
+            parent = span.parent
+            if (parent is None or parent.is_remote) and span.kind in _ROOT_KINDS:
+                self._open[context.span_id] = scope
+                self._roots[context.trace_id] = context.span_id
+            elif self._all or EVENT_ATTRIBUTE in attributes:
+                self._open[context.span_id] = scope
         except Exception:
             _logger.debug("posthog-otel on_start failed", exc_info=True)
-
-    def _track(self, span: Span, scope: contexts.Scope | None, existing: Any) -> None:
-        if scope is None or len(self._open) >= _MAX_OPEN:
-            return
-        context = span.context
-        parent = span.parent
-        if (parent is None or parent.is_remote) and span.kind in _ROOT_KINDS:
-            self._open[context.span_id] = scope
-            self._roots[context.trace_id] = context.span_id
-        elif self._all or (existing and EVENT_ATTRIBUTE in existing):
-            self._open[context.span_id] = scope
 
     def _on_scope_changed(self, scope: contexts.Scope) -> None:
         """Late identity: stamp the current span and re-point its trace's root at ``scope``."""
@@ -145,34 +139,25 @@ class PosthogSpanProcessor(SpanProcessor):
         try:
             context = span.context
             scope = self._open.pop(context.span_id, None) if self._open else None
-            if scope is not None and self._roots.get(context.trace_id) == context.span_id:
-                del self._roots[context.trace_id]
-            if scope is None and not self._maybe_event_without_scope(span):
+            if scope is None:
+                if may_become_event(span, self._all, _ROOT_KINDS, _IDENTITY_KEYS, EVENT_ATTRIBUTE):
+                    self._worker.put((span, None))
                 return
-            identity = None
-            if scope is not None:
-                state = scope.resolve()
-                identity = Identity(
-                    state.distinct_id, state.session_id, state.window_id, state.tags
-                )
-                if not (
-                    identity.distinct_id or identity.session_id or self._all or span.events
-                ) and EVENT_ATTRIBUTE not in (span.attributes or {}):
-                    return
+            if self._roots.get(context.trace_id) == context.span_id:
+                del self._roots[context.trace_id]
+            state = scope.resolve()
+            if (
+                state.distinct_id is None
+                and state.session_id is None
+                and not self._all
+                and not has_events(span)
+                and EVENT_ATTRIBUTE not in attribute_store(span)
+            ):
+                return
+            identity = Identity(state.distinct_id, state.session_id, state.window_id, state.tags)
             self._worker.put((span, identity))
         except Exception:
             _logger.debug("posthog-otel on_end failed", exc_info=True)
-
-    def _maybe_event_without_scope(self, span: ReadableSpan) -> bool:
-        if self._all or span.events:
-            return True
-        attributes = span.attributes or {}
-        if EVENT_ATTRIBUTE in attributes:
-            return True
-        # A root stamped by hand or by another processor (no live scope): let the mapper judge.
-        return span.kind in _ROOT_KINDS and any(
-            key in attributes for key in (DISTINCT_ID, NATIVE_DISTINCT_ID, SESSION_ID)
-        )
 
     def _handle(self, item: tuple[ReadableSpan, Identity | None]) -> None:
         span, identity = item

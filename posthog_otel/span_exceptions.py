@@ -35,7 +35,7 @@ _client_getter: Callable[[], Client] | None = None
 def is_hooked() -> bool:
     from opentelemetry.sdk.trace import Span
 
-    return isinstance(Span.record_exception, wrapt.ObjectProxy)
+    return isinstance(vars(Span).get("record_exception"), wrapt.FunctionWrapper)
 
 
 def hook_record_exception(client_getter: Callable[[], Client]) -> None:
@@ -54,7 +54,7 @@ def unhook_record_exception() -> None:
 
     _client_getter = None
     if is_hooked():
-        Span.record_exception = Span.record_exception.__wrapped__  # type: ignore[method-assign,attr-defined]
+        Span.record_exception = vars(Span)["record_exception"].__wrapped__  # type: ignore[method-assign]
 
 
 def _record_exception(

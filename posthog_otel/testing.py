@@ -1,6 +1,6 @@
-"""In-memory capture for tests: a client whose events land in a list you can query.
+"""In-memory capture for tests, and a pytest plugin with ``posthog_events`` and ``posthog_sink``.
 
-Usage::
+Usage without pytest::
 
     from posthog_otel.testing import memory_client
 
@@ -12,6 +12,33 @@ Usage::
 
 Events are stored exactly as they would be sent (after ``before_send``), JSON-encoded and
 decoded again, so a test sees what PostHog would see.
+
+With pytest, installing posthog-otel registers a plugin (entry point ``pytest11``) with two
+fixtures:
+
+* ``posthog_events``: an isolated in-memory client, installed as the default client for the
+  test (so ``posthog_otel.capture(...)``, contexts and instrumentation deliver to it) and the
+  previous default restored afterwards. It is the :class:`CapturedEvents`, with the client as
+  ``posthog_events.client``::
+
+      def test_signup(posthog_events):
+          signup("ada@example.com")
+          (event,) = posthog_events.named("signed_up")
+          assert posthog_events.for_person("ada@example.com") == [event]
+
+* ``posthog_sink``: a real sink (:class:`posthog_otel.sink.SinkServer`) on a free port of
+  127.0.0.1 with a temporary database, stopped after the test. ``.url`` to send to,
+  ``.client()`` for a client pointed at it, ``.events(...)`` / ``.wait_for(n, ...)`` to query::
+
+      def test_delivery(posthog_sink):
+          client = posthog_sink.client()
+          client.capture("signed_up", distinct_id="u1")
+          client.flush(5)
+          assert posthog_sink.events("signed_up")[0]["distinct_id"] == "u1"
+
+This module does not import pytest: the fixtures are registered from the ``pytest_configure``
+hook, which only pytest calls, so ``import posthog_otel.testing`` stays cheap and works without
+pytest installed.
 """
 
 from __future__ import annotations
@@ -19,14 +46,17 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _json
 
 if TYPE_CHECKING:
     from .client import Client
+    from .sink import SinkServer
 
-__all__ = ["CapturedEvents", "MemoryTransport", "memory_client"]
+__all__ = ["CapturedEvents", "MemoryTransport", "memory_client", "pytest_configure"]
 
 
 class CapturedEvents:
@@ -35,6 +65,7 @@ class CapturedEvents:
     def __init__(self) -> None:
         self._events: list[dict[str, Any]] = []
         self._changed = threading.Condition()
+        self.client: Client | None = None  # set by memory_client() and the fixture
 
     def _add(self, event: dict[str, Any]) -> None:
         with self._changed:
@@ -119,4 +150,45 @@ def memory_client(**options: Any) -> tuple[Client, CapturedEvents]:
 
     transport = MemoryTransport()
     client = Client(options.pop("api_key", "phc_test"), transport=transport, **options)
+    transport.events.client = client
     return client, transport.events
+
+
+# --------------------------------------------------------------------------- pytest plugin
+
+_FIXTURES_PLUGIN = "posthog_otel.testing.fixtures"
+
+
+def pytest_configure(config: Any) -> None:
+    """pytest hook: register the fixtures (pytest is imported only here, by pytest itself)."""
+    manager = config.pluginmanager
+    if not manager.has_plugin(_FIXTURES_PLUGIN):
+        manager.register(_fixtures_plugin(), _FIXTURES_PLUGIN)
+
+
+def _fixtures_plugin() -> object:
+    import pytest
+
+    from . import _default
+
+    class _PosthogFixtures:
+        """The fixtures, as a plugin object (see the module docstring)."""
+
+        @pytest.fixture
+        def posthog_events(self) -> Iterator[CapturedEvents]:
+            client, events = memory_client()
+            previous = _default.set_client(client)
+            try:
+                yield events
+            finally:
+                _default.set_client(previous)
+                client.shutdown(0)
+
+        @pytest.fixture
+        def posthog_sink(self, tmp_path: Path) -> Iterator[SinkServer]:
+            from .sink import SinkServer
+
+            with SinkServer(port=0, db_path=tmp_path / "posthog-sink.sqlite3") as sink:
+                yield sink
+
+    return _PosthogFixtures()

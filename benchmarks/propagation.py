@@ -1,0 +1,114 @@
+"""Propagation benchmark: PostHog context across a process boundary, vs stock W3C baggage.
+
+    python -m benchmarks.propagation
+
+One round trip = inject into a fresh header dict + extract from it, carrying a distinct id,
+a session id and 5 tags (7 baggage members):
+
+- posthog-otel: ``PosthogPropagator`` from a context whose PostHog scope holds them (it also
+  writes and reads the ``X-POSTHOG-*`` headers; the result is a Context holding a new Scope);
+- peer: OpenTelemetry's ``W3CBaggagePropagator`` from a context whose baggage holds the same
+  7 members as plain entries (the result is a Context holding them as baggage).
+
+Target: <= 1.0x the peer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._timing import compare, ratio_line
+
+TAGS = {
+    "plan": "pro",
+    "$current_url": "https://app.example.com/checkout?step=2",
+    "seats": 12,
+    "beta": True,
+    "region": "eu west",
+}
+
+
+def _ours() -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
+    from opentelemetry.context import Context
+
+    import posthog_otel as ph
+    from posthog_otel.contexts import context_with_scope
+    from posthog_otel.propagator import PosthogPropagator
+
+    propagator = PosthogPropagator()
+    scope = ph.Scope(fresh=True)
+    scope.set_distinct_id("user-123")
+    scope.set_session_id("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+    scope.update_tags(TAGS)
+    ctx = context_with_scope(scope, Context())
+    empty = Context()
+
+    def round_trip() -> object:
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, ctx)
+        return propagator.extract(carrier, empty)
+
+    def inject() -> object:
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, ctx)
+        return carrier
+
+    sent: dict[str, str] = {}
+    propagator.inject(sent, ctx)
+
+    def extract() -> object:
+        return propagator.extract(sent, empty)
+
+    return round_trip, inject, extract
+
+
+def _peer() -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
+    from opentelemetry import baggage
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.context import Context
+
+    propagator = W3CBaggagePropagator()
+    ctx = Context()
+    ctx = baggage.set_baggage("posthog.distinct_id", "user-123", ctx)
+    ctx = baggage.set_baggage("posthog.session_id", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", ctx)
+    for key, value in TAGS.items():
+        ctx = baggage.set_baggage(f"posthog.tag.{key}", str(value), ctx)
+    empty = Context()
+
+    def round_trip() -> object:
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, ctx)
+        return propagator.extract(carrier, empty)
+
+    def inject() -> object:
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, ctx)
+        return carrier
+
+    sent: dict[str, str] = {}
+    propagator.inject(sent, ctx)
+
+    def extract() -> object:
+        return propagator.extract(sent, empty)
+
+    return round_trip, inject, extract
+
+
+def run() -> list[str]:
+    ours, peer = _ours(), _peer()
+    lines = []
+    for index, label in enumerate(
+        ("inject+extract, identity + 5 tags", "    inject only", "    extract only")
+    ):
+        results = compare({"posthog-otel": ours[index], "stock": peer[index]}, calls=20_000)
+        lines.append(ratio_line(label, results["posthog-otel"], results["stock"], 1.0))
+    return lines
+
+
+def main() -> None:
+    for line in run():
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""``PosthogPropagator``: PostHog context across processes, as W3C baggage and X-POSTHOG headers.
+
+Add it after the stock propagators, in code or by environment::
+
+    OTEL_PROPAGATORS=tracecontext,baggage,posthog opentelemetry-instrument python app.py
+
+    from opentelemetry.propagate import set_global_textmap
+    from opentelemetry.propagators.composite import CompositePropagator
+    set_global_textmap(CompositePropagator([
+        TraceContextTextMapPropagator(), W3CBaggagePropagator(),
+        PosthogPropagator(propagation_targets=["internal", "*.mycorp.com"]),
+    ]))
+
+**Inject** writes the current scope's distinct id, session id, window id and tags as
+``posthog.*`` members of the ``baggage`` header, merged into whatever baggage header is
+already in the carrier (other members are kept as they are, in their order), and writes
+``X-POSTHOG-DISTINCT-ID`` / ``X-POSTHOG-SESSION-ID`` / ``X-POSTHOG-WINDOW-ID`` (when the value
+is printable ASCII; otherwise only baggage carries it). Values set with plain
+``opentelemetry.baggage.set_baggage("posthog.distinct_id", ...)`` are used where the scope has
+none.
+
+**Outbound policy.** When the destination is known and is not a propagation target
+(:mod:`posthog_otel.targets`), nothing PostHog goes out: ``posthog.*`` members are removed from
+the baggage header (others stay) and ``X-POSTHOG-*`` headers are removed from mapping
+carriers. The destination is known when
+
+1. the context carries it (:func:`with_destination`; our requests/httpx instrumentors and the
+   ``posthog_otel.inject(headers, url=...)`` helper set it), or else
+2. the current span is an HTTP CLIENT span (contrib's requests, httpx, urllib, urllib3,
+   aiohttp-client instrumentations start one before they inject) with ``url.full`` /
+   ``http.url`` / ``server.address`` / ``net.peer.name`` attributes.
+
+An unknown destination (a message queue, a custom transport) gets the PostHog members:
+queues such as Celery must always propagate.
+
+**Interplay with the stock W3C baggage propagator** in the same composite: on inject the
+stock one writes every OpenTelemetry baggage entry, ``posthog.*`` ones included; this
+propagator then rewrites the header, dropping every ``posthog.*`` member it finds and adding
+its own encoding of the same state (so there is never a double member, and a non-target gets
+none). List ``posthog`` after ``baggage``: a stock propagator running after this one
+overwrites the baggage header. Our requests/httpx instrumentors enforce the policy once more
+just before the bytes leave, so for those clients order does not matter. On extract the stock
+one copies inbound ``posthog.*`` members into OpenTelemetry baggage; this propagator removes
+every ``posthog.*`` entry from the returned context's baggage (the Scope is the one trusted
+copy), so ``trust_inbound`` cannot be bypassed through baggage and nothing is re-sent twice.
+
+**Extract** reads the identity headers (``trust_inbound`` ``"all"`` or ``"headers"``) and the
+``posthog.*`` baggage members (``"all"`` only); the headers win for identity. When anything is
+found, the returned Context holds a new root (``fresh``) Scope with that state: extraction
+happens at a process boundary, so it never inherits from a scope current in this process.
+Nothing raises into the app; bad input is dropped and counted (``posthog_otel.baggage.stats()``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import trace
+from opentelemetry.context import Context, create_key
+from opentelemetry.propagators import textmap
+
+from . import _runtime
+from .baggage import (
+    PREFIX,
+    Encoded,
+    _count,
+    encode,
+    encoded_for,
+    merge_header,
+    parse_header,
+    sanitize_header_value,
+    state_from_entries,
+)
+from .config import PropagationSettings
+from .contexts import Scope, context_with_scope, current_scope
+from .targets import Targets, host_of, normalize_host
+
+__all__ = [
+    "BAGGAGE_HEADER",
+    "DISTINCT_ID_HEADER",
+    "SESSION_ID_HEADER",
+    "WINDOW_ID_HEADER",
+    "PosthogPropagator",
+    "default_propagator",
+    "destination_of",
+    "find_posthog_propagator",
+    "with_destination",
+]
+
+_logger = logging.getLogger("posthog_otel")
+
+BAGGAGE_HEADER = "baggage"
+DISTINCT_ID_HEADER = "X-POSTHOG-DISTINCT-ID"
+SESSION_ID_HEADER = "X-POSTHOG-SESSION-ID"
+WINDOW_ID_HEADER = "X-POSTHOG-WINDOW-ID"
+_IDENTITY_HEADERS = (DISTINCT_ID_HEADER, SESSION_ID_HEADER, WINDOW_ID_HEADER)
+_IDENTITY_LOWER = tuple(h.lower() for h in _IDENTITY_HEADERS)
+_FIELDS = frozenset((BAGGAGE_HEADER, *_IDENTITY_HEADERS))
+
+_DESTINATION_KEY = create_key("posthog-otel-destination")
+_get_current = _runtime.get_current
+_CLIENT = trace.SpanKind.CLIENT
+
+
+# -- destination --------------------------------------------------------------------------
+
+
+def with_destination(
+    url: str | None, context: Context | None = None, *, host: str | None = None
+) -> Context:
+    """A copy of ``context`` (default: current) naming the outbound destination.
+
+    ``url`` is a URL or a bare host (or pass ``host=`` directly). A URL whose host cannot be
+    read counts as a destination that is not a target (nothing PostHog is sent to it).
+    Neither given makes the destination unknown again.
+    """
+    ctx = _get_current() if context is None else context
+    if host is not None:
+        host = normalize_host(host)
+    elif url is not None:
+        host = host_of(url) or ""
+    new = Context(ctx)
+    dict.__setitem__(new, _DESTINATION_KEY, host)  # a fresh copy, not yet shared
+    return new
+
+
+def destination_of(context: Context | None = None) -> str | None:
+    """The destination host an inject in ``context`` goes to, or None when unknown."""
+    ctx = _get_current() if context is None else context
+    host: str | None = ctx.get(_DESTINATION_KEY)  # type: ignore[assignment]
+    if host is not None:
+        return host
+    return _span_destination(ctx)
+
+
+def _span_destination(ctx: Context) -> str | None:
+    """The server of the current HTTP CLIENT span, when the span says so."""
+    span = trace.get_current_span(ctx)
+    if getattr(span, "kind", None) is not _CLIENT:
+        return None
+    attributes = getattr(span, "attributes", None)
+    if not attributes or (
+        "http.request.method" not in attributes and "http.method" not in attributes
+    ):
+        return None
+    url = attributes.get("url.full") or attributes.get("http.url")
+    if isinstance(url, str):
+        host = host_of(url)
+        if host:
+            return host
+    address = attributes.get("server.address") or attributes.get("net.peer.name")
+    if isinstance(address, str) and address:
+        return normalize_host(address)
+    return None
+
+
+# -- carriers -----------------------------------------------------------------------------
+
+
+def _read(carrier: Any, name: str) -> tuple[str, str | None]:
+    """The key and value of header ``name`` in a mapping carrier (any case for plain dicts)."""
+    if type(carrier) is dict or isinstance(carrier, Mapping):
+        value = carrier.get(name)
+        if value is None and type(carrier) is dict and len(carrier) <= 256:
+            for key in carrier:
+                if isinstance(key, str) and key.lower() == name:
+                    return key, _as_text(carrier[key])
+        return name, _as_text(value)
+    return name, None
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    if isinstance(value, list | tuple):
+        parts = [_as_text(v) for v in value]
+        return ",".join(p for p in parts if p)
+    return None
+
+
+def _delete(carrier: Any, names: tuple[str, ...]) -> None:
+    """Remove headers from a mutable mapping carrier (any case for plain dicts)."""
+    if not isinstance(carrier, MutableMapping):
+        return
+    for name in names:
+        if name in carrier:
+            del carrier[name]
+    if type(carrier) is dict:
+        lowered = {n.lower() for n in names}
+        for key in [k for k in carrier if isinstance(k, str) and k.lower() in lowered]:
+            del carrier[key]
+
+
+def _first(getter: textmap.Getter[Any], carrier: Any, name: str, lower: str) -> str | None:
+    values = getter.get(carrier, name)
+    if values is None:
+        values = getter.get(carrier, lower)
+        if values is None:
+            return None
+    if isinstance(values, str | bytes | bytearray):
+        return sanitize_header_value(values)
+    for value in values:
+        return sanitize_header_value(value)
+    return None
+
+
+def _strip_entries(ctx: Context) -> Context:
+    """``ctx`` without ``posthog.*`` OpenTelemetry baggage entries."""
+    entries = otel_baggage.get_all(ctx)
+    if entries:
+        for key in [k for k in entries if isinstance(k, str) and k.startswith(PREFIX)]:
+            ctx = otel_baggage.remove_baggage(key, ctx)
+    return ctx
+
+
+# -- the propagator -----------------------------------------------------------------------
+
+
+class PosthogPropagator(textmap.TextMapPropagator):
+    """Carries PostHog identity, session, window and tags between services.
+
+    ``trust_inbound``: ``"all"`` (default), ``"headers"`` or ``"none"``.
+    ``propagation_targets``: patterns of destinations allowed to receive PostHog state
+    (default ``["internal"]``; a list replaces it). Both fall back to
+    ``POSTHOG_OTEL_TRUST_INBOUND`` / ``POSTHOG_OTEL_PROPAGATION_TARGETS``. Invalid arguments
+    raise ``ValueError``; an invalid environment value is logged and the strict choice used
+    (``"none"``, ``["internal"]``), since this class is built by ``OTEL_PROPAGATORS`` at import.
+    """
+
+    def __init__(
+        self,
+        trust_inbound: str | None = None,
+        propagation_targets: Any = None,
+        *,
+        settings: PropagationSettings | None = None,
+    ) -> None:
+        if settings is None:
+            settings = _settings(trust_inbound, propagation_targets)
+        self.settings = settings
+        self.trust_inbound = settings.trust_inbound
+        self.targets = Targets(settings.propagation_targets)
+
+    def __repr__(self) -> str:
+        return (
+            f"PosthogPropagator(trust_inbound={self.trust_inbound!r}, "
+            f"propagation_targets={list(self.targets.patterns)!r})"
+        )
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def allows(self, context: Context | None = None) -> bool:
+        """Whether PostHog state may go to the destination of ``context`` (unknown: yes)."""
+        host = destination_of(context)
+        return host is None or self.targets.matches_host(host)
+
+    def inject(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
+    ) -> None:
+        try:
+            ctx = _get_current() if context is None else context
+            host: str | None = ctx.get(_DESTINATION_KEY)  # type: ignore[assignment]
+            if host is None:
+                host = _span_destination(ctx)
+            if host is not None and not self.targets.matches_host(host):
+                self._withhold(carrier, setter)
+                return
+            encoded = _encoded(ctx)
+            if encoded is None:
+                return
+            key, existing = _read(carrier, BAGGAGE_HEADER)
+            header = merge_header(existing, encoded)
+            if header:
+                setter.set(carrier, key, header)
+            elif existing is not None:
+                _delete(carrier, (key,))
+            for name, value in encoded.headers:
+                setter.set(carrier, name, value)
+        except Exception:
+            _logger.debug("posthog-otel could not inject PostHog context", exc_info=True)
+
+    def _withhold(self, carrier: Any, setter: textmap.Setter[Any]) -> None:
+        _count("outbound_withheld")
+        key, existing = _read(carrier, BAGGAGE_HEADER)
+        if existing:
+            header = merge_header(existing, None)
+            if header is None:
+                _delete(carrier, (key,))
+            elif header != existing:
+                setter.set(carrier, key, header)
+        _delete(carrier, _IDENTITY_HEADERS)
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def extract(
+        self,
+        carrier: textmap.CarrierT,
+        context: Context | None = None,
+        getter: textmap.Getter[textmap.CarrierT] = textmap.default_getter,
+    ) -> Context:
+        ctx = _get_current() if context is None else context
+        try:
+            return self._extract(carrier, ctx, getter)
+        except Exception:
+            _count("inbound_malformed", 1, "extract failed")
+            _logger.debug("posthog-otel could not extract PostHog context", exc_info=True)
+            return ctx
+
+    def _extract(self, carrier: Any, ctx: Context, getter: textmap.Getter[Any]) -> Context:
+        ctx = _strip_entries(ctx)
+        trust = self.trust_inbound
+        if trust == "none":
+            return ctx
+        distinct_id = _first(getter, carrier, DISTINCT_ID_HEADER, "x-posthog-distinct-id")
+        session_id = _first(getter, carrier, SESSION_ID_HEADER, "x-posthog-session-id")
+        window_id = _first(getter, carrier, WINDOW_ID_HEADER, "x-posthog-window-id")
+        tags: dict[str, Any] = {}
+        if trust == "all":
+            values = getter.get(carrier, BAGGAGE_HEADER)
+            if values:
+                inbound = parse_header(values)
+                distinct_id = distinct_id or inbound.distinct_id
+                session_id = session_id or inbound.session_id
+                window_id = window_id or inbound.window_id
+                tags = inbound.tags
+        if not (distinct_id or session_id or window_id or tags):
+            return ctx
+        scope = Scope(fresh=True)
+        scope.distinct_id = distinct_id
+        scope.session_id = session_id
+        scope.window_id = window_id
+        scope.tags = tags
+        return context_with_scope(scope, ctx)
+
+    @property
+    def fields(self) -> set[str]:
+        """The headers inject may set: ``baggage`` and the three ``X-POSTHOG-*`` headers."""
+        return set(_FIELDS)
+
+
+def _encoded(ctx: Context) -> Encoded | None:
+    """The encoding of the PostHog state in ``ctx``: its scope, with ``posthog.*`` baggage
+    entries filling what the scope does not set. None when there is no state at all."""
+    scope = current_scope(ctx)
+    entries = otel_baggage.get_all(ctx)
+    fallback = state_from_entries(entries) if entries else None
+    if scope is None:
+        if fallback is None:
+            return None
+        return encode(fallback.distinct_id, fallback.session_id, fallback.window_id, fallback.tags)
+    resolved = scope.resolve()
+    if fallback is None:
+        return encoded_for(resolved)
+    return encode(
+        resolved.distinct_id or fallback.distinct_id,
+        resolved.session_id or fallback.session_id,
+        resolved.window_id or fallback.window_id,
+        {**fallback.tags, **resolved.tags},
+    )
+
+
+def _settings(trust_inbound: str | None, propagation_targets: Any) -> PropagationSettings:
+    """Settings from arguments (errors raise) and the environment (errors logged, strict)."""
+    try:
+        return PropagationSettings.build(trust_inbound, propagation_targets)
+    except ValueError as exc:
+        if not str(exc).startswith("POSTHOG_OTEL_"):
+            raise
+        _logger.error("posthog-otel: %s; using the strict setting instead", exc)
+    if trust_inbound is None:
+        try:
+            PropagationSettings.build(None, "internal")
+        except ValueError:
+            trust_inbound = "none"
+    if propagation_targets is None:
+        try:
+            PropagationSettings.build("all", None)
+        except ValueError:
+            propagation_targets = "internal"
+    return _settings(trust_inbound, propagation_targets)
+
+
+_default: PosthogPropagator | None = None
+
+
+def default_propagator() -> PosthogPropagator:
+    """A propagator configured from the environment, built once."""
+    global _default
+    if _default is None:
+        _default = PosthogPropagator()
+    return _default
+
+
+def find_posthog_propagator(propagator: Any, _depth: int = 0) -> PosthogPropagator | None:
+    """The ``PosthogPropagator`` in ``propagator`` (itself or in nested composites), if any."""
+    if isinstance(propagator, PosthogPropagator):
+        return propagator
+    if _depth < 8:
+        for inner in getattr(propagator, "_propagators", None) or ():
+            found = find_posthog_propagator(inner, _depth + 1)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,118 @@
+"""PosthogInstrumentor in-process: wiring, idempotence, uninstrument, never raising."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import propagate
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
+
+import posthog_otel as posthog
+from posthog_otel import PosthogInstrumentor, _default, span_exceptions
+from posthog_otel.capture_server import CaptureServer
+from posthog_otel.propagator import PosthogPropagator
+
+
+def _has_posthog_propagator(propagator: object) -> bool:
+    if isinstance(propagator, PosthogPropagator):
+        return True
+    return any(_has_posthog_propagator(p) for p in getattr(propagator, "_propagators", ()))
+
+
+@pytest.fixture
+def instrumentor() -> Iterator[PosthogInstrumentor]:
+    instance = PosthogInstrumentor()
+    original = propagate.get_global_textmap()
+    yield instance
+    if instance.is_instrumented_by_opentelemetry:
+        instance.uninstrument()
+    propagate.set_global_textmap(original)
+
+
+def test_instrument_wires_processor_propagator_and_hook(
+    instrumentor: PosthogInstrumentor, capture_server: CaptureServer
+) -> None:
+    provider = TracerProvider()
+    before = propagate.get_global_textmap()
+    instrumentor.instrument(
+        api_key="phc_inst",
+        host=capture_server.url,
+        tracer_provider=provider,
+        instrument_libraries=False,
+    )
+    assert span_exceptions.is_hooked()
+    composite = propagate.get_global_textmap()
+    assert _has_posthog_propagator(composite)
+    assert before in getattr(composite, "_propagators", ())  # the configured ones are kept
+    tracer = provider.get_tracer("t")
+    with posthog.new_context():
+        posthog.identify_context("inst-user")
+        with (
+            pytest.raises(ValueError),
+            tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER),
+        ):
+            raise ValueError("in view")
+    provider.force_flush()
+    assert posthog.flush(5)
+    names = sorted(e["event"] for e in capture_server.events)
+    assert names == ["$exception", "GET /x"]
+    assert all(e["distinct_id"] == "inst-user" for e in capture_server.events)
+    provider.shutdown()
+
+
+def test_instrument_is_idempotent_and_uninstrument_undoes_it(
+    instrumentor: PosthogInstrumentor,
+) -> None:
+    provider = TracerProvider()
+    original = propagate.get_global_textmap()
+    instrumentor.instrument(tracer_provider=provider, instrument_libraries=False)
+    composite = propagate.get_global_textmap()
+    instrumentor.instrument(tracer_provider=provider, instrument_libraries=False)  # warns, no-op
+    assert propagate.get_global_textmap() is composite
+    processor = instrumentor._processor
+    assert processor is not None and processor.enabled
+    instrumentor.uninstrument()
+    assert propagate.get_global_textmap() is original
+    assert not span_exceptions.is_hooked()
+    assert not processor.enabled
+    with posthog.new_context():
+        posthog.identify_context("after")
+        with provider.get_tracer("t").start_as_current_span("after") as span:
+            pass
+    assert "posthog.distinct_id" not in (span.attributes or {})  # type: ignore[attr-defined]
+
+
+def test_instrument_never_raises(
+    instrumentor: PosthogInstrumentor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="posthog_otel")
+    instrumentor.instrument(no_such_option=True)
+    assert "could not instrument" in caplog.text
+    instrumentor.uninstrument()
+    instrumentor.instrument(flush_at=0)  # invalid client option: logged, not raised
+    assert "flush_at" in caplog.text
+
+
+def test_disabled_by_environment(
+    instrumentor: PosthogInstrumentor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTHOG_OTEL_DISABLED", "true")
+    provider = TracerProvider()
+    instrumentor.instrument(tracer_provider=provider)
+    assert instrumentor._processor is None
+    assert not span_exceptions.is_hooked()
+
+
+def test_default_client_is_configured_from_arguments(
+    instrumentor: PosthogInstrumentor, capture_server: CaptureServer
+) -> None:
+    instrumentor.instrument(
+        api_key="phc_args",
+        host=capture_server.url,
+        tracer_provider=TracerProvider(),
+        instrument_libraries=False,
+    )
+    assert _default.get_client().host == capture_server.url
