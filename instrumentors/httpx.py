@@ -33,11 +33,9 @@ from collections.abc import Collection, Iterator, MutableMapping
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from instrumentors._base import PosthogLibraryInstrumentor
 from instrumentors._outbound import Outbound, find_wrapper, unwrap_ours
 from posthog_otel.propagator import with_destination
 
@@ -126,7 +124,7 @@ def _targets() -> list[tuple[Any, str, Any]]:
     ]
 
 
-class PosthogHttpxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class PosthogHttpxInstrumentor(PosthogLibraryInstrumentor):
     """Adds PostHog context to outgoing ``httpx`` calls toward propagation targets.
 
     Options of ``instrument()``: ``propagation_targets`` (patterns; default: the

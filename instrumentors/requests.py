@@ -33,11 +33,9 @@ from collections.abc import Collection
 from typing import Any
 
 import wrapt
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from instrumentors._base import PosthogLibraryInstrumentor
 from instrumentors._outbound import Outbound, find_wrapper, unwrap_ours
 from posthog_otel import _runtime
 from posthog_otel.propagator import with_destination
@@ -68,7 +66,7 @@ def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, 
             _runtime.detach(token, attached)
 
 
-class PosthogRequestsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class PosthogRequestsInstrumentor(PosthogLibraryInstrumentor):
     """Adds PostHog context to outgoing ``requests`` calls toward propagation targets.
 
     Options of ``instrument()``: ``propagation_targets`` (patterns; default: the

@@ -13,6 +13,9 @@ when the span ended — a user identified inside a view owns that request's even
 ``on_end`` decides cheaply whether a span yields events (see :mod:`posthog_otel.mapping`) and
 hands those to a bounded background queue; mapping and capture happen off the request thread.
 
+While a processor is active, ``Span.record_exception`` is hooked (see
+:mod:`posthog_otel.span_exceptions`): exceptions get full frames and are captured once.
+
 Usage::
 
     provider = TracerProvider()
@@ -29,7 +32,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from . import contexts
+from . import contexts, span_exceptions
 from ._span_access import attribute_store, has_events, may_become_event, stamp_new_span
 from ._worker import BackgroundWorker
 from .exporter import PosthogSpanExporter
@@ -82,6 +85,11 @@ class PosthogSpanProcessor(SpanProcessor):
         )
         self.enabled = True
         contexts._scope_changed_hooks.append(self._on_scope_changed)
+        # Live exception capture: full frames, and one event per exception object whichever
+        # of span, context or middleware sees it first.
+        self._hooked = not span_exceptions.is_hooked()
+        if self._hooked:
+            span_exceptions.hook_record_exception(lambda: self._exporter.client)
 
     @property
     def exporter(self) -> PosthogSpanExporter:
@@ -180,3 +188,6 @@ class PosthogSpanProcessor(SpanProcessor):
         self.enabled = False
         with contextlib.suppress(ValueError):
             contexts._scope_changed_hooks.remove(self._on_scope_changed)
+        if self._hooked:
+            span_exceptions.unhook_record_exception()
+            self._hooked = False

@@ -1,0 +1,227 @@
+"""Per-request PostHog context for server middleware: the one place the request rules live.
+
+Every framework module (Django, Flask, ASGI, WSGI) turns its request into a
+:class:`RequestInfo` and calls :func:`enter_request` / :func:`exit_request` around the handler:
+
+    scope = enter_request(info, request, options)      # None when request_filter said no
+    try:
+        response = handler(request)
+    except Exception as exc:
+        capture_request_exception(exc, options)
+        raise
+    finally:
+        exit_request(scope)
+
+Rules: a non-fresh context per request (a child of whatever is current, e.g. the scope that
+contrib's server instrumentation extracted before its span started); identity from
+``X-POSTHOG-DISTINCT-ID`` / ``X-POSTHOG-SESSION-ID`` / ``X-POSTHOG-WINDOW-ID`` and trusted
+``posthog.*`` baggage through the configured ``PosthogPropagator`` (headers win); tags
+``$current_url``, ``$request_method``, ``$request_path``, ``$ip`` (first X-Forwarded-For address
+only when ``trust_proxy_headers``; else the peer address), ``$user_agent``, ``$raw_user_agent``;
+then ``extra_tags(request)`` and ``tag_map(tags)``. Exceptions are captured once, with the
+request's context. Every user callback is guarded: a failing callback is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import propagate
+
+from posthog_otel import contexts
+from posthog_otel.baggage import sanitize_header_value
+
+if TYPE_CHECKING:
+    from posthog_otel.client import Client
+
+__all__ = [
+    "RequestContext",
+    "RequestInfo",
+    "RequestOptions",
+    "capture_request_exception",
+    "enter_request",
+    "exit_request",
+]
+
+_logger = logging.getLogger("posthog_otel")
+
+ExtraTags = Callable[[Any], Mapping[str, Any] | None]
+RequestFilter = Callable[[Any], bool]
+TagMap = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Options shared by every server middleware (each framework maps its settings here)."""
+
+    capture_exceptions: bool = True
+    client: Client | None = None
+    extra_tags: ExtraTags | None = None
+    request_filter: RequestFilter | None = None
+    tag_map: TagMap | None = None
+    trust_proxy_headers: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("extra_tags", "request_filter", "tag_map"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ValueError(f"{name} must be callable, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """A framework-neutral view of an incoming request.
+
+    ``headers`` has lower-case names; ``url`` is the full URL the client asked for.
+    """
+
+    method: str
+    url: str
+    path: str
+    headers: Mapping[str, str]
+    peer: str | None = None
+
+
+class _LowerGetter:
+    """Getter over a lower-case header mapping (the propagator asks in any case)."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key.lower())
+        return None if value is None else [value]
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER = _LowerGetter()
+
+
+def _inbound_scope(headers: Mapping[str, str]) -> contexts.Scope | None:
+    """The PostHog state the request carries, read by the configured PosthogPropagator."""
+    from posthog_otel.propagator import default_propagator, find_posthog_propagator
+
+    propagator = find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()
+    extracted = propagator.extract(headers, getter=_GETTER)  # type: ignore[arg-type]
+    return contexts.current_scope(extracted)
+
+
+def client_ip(info: RequestInfo, trust_proxy_headers: bool) -> str | None:
+    if trust_proxy_headers:
+        forwarded = info.headers.get("x-forwarded-for")
+        if forwarded:
+            first = sanitize_header_value(forwarded.split(",", 1)[0])
+            if first:
+                return first
+    return info.peer
+
+
+def _request_tags(info: RequestInfo, options: RequestOptions) -> dict[str, Any]:
+    tags: dict[str, Any] = {
+        "$current_url": info.url,
+        "$request_method": info.method,
+        "$request_path": info.path,
+    }
+    ip = client_ip(info, options.trust_proxy_headers)
+    if ip:
+        tags["$ip"] = ip
+    agent = sanitize_header_value(info.headers.get("user-agent"))
+    if agent:
+        tags["$user_agent"] = agent
+        tags["$raw_user_agent"] = agent
+    return tags
+
+
+class RequestContext:
+    """The PostHog context of one request: current while attached, closed at the end.
+
+    Streaming bodies detach it when the handler returns and re-attach it around each chunk.
+    """
+
+    __slots__ = ("_attached", "_token", "scope")
+
+    def __init__(self, scope: contexts.Scope) -> None:
+        self.scope = scope
+        self._token: object | None = None
+        self._attached: Any = None
+
+    def attach(self) -> None:
+        if self._token is None:
+            self._token, self._attached = contexts.attach_scope(self.scope)
+
+    def detach(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            contexts.detach_scope(token, self._attached)
+
+    def close(self) -> None:
+        self.detach()
+        self.scope.close()
+
+
+def enter_request(
+    info: RequestInfo, request: Any, options: RequestOptions
+) -> RequestContext | None:
+    """Create and attach the request's PostHog context; None when ``request_filter`` says no.
+
+    Never raises: on an internal failure the request runs in a plain context.
+    """
+    if options.request_filter is not None:
+        try:
+            if not options.request_filter(request):
+                return None
+        except Exception:
+            _logger.warning("posthog-otel request_filter raised; request is tracked", exc_info=True)
+    scope = contexts.Scope(
+        capture_exceptions=False, client=options.client, parent=contexts.current_scope()
+    )
+    request_context = RequestContext(scope)
+    request_context.attach()
+    try:
+        inbound = _inbound_scope(info.headers)
+        if inbound is not None:
+            state = inbound.resolve()
+            if state.distinct_id is not None:
+                scope.set_distinct_id(state.distinct_id)
+            if state.session_id is not None:
+                scope.set_session_id(state.session_id)
+            if state.window_id is not None:
+                scope.set_window_id(state.window_id)
+            if state.tags:
+                scope.update_tags(state.tags)
+        tags = _request_tags(info, options)
+        if options.extra_tags is not None:
+            try:
+                tags.update(options.extra_tags(request) or {})
+            except Exception:
+                _logger.warning("posthog-otel extra_tags raised", exc_info=True)
+        if options.tag_map is not None:
+            try:
+                tags = options.tag_map(tags)
+            except Exception:
+                _logger.warning("posthog-otel tag_map raised", exc_info=True)
+        scope.update_tags(tags)
+        contexts.notify_changed(scope)
+    except Exception:
+        _logger.debug("posthog-otel could not read the request", exc_info=True)
+    return request_context
+
+
+def capture_request_exception(exc: BaseException, options: RequestOptions) -> None:
+    """Capture an exception the framework would turn into a 500 (once; never raises)."""
+    if not options.capture_exceptions or not isinstance(exc, Exception):
+        return
+    try:
+        from posthog_otel import _default
+
+        client = options.client or _default.get_client()
+        client.capture_exception(exc, handled=False)
+    except Exception:
+        _logger.debug("posthog-otel could not capture a request exception", exc_info=True)
+
+
+def exit_request(request_context: RequestContext | None) -> None:
+    if request_context is not None:
+        request_context.close()

@@ -1,0 +1,171 @@
+"""PostHog context for ASGI apps: Starlette, FastAPI, or any ASGI callable.
+
+    from instrumentors.asgi import PosthogASGIMiddleware, instrument_app
+
+    app = PosthogASGIMiddleware(app)        # any ASGI app
+    instrument_app(fastapi_app)             # Starlette/FastAPI: adds the middleware innermost
+
+    PosthogStarletteInstrumentor().instrument()   # every Starlette/FastAPI app created later
+
+One PostHog context per HTTP request and per websocket connection (rules in
+:mod:`instrumentors._request`). It stays current for the whole request task: streaming
+responses, ``BackgroundTasks`` and ``asyncio.create_task`` children see it; leaving it from
+another task never errors. Exceptions leaving the app are captured once and re-raised.
+
+Placed innermost among user middleware, it runs inside contrib's ``OpenTelemetryMiddleware``
+whichever was added first, so the server span is current when identity is set and gets it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from typing import Any, cast
+from urllib.parse import quote
+
+import wrapt
+
+from posthog_otel.baggage import sanitize_header_value
+
+from ._base import PosthogLibraryInstrumentor
+from ._request import (
+    RequestInfo,
+    RequestOptions,
+    capture_request_exception,
+    enter_request,
+    exit_request,
+)
+
+__all__ = [
+    "PosthogASGIMiddleware",
+    "PosthogStarletteInstrumentor",
+    "instrument_app",
+    "request_info_from_scope",
+]
+
+_logger = logging.getLogger("posthog_otel")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def request_info_from_scope(scope: Scope) -> RequestInfo:
+    """A :class:`RequestInfo` from an ASGI ``http`` or ``websocket`` scope."""
+    headers: dict[str, str] = {}
+    for name, value in scope.get("headers") or ():
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]},{text}" if key in headers else text
+    scheme = scope.get("scheme") or ("ws" if scope.get("type") == "websocket" else "http")
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server")
+        if server:
+            name, port = server[0], server[1]
+            host = name if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{name}:{port}"
+        else:
+            host = "localhost"
+    path = quote(scope.get("root_path", "") + scope.get("path", ""), safe="/%;:@&=+$,!~*'()")
+    query = (scope.get("query_string") or b"").decode("latin-1")
+    client = scope.get("client")
+    return RequestInfo(
+        method=scope.get("method", "GET") if scope.get("type") == "http" else "WEBSOCKET",
+        url=f"{scheme}://{host}{path}" + (f"?{query}" if query else ""),
+        path=path or "/",
+        headers=headers,
+        peer=sanitize_header_value(client[0]) if client else None,
+    )
+
+
+class PosthogASGIMiddleware:
+    """ASGI middleware; options as :class:`instrumentors._request.RequestOptions`."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        self.options = RequestOptions(**options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            request = enter_request(request_info_from_scope(scope), scope, self.options)
+        except Exception:
+            _logger.debug("posthog-otel could not read an ASGI request", exc_info=True)
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            capture_request_exception(exc, self.options)
+            raise
+        finally:
+            exit_request(request)
+
+
+def instrument_app(app: Any, **options: Any) -> Any:
+    """Add :class:`PosthogASGIMiddleware` to a Starlette/FastAPI app, innermost; returns app.
+
+    Call before the app serves its first request. Idempotent.
+    """
+    from starlette.middleware import Middleware
+
+    middleware = app.user_middleware
+    if any(getattr(m, "cls", None) is PosthogASGIMiddleware for m in middleware):
+        return app
+    RequestOptions(**options)  # validate now
+    middleware.append(Middleware(cast(Any, PosthogASGIMiddleware), **options))
+    return app
+
+
+def _init_wrapper(options: dict[str, Any]) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        try:
+            instrument_app(instance, **options)
+        except Exception:
+            _logger.warning("posthog-otel could not instrument a Starlette app", exc_info=True)
+        return result
+
+    return wrapper
+
+
+_APP_CLASSES = (("starlette.applications", "Starlette"), ("fastapi.applications", "FastAPI"))
+
+
+class PosthogStarletteInstrumentor(PosthogLibraryInstrumentor):
+    """Adds the middleware to every Starlette/FastAPI app created after ``instrument()``."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ["starlette >= 0.27"]
+
+    def _instrument(self, **kwargs: Any) -> None:
+        options = {k: v for k, v in kwargs.items() if k != "tracer_provider"}
+        try:
+            RequestOptions(**options)
+        except Exception:
+            _logger.exception("posthog-otel could not instrument Starlette")
+            return
+        for module, name in _APP_CLASSES:
+            try:
+                importlib.import_module(module)
+                wrapt.wrap_function_wrapper(module, f"{name}.__init__", _init_wrapper(options))
+            except ImportError:
+                continue  # FastAPI is optional
+            except Exception:
+                _logger.exception("posthog-otel could not instrument %s", name)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for module, name in _APP_CLASSES:
+            try:
+                cls = getattr(importlib.import_module(module), name)
+            except ImportError:
+                continue
+            init = vars(cls).get("__init__")
+            if isinstance(init, wrapt.FunctionWrapper):
+                cls.__init__ = init.__wrapped__
