@@ -7,9 +7,10 @@ Usage::
 ``sink`` runs a local PostHog-compatible capture server with a web viewer (see
 :mod:`posthog_otel.sink`); point apps at it with ``POSTHOG_HOST=http://127.0.0.1:8010``.
 
+    posthog-otel demo [--port 8010] [--keep]
+
 Each subcommand is one ``_add_<name>`` function that declares its arguments and sets
-``handler``; :func:`main` dispatches. (``demo``, ``bridge`` and ``doctor`` are added the same
-way by their own issues.)
+``handler``; :func:`main` dispatches.
 """
 
 from __future__ import annotations
@@ -52,8 +53,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"posthog-otel {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_sink(commands)
-    # _add_demo(commands): `posthog-otel demo` (issue 7) plugs in here, like _add_sink.
+    _add_demo(commands)
     return parser
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _add_demo(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="run two instrumented services and a scripted session against a local sink",
+        description=(
+            "Start the local sink (or use one running on --port), run a shop API and a billing "
+            "service in their own processes, drive a browser-like session through them with "
+            "posthog-js tracing headers, and check every expected event arrived."
+        ),
+    )
+    demo.add_argument("--port", type=int, default=8010, help="sink port (default 8010; 0 = any)")
+    demo.add_argument("--db", default=None, help="SQLite file for a sink started by the demo")
+    demo.add_argument("--keep", action="store_true", help="keep the viewer running afterwards")
+    demo.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(port=args.port, db=args.db, keep=args.keep)
 
 
 # --------------------------------------------------------------------------- sink
