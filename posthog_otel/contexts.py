@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from . import _runtime
 
@@ -67,9 +68,12 @@ _attach = _runtime.attach
 # Bumped in a forked child: scopes created before the fork are not visible in the child.
 _generation = 0
 
-# Called with the scope after identify_context/set_context_session/set_context_window_id/tag.
-# The span processor installs a hook here to stamp late identity onto the current span.
-_scope_changed_hooks: list[Callable[[Scope], None]] = []
+# Called after identify_context/set_context_session/set_context_window_id/tag with
+# (scope, field, key, value): field is "distinct_id", "session_id", "window_id" or "tag" (key is
+# the tag's), or None when anything may have changed. The span processor installs a hook here
+# to stamp late identity onto the current span.
+ScopeHook = Callable[["Scope", "str | None", "str | None", Any], None]
+_scope_changed_hooks: list[ScopeHook] = []
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -329,13 +333,13 @@ def detach_scope(token: object, attached: otel_context.Context | None) -> None:
 def notify_changed(scope: Scope) -> None:
     """Tell listeners (the span processor) that ``scope`` changed outside the setters."""
     if _scope_changed_hooks:
-        _notify_changed(scope)
+        _notify_changed(scope, None, None, None)
 
 
-def _notify_changed(scope: Scope) -> None:
+def _notify_changed(scope: Scope, field: str | None, key: str | None, value: Any) -> None:
     for hook in _scope_changed_hooks:
         try:
-            hook(scope)
+            hook(scope, field, key, value)
         except Exception:
             _logger.debug("posthog-otel scope hook failed", exc_info=True)
 
@@ -352,14 +356,15 @@ def _current() -> Scope | None:
 
 def tag(key: str, value: Any) -> None:
     """Add a tag to the current context; every event captured in it carries the tag."""
-    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    ctx = _get_current()
+    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
     if scope is not None and scope._epoch != _generation:
         scope = _live_outer(scope)
     if scope is not None:
         scope.tags[key] = value
         scope._version += 1
-        if _scope_changed_hooks:
-            _notify_changed(scope)
+        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
+            _notify_changed(scope, "tag", key, value)
 
 
 def get_tags() -> dict[str, Any]:
@@ -372,38 +377,41 @@ def get_tags() -> dict[str, Any]:
 
 def identify_context(distinct_id: str) -> None:
     """Set the distinct id of the current context and its children."""
-    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    ctx = _get_current()
+    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
     if scope is not None and scope._epoch != _generation:
         scope = _live_outer(scope)
     if scope is not None:
         scope.distinct_id = distinct_id
         scope._version += 1
-        if _scope_changed_hooks:
-            _notify_changed(scope)
+        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
+            _notify_changed(scope, "distinct_id", None, distinct_id)
 
 
 def set_context_session(session_id: str) -> None:
     """Set the session id of the current context and its children."""
-    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    ctx = _get_current()
+    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
     if scope is not None and scope._epoch != _generation:
         scope = _live_outer(scope)
     if scope is not None:
         scope.session_id = session_id
         scope._version += 1
-        if _scope_changed_hooks:
-            _notify_changed(scope)
+        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
+            _notify_changed(scope, "session_id", None, session_id)
 
 
 def set_context_window_id(window_id: str) -> None:
     """Set the window id (posthog-js ``$window_id``) of the current context and its children."""
-    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
+    ctx = _get_current()
+    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
     if scope is not None and scope._epoch != _generation:
         scope = _live_outer(scope)
     if scope is not None:
         scope.window_id = window_id
         scope._version += 1
-        if _scope_changed_hooks:
-            _notify_changed(scope)
+        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
+            _notify_changed(scope, "window_id", None, window_id)
 
 
 def get_context_distinct_id() -> str | None:

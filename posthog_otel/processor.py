@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace.propagation import _SPAN_KEY
 
-from . import contexts, span_exceptions
+from . import _runtime, contexts, span_exceptions
 from ._span_access import attribute_store, has_events, may_become_event, stamp_new_span
 from ._worker import BackgroundWorker
 from .exporter import PosthogSpanExporter
@@ -52,6 +53,7 @@ __all__ = ["PosthogSpanProcessor"]
 
 _logger = logging.getLogger("posthog_otel")
 
+_get_current = _runtime.get_current
 _ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})
 _IDENTITY_KEYS = (DISTINCT_ID, NATIVE_DISTINCT_ID, SESSION_ID)
 _MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
@@ -127,14 +129,29 @@ class PosthogSpanProcessor(SpanProcessor):
         except Exception:
             _logger.debug("posthog-otel on_start failed", exc_info=True)
 
-    def _on_scope_changed(self, scope: contexts.Scope) -> None:
-        """Late identity: stamp the current span and re-point its trace's root at ``scope``."""
+    def _on_scope_changed(
+        self, scope: contexts.Scope, field: str | None, key: str | None, value: Any
+    ) -> None:
+        """Late identity: stamp what changed on the current span; re-point its trace's root."""
         if not self.enabled:
             return
-        span = trace.get_current_span()
-        if not span.is_recording():
+        span: Any = _get_current().get(_SPAN_KEY)
+        if span is None or not span.is_recording():
             return
-        span.set_attributes(self._attributes(scope))
+        if field is None:
+            span.set_attributes(self._attributes(scope))
+        elif field == "tag":
+            span.set_attributes(span_attributes_for(None, None, None, {str(key): value}))
+        else:
+            span.set_attributes(
+                span_attributes_for(
+                    value if field == "distinct_id" else None,
+                    value if field == "session_id" else None,
+                    value if field == "window_id" else None,
+                    {},
+                    self._aliases,
+                )
+            )
         root = self._roots.get(span.get_span_context().trace_id)
         if root is not None:
             self._open[root] = scope

@@ -275,7 +275,7 @@ def test_span_event_properties(harness: Harness) -> None:
 
 
 def test_exception_on_nested_spans_is_one_event_from_text(harness: Harness) -> None:
-    assert not span_exceptions.is_hooked()
+    span_exceptions.unhook_record_exception()  # the processor hooks it; test the text path
     with posthog.new_context(capture_exceptions=False):
         posthog.identify_context("u-exc")
         with (
@@ -295,7 +295,7 @@ def test_exception_on_nested_spans_is_one_event_from_text(harness: Harness) -> N
 
 
 def test_live_hook_captures_once_with_full_frames(harness: Harness) -> None:
-    span_exceptions.hook_record_exception(_default.get_client)
+    assert span_exceptions.is_hooked()  # installed by the processor
     try:
         with posthog.new_context():
             posthog.identify_context("u-live")
