@@ -127,7 +127,7 @@ def bench_sizes() -> list[str]:
 
 
 def run() -> list[str]:
-    return bench_tags() + [""] + bench_sizes()
+    return [*bench_tags(), "", *bench_sizes()]
 
 
 if __name__ == "__main__":
