@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from posthog_otel.sink import SinkServer
+from posthog_otel.sink.store import key_fingerprint
 from tests._sink_helpers import KEY, batch, event, post
 
 ENDPOINTS = ["/batch/", "/capture/", "/e/", "/i/v0/e/", "/batch", "/i/v0/e"]
@@ -38,7 +39,7 @@ def test_every_endpoint_accepts_a_batch(
     assert stored["session_id"] == "s-1"
     assert stored["trace_id"] == "ab" * 16  # normalised to lowercase
     assert stored["properties"]["plan"] == "pro"
-    assert stored["api_key"] == KEY
+    assert stored["api_key"] == key_fingerprint(KEY) and KEY not in json.dumps(stored)
     assert stored["raw"] == sent
 
 

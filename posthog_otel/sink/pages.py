@@ -337,7 +337,9 @@ def _meta(event: StoredEvent) -> str:
     if event.span_id:
         rows.append(("Span", f'<span class="mono">{esc(event.span_id)}</span>'))
     if event.api_key:
-        rows.append(("Project key", f'<span class="mono">{esc(event.api_key)}</span>'))
+        rows.append(
+            ("Project key (fingerprint)", f'<span class="mono">{esc(event.api_key)}</span>')
+        )
     rows.append(("Summary", esc(summary(event))))
     items = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     return f'<div class="card"><dl class="meta" id="event-meta">{items}</dl></div>'

@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -353,6 +354,23 @@ def _loads(text: str | None, default: Any) -> Any:
         return default
 
 
+_KEY_FIELDS = ("api_key", "token", "$token")
+
+
+def key_fingerprint(key: str | None) -> str | None:
+    """What the sink keeps of a project key: enough to tell projects apart, never the key."""
+    if not key:
+        return None
+    digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:10]
+    return f"key:{digest}"
+
+
+def _without_keys(raw: Any) -> Any:
+    if isinstance(raw, dict) and any(name in raw for name in _KEY_FIELDS):
+        return {k: ("<redacted>" if k in _KEY_FIELDS else v) for k, v in raw.items()}
+    return raw
+
+
 def _row(record: Record, received_at: float) -> tuple[Any, ...]:
     return (
         received_at,
@@ -361,7 +379,7 @@ def _row(record: Record, received_at: float) -> tuple[Any, ...]:
         record.status,
         record.code,
         record.reason,
-        record.api_key,
+        key_fingerprint(record.api_key),
         record.uuid,
         record.event,
         record.distinct_id,
@@ -371,7 +389,7 @@ def _row(record: Record, received_at: float) -> tuple[Any, ...]:
         record.timestamp,
         record.ts if record.ts is not None else received_at,
         _dumps(record.properties),
-        _dumps(record.raw),
+        _dumps(_without_keys(record.raw)),
         _dumps(record.warnings),
     )
 
