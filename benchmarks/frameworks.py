@@ -1,0 +1,227 @@
+"""Request latency of minimal apps: contrib alone, + posthog-otel, + posthog-python's middleware.
+
+    python -m benchmarks.frameworks
+
+For FastAPI (ASGI), Flask and Django (WSGI), the same one-route app in three variants, each
+driven in-process through its ASGI/WSGI entry point (no sockets, so the figures are the
+framework + instrumentation cost only):
+
+* contrib: contrib's OpenTelemetry instrumentation with a BatchSpanProcessor to a no-op exporter;
+* + posthog-otel: that, plus PosthogSpanProcessor, the PostHog propagator and our middleware;
+* + posthog-python: contrib plus posthog-python's own middleware for that framework.
+
+Requests carry posthog-js tracing headers; the handler tags and captures one event. Both
+clients deliver to a loopback capture server in another process. Target: our added median
+latency <= posthog-python's middleware's added latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from .core import capture_server_process
+
+HEADERS = {
+    "x-posthog-distinct-id": "bench-user",
+    "x-posthog-session-id": "bench-session",
+    "user-agent": "bench/1.0",
+}
+ROUNDS = 10
+PER_ROUND = 200
+
+
+class _NoOpExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _provider() -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_NoOpExporter()))
+    return provider
+
+
+def _our_processor(provider: TracerProvider, url: str) -> Any:
+    from opentelemetry import propagate
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    import posthog_otel
+    from posthog_otel.processor import PosthogSpanProcessor
+    from posthog_otel.propagator import PosthogPropagator
+
+    client = posthog_otel.setup(api_key="phc_bench", host=url)
+    provider.add_span_processor(PosthogSpanProcessor(client))
+    current = propagate.get_global_textmap()
+    propagate.set_global_textmap(CompositePropagator([current, PosthogPropagator()]))
+    return client
+
+
+def _peer_client(url: str) -> Any:
+    import posthog
+
+    posthog.api_key = "phc_bench"
+    posthog.host = url
+    return posthog.Posthog("phc_bench", host=url)
+
+
+# -- drivers ------------------------------------------------------------------------------
+
+
+def _wsgi_driver(app: Callable[..., Any], path: str) -> Callable[[], float]:
+    environ_base = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "HTTP_HOST": "127.0.0.1:8000",
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in HEADERS.items()},
+    }
+
+    def one() -> float:
+        environ = dict(environ_base, **{"wsgi.input": io.BytesIO()})
+        started = time.perf_counter()
+        body = app(environ, lambda status, headers, exc_info=None: None)
+        for _ in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        return time.perf_counter() - started
+
+    return one
+
+
+def _asgi_driver(app: Any, path: str) -> Callable[[], float]:
+    loop = asyncio.new_event_loop()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in HEADERS.items()] + [(b"host", b"127.0.0.1:8000")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def call() -> float:
+        started = time.perf_counter()
+        await app(dict(scope), receive, send)
+        return time.perf_counter() - started
+
+    return lambda: loop.run_until_complete(call())
+
+
+# -- apps ---------------------------------------------------------------------------------
+
+
+def fastapi_variants(url: str) -> dict[str, Callable[[], float]]:
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from posthog.integrations.asgi import PosthogASGIMiddleware as PeerMiddleware
+
+    import posthog_otel
+    from instrumentors.asgi import instrument_app
+
+    def build(capture: Callable[[str], Any], tag: Callable[[str, Any], None]) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/item")
+        async def item() -> dict[str, str]:
+            tag("item", "hedgehog")
+            capture("item_viewed")
+            return {"ok": "yes"}
+
+        return app
+
+    import posthog
+
+    contrib_app = build(lambda e: None, lambda k, v: None)
+    FastAPIInstrumentor.instrument_app(contrib_app, tracer_provider=_provider())
+
+    ours_provider = _provider()
+    _our_processor(ours_provider, url)
+    ours_app = build(posthog_otel.capture, posthog_otel.tag)
+    FastAPIInstrumentor.instrument_app(ours_app, tracer_provider=ours_provider)
+    instrument_app(ours_app)
+
+    peer_client = _peer_client(url)
+    peer_app = build(lambda e: peer_client.capture(e), posthog.tag)
+    FastAPIInstrumentor.instrument_app(peer_app, tracer_provider=_provider())
+    peer_app.add_middleware(PeerMiddleware, client=peer_client)
+
+    _CLEANUPS.append(peer_client.shutdown)
+    return {
+        "contrib": _asgi_driver(contrib_app, "/item"),
+        "posthog-otel": _asgi_driver(ours_app, "/item"),
+        "posthog-python": _asgi_driver(peer_app, "/item"),
+    }
+
+
+_CLEANUPS: list[Callable[[], Any]] = []
+FRAMEWORKS: dict[str, Callable[[str], dict[str, Callable[[], float]]]] = {"FastAPI": fastapi_variants}
+
+
+def _measure(variants: dict[str, Callable[[], float]]) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for fn in variants.values():
+        for _ in range(100):  # warm up
+            fn()
+    for _ in range(ROUNDS):
+        for name, fn in variants.items():
+            samples[name].extend(fn() for _ in range(PER_ROUND))
+    return {name: statistics.median(values) * 1e6 for name, values in samples.items()}
+
+
+def run() -> list[str]:
+    logging.disable(logging.WARNING)
+    lines = []
+    for name, build in FRAMEWORKS.items():
+        with capture_server_process() as url:
+            medians = _measure(build(url))
+            import posthog_otel
+
+            posthog_otel.shutdown(5)
+            while _CLEANUPS:
+                _CLEANUPS.pop()()
+        base = medians["contrib"]
+        ours = medians["posthog-otel"] - base
+        peer = medians["posthog-python"] - base
+        verdict = "meets" if ours <= peer else "MISSES"
+        lines.append(
+            f"{name}: median request contrib {base:.0f} us; added by posthog-otel {ours:.0f} us, "
+            f"by posthog-python's middleware {peer:.0f} us (target ours <= peer: {verdict})"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    for line in run():
+        print(line)
