@@ -18,7 +18,10 @@ contrib's server instrumentation extracted before its span started); identity fr
 ``posthog.*`` baggage through the configured ``PosthogPropagator`` (headers win); tags
 ``$current_url``, ``$request_method``, ``$request_path``, ``$ip`` (first X-Forwarded-For address
 only when ``trust_proxy_headers``; else the peer address), ``$user_agent``, ``$raw_user_agent``;
-then ``extra_tags(request)`` and ``tag_map(tags)``. Exceptions are captured once, with the
+then ``extra_tags(request)`` and ``tag_map(tags)``. A framework that knows the authenticated
+user passes ``identify``: it is called only when the request carries no distinct id, and its
+``(distinct_id, tags)`` fill the gap (Django: the user's pk and an ``email`` tag; its tags go
+through ``extra_tags``/``tag_map`` like the others). Exceptions are captured once, with the
 request's context. Every user callback is guarded: a failing callback is logged, never raised.
 """
 
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from posthog_otel.client import Client
 
 __all__ = [
+    "Identify",
     "RequestContext",
     "RequestInfo",
     "RequestOptions",
@@ -51,6 +55,7 @@ _logger = logging.getLogger("posthog_otel")
 ExtraTags = Callable[[Any], Mapping[str, Any] | None]
 RequestFilter = Callable[[Any], bool]
 TagMap = Callable[[dict[str, Any]], dict[str, Any]]
+Identify = Callable[[], "tuple[str | None, Mapping[str, Any] | None] | None"]
 
 
 @dataclass(frozen=True)
@@ -156,17 +161,28 @@ class RequestContext:
         if token is not None:
             contexts.detach_scope(token, self._attached)
 
+    def forget(self) -> None:
+        """Drop the attachment without resetting it: the caller restored the Context itself
+        (e.g. by resetting a token taken before the request), so a late reset would only
+        bring back a stale Context."""
+        self._token = self._attached = None
+
     def close(self) -> None:
         self.detach()
         self.scope.close()
 
 
 def enter_request(
-    info: RequestInfo, request: Any, options: RequestOptions
+    info: RequestInfo,
+    request: Any,
+    options: RequestOptions,
+    identify: Identify | None = None,
 ) -> RequestContext | None:
     """Create and attach the request's PostHog context; None when ``request_filter`` says no.
 
-    Never raises: on an internal failure the request runs in a plain context.
+    ``identify`` (optional) returns ``(distinct_id, tags)`` of the authenticated user; it is
+    called only when the request itself carries no distinct id. Never raises: on an internal
+    failure the request runs in a plain context.
     """
     if options.request_filter is not None:
         try:
@@ -192,6 +208,8 @@ def enter_request(
             if state.tags:
                 scope.update_tags(state.tags)
         tags = _request_tags(info, options)
+        if identify is not None and scope.distinct_id is None:
+            _identify(scope, tags, identify)
         if options.extra_tags is not None:
             try:
                 tags.update(options.extra_tags(request) or {})
@@ -209,17 +227,44 @@ def enter_request(
     return request_context
 
 
-def capture_request_exception(exc: BaseException, options: RequestOptions) -> None:
-    """Capture an exception the framework would turn into a 500 (once; never raises)."""
+def _identify(scope: contexts.Scope, tags: dict[str, Any], identify: Identify) -> None:
+    try:
+        found = identify()
+    except Exception:
+        _logger.warning("posthog-otel could not read the request's user", exc_info=True)
+        return
+    if not found:
+        return
+    distinct_id, user_tags = found
+    if distinct_id:
+        scope.set_distinct_id(distinct_id)
+    if user_tags:
+        tags.update(user_tags)
+
+
+def capture_request_exception(
+    exc: BaseException, options: RequestOptions, context: RequestContext | None = None
+) -> None:
+    """Capture an exception the framework would turn into a 500 (once; never raises).
+
+    With ``context``, its scope is made current for the capture when it is not (a hook that
+    runs after the framework or another instrumentation replaced the Context).
+    """
     if not options.capture_exceptions or not isinstance(exc, Exception):
         return
+    token = attached = None
     try:
         from posthog_otel import _default
 
+        if context is not None and contexts.current_scope() is not context.scope:
+            token, attached = contexts.attach_scope(context.scope)
         client = options.client or _default.get_client()
         client.capture_exception(exc, handled=False)
     except Exception:
         _logger.debug("posthog-otel could not capture a request exception", exc_info=True)
+    finally:
+        if token is not None:
+            contexts.detach_scope(token, attached)
 
 
 def exit_request(request_context: RequestContext | None) -> None:

@@ -1,0 +1,51 @@
+"""Shared parts of the framework end-to-end tests (a downstream service, the checks)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from posthog_otel.capture_server import CaptureServer
+
+from ._procs import BIN, free_port, start
+
+HEADERS = {
+    "X-POSTHOG-DISTINCT-ID": "browser-user",
+    "X-POSTHOG-SESSION-ID": "browser-session",
+    "User-Agent": "pytest-browser/1.0",
+}
+
+
+def start_downstream(server: CaptureServer) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {"PORT": str(port), "POSTHOG_API_KEY": "phc_e2e", "POSTHOG_HOST": server.url}
+    proc = start([str(BIN / "python"), "-m", "tests.apps.downstream_service"], env)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def check_end_to_end(server: CaptureServer, upstream_error: str) -> None:
+    """What the capture server got from both processes of an end-to-end run."""
+    events = server.events
+    assert events
+    assert {e["distinct_id"] for e in events} == {"browser-user"}, events
+    assert {e["properties"].get("$session_id") for e in events} == {"browser-session"}
+    exceptions = server.named("$exception")
+    types = sorted(e["properties"]["$exception_list"][0]["type"] for e in exceptions)
+    assert types == sorted([upstream_error, "ValueError"]), types
+    (started,) = server.named("checkout_started")
+    assert started["properties"]["downstream"] == [200, 500]
+    (work,) = server.named("downstream_work")
+    cart = started["properties"]["cart"]
+    assert work["properties"]["cart"] == cart  # tags travel as baggage
+    assert work["properties"]["$trace_id"] == started["properties"]["$trace_id"]
+    (upstream_exc,) = [
+        e
+        for e in exceptions
+        if e["properties"]["cart"] == cart
+        and e["properties"]["$exception_list"][0]["type"] == upstream_error
+    ]
+    assert upstream_exc["properties"]["$request_path"].rstrip("/") == "/checkout"
+    (downstream_exc,) = [
+        e for e in exceptions if e["properties"]["$exception_list"][0]["type"] == "ValueError"
+    ]
+    assert downstream_exc["properties"]["downstream_step"] == "fail"
+    assert downstream_exc["properties"]["cart"] == cart
