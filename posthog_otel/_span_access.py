@@ -78,9 +78,16 @@ def may_become_event(
     marker: str,
 ) -> bool:
     """Cheap test at span end, for spans without a tracked scope: could it yield events?"""
-    if capture_all or has_events(span):
+    if capture_all:
         return True
-    store = attribute_store(span)
+    try:  # the SDK span's own fields: no tuple or proxy built per span
+        if span._events:
+            return True
+        store = span._attributes._dict
+    except AttributeError:
+        if span.events:
+            return True
+        store = span.attributes or {}
     if marker in store:
         return True
     return span.kind in root_kinds and any(key in store for key in identity_keys)

@@ -242,7 +242,7 @@ class Scope:
 
     def resolve(self) -> Resolved:
         """The effective identity, session, window and tags, cached until something changes."""
-        stamp = self._stamp()
+        stamp = self._version if self.parent is None else self._stamp()
         cached = self._cache
         if cached is not None and cached.stamp == stamp:
             return cached
