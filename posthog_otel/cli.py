@@ -9,6 +9,12 @@ Usage::
 
     posthog-otel demo [--port 8010] [--keep]
 
+    posthog-otel bridge [--host 127.0.0.1] [--port 4318] [--workers N]
+                        [--capture-spans roots|all|none] [--log-level ERROR] ...
+
+``bridge`` receives OTLP/HTTP traces and logs (from an OpenTelemetry Collector's ``otlphttp``
+exporter) and sends them to PostHog as events (see :mod:`posthog_otel.bridge`).
+
 Each subcommand is one ``_add_<name>`` function that declares its arguments and sets
 ``handler``; :func:`main` dispatches.
 """
@@ -54,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_sink(commands)
     _add_demo(commands)
+    _add_bridge(commands)
     return parser
 
 
@@ -160,6 +167,151 @@ def _run_sink(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         sink.stop()
         print("posthog-otel sink stopped", flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- bridge
+
+
+def _add_bridge(commands: Any) -> None:
+    bridge = commands.add_parser(
+        "bridge",
+        help="receive OTLP/HTTP traces and logs and send them to PostHog as events",
+        description=(
+            "An OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON; gzip) for an "
+            "OpenTelemetry Collector's otlphttp exporter. Spans and log records become PostHog "
+            "events with the same rules as the in-process exporter. The PostHog project key "
+            "comes from --api-key or POSTHOG_API_KEY, the PostHog host from --posthog-host or "
+            "POSTHOG_HOST."
+        ),
+    )
+    add = bridge.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    add("--port", type=int, default=4318, help="port (default 4318, OTLP/HTTP's)")
+    add("--workers", type=int, default=1, help="worker processes (default 1)")
+    add("--api-key", default=None, help="PostHog project API key (default: $POSTHOG_API_KEY)")
+    add("--posthog-host", default=None, help="PostHog host (default: $POSTHOG_HOST or US cloud)")
+    add(
+        "--capture-spans",
+        choices=("roots", "all", "none"),
+        default=None,
+        help="spans that become events besides exceptions and posthog.event-marked spans: "
+        "local roots of identified traces (default), all, none",
+    )
+    add(
+        "--log-level",
+        default="ERROR",
+        help="log records at or above this level with exception attributes become $exception "
+        "events (default ERROR; a name or an OTLP severity number 1-24)",
+    )
+    add(
+        "--require-header",
+        action="append",
+        default=[],
+        metavar="'NAME=VALUE'",
+        help="refuse requests without this exact header (repeatable), e.g. "
+        "'Authorization=Bearer s3cret'",
+    )
+    add(
+        "--key-from-request",
+        action="store_true",
+        help="take the PostHog project key from the request (X-PostHog-Api-Key or "
+        "Authorization: Bearer) instead of only from configuration",
+    )
+    add("--max-projects", type=int, default=16, help="project keys kept with --key-from-request")
+    add(
+        "--max-body-mib",
+        type=float,
+        default=64,
+        help="largest request body after decompression, MiB (default 64; over it: 413)",
+    )
+    add(
+        "--max-queue-size",
+        type=int,
+        default=100_000,
+        help="events queued for PostHog per process before answering 429 (default 100000)",
+    )
+    add("--flush-at", type=int, default=1000, help="events per upload to PostHog (default 1000)")
+    add("--max-attributes", type=int, default=128, help="attributes kept per span/log record")
+    add(
+        "--retry-after",
+        type=int,
+        default=2,
+        help="seconds in Retry-After of 429/503 answers (default 2)",
+    )
+    add(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to finish requests, and then to flush events, on SIGTERM (default 10)",
+    )
+    add("--verbose", action="store_true", help="log every request")
+    bridge.set_defaults(handler=_run_bridge)
+
+
+def _run_bridge(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("uvicorn") is None:
+        print(
+            "posthog-otel bridge needs the bridge extra (uvicorn is missing): "
+            "pip install 'posthog-otel[bridge]'",
+            file=sys.stderr,
+        )
+        return 2
+    from .bridge.server import serve
+    from .bridge.settings import MIB, BridgeSettings
+
+    body_cap = int(args.max_body_mib * MIB)
+    try:
+        settings = BridgeSettings.build(
+            api_key=args.api_key,
+            posthog_host=args.posthog_host,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            capture_spans=args.capture_spans,
+            log_level=args.log_level,
+            require_headers=args.require_header,
+            key_from_request=args.key_from_request,
+            max_projects=args.max_projects,
+            max_body_bytes=body_cap,
+            max_inflight_bytes=max(2 * body_cap, 128 * MIB),
+            max_queue_size=args.max_queue_size,
+            flush_at=args.flush_at,
+            max_attributes=args.max_attributes,
+            retry_after=args.retry_after,
+            shutdown_timeout=args.shutdown_timeout,
+            verbose=args.verbose,
+        )
+    except ValueError as exc:
+        print(f"posthog-otel bridge: {exc}", file=sys.stderr)
+        return 2
+    if not settings.api_key and not settings.key_from_request:
+        print(
+            "posthog-otel bridge: no PostHog project key: set POSTHOG_API_KEY or --api-key "
+            "(or use --key-from-request)",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.require_headers:
+        print(
+            f"warning: listening on {settings.host} without --require-header: anyone who can "
+            "reach it can send events to your PostHog project",
+            file=sys.stderr,
+        )
+    print(
+        f"posthog-otel bridge on http://{settings.host}:{settings.port} (/v1/traces, /v1/logs, "
+        f"/healthz), {settings.workers} worker(s), capture_spans={settings.capture_spans}, "
+        f"sending to {settings.posthog_host or 'https://us.i.posthog.com'}",
+        flush=True,
+    )
+    try:
+        serve(settings)
+    except OSError as exc:
+        print(f"posthog-otel bridge: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    print("posthog-otel bridge stopped", flush=True)
     return 0
 
 

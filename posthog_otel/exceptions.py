@@ -86,12 +86,15 @@ class FrameOptions:
     ``project_root`` is an absolute directory whose files are the application's own ("in app");
     ``None`` means unknown.  ``in_app_modules`` are module-name prefixes that are in app too
     (``"myapp"`` matches ``myapp`` and ``myapp.x`` but not ``myapplication``).  ``context_lines``
-    is how many source lines to include before and after each frame's line.
+    is how many source lines to include before and after each frame's line.  ``local_source``
+    False says stack trace text comes from another machine (the OTLP bridge): its paths are
+    kept as written and never opened, resolved or matched against this interpreter's modules.
     """
 
     project_root: str | None = None
     in_app_modules: tuple[str, ...] = ()
     context_lines: int = 5
+    local_source: bool = True
 
 
 _DEFAULT_OPTIONS = FrameOptions()
@@ -751,6 +754,8 @@ def _parse_python_section(items: list[str | _Members], options: FrameOptions) ->
 
 
 def _text_frame(raw: _RawFrame, options: FrameOptions) -> dict[str, Any]:
+    if not options.local_source:
+        return _foreign_frame(raw, options)
     module = _module_from_path(raw.path)
     function = raw.function
     lines = _source_lines(raw.path) if raw.source is not None else []
@@ -763,6 +768,26 @@ def _text_frame(raw: _RawFrame, options: FrameOptions) -> dict[str, Any]:
     frame.update(_context(lines, lineno, options.context_lines))
     if not lines and raw.source is not None:
         frame["context_line"] = raw.source[:_MAX_LINE]
+    return frame
+
+
+def _foreign_frame(raw: _RawFrame, options: FrameOptions) -> dict[str, Any]:
+    """A frame from another machine's traceback: only what the text says."""
+    path = raw.path
+    in_site = _after_site_packages(path)
+    frame: dict[str, Any] = {
+        "platform": "python",
+        "filename": in_site or path.replace("\\", "/").rpartition("/")[2] or path,
+        "abs_path": path,
+        "function": raw.function,
+    }
+    if raw.lineno is not None:
+        frame["lineno"] = raw.lineno
+    if in_site is not None or path.startswith("<frozen "):
+        frame["in_app"] = False
+    frame["pre_context"] = []
+    frame["context_line"] = None if raw.source is None else raw.source[:_MAX_LINE]
+    frame["post_context"] = []
     return frame
 
 

@@ -24,6 +24,11 @@ Rules:
   kind, status, duration, ``service.name``, and HTTP semantic conventions (old and new names)
   as PostHog's ``$current_url``, ``$request_method``, ``$request_path``, ``$ip``,
   ``$user_agent``, plus ``http_status_code`` and ``http_route``.
+
+Receivers that decode spans themselves (the OTLP bridge) ask :meth:`SpanMapper.may_yield`
+first, from fields that are cheap to read, and decode a span's attributes only when it may
+produce events; log records reuse :meth:`SpanMapper.exception_list_once` and
+:func:`context_properties` so spans and logs follow the same rules.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ __all__ = [
     "MappingOptions",
     "SpanEvent",
     "SpanMapper",
+    "context_properties",
+    "identity_from_attributes",
+    "property_value",
     "span_attributes_for",
 ]
 
@@ -68,6 +76,9 @@ _SESSION_ID_KEYS = (SESSION_ID, NATIVE_SESSION_ID, "session.id")
 _HIDDEN = frozenset({NATIVE_DISTINCT_ID, NATIVE_SESSION_ID})
 _ROOT_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
 _ATTRIBUTE_SCALARS = (str, bool, int, float)
+# Enum .name is a descriptor call; these run for every span event
+_KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
+_STATUS_NAMES = {code: code.name.lower() for code in StatusCode}
 
 
 class Identity(NamedTuple):
@@ -117,7 +128,7 @@ def _attribute_value(value: Any) -> Any:
     return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
 
 
-def _property_value(value: Any) -> Any:
+def property_value(value: Any) -> Any:
     """An attribute value as a property: sequences become lists, JSON objects/arrays decode."""
     kind = type(value)
     if kind is tuple:
@@ -162,7 +173,7 @@ def identity_from_attributes(attributes: Mapping[str, Any] | None) -> Identity:
     session_id = _first(attributes, _SESSION_ID_KEYS)
     window = attributes.get(WINDOW_ID)
     tags = {
-        key[len(TAG_PREFIX) :]: _property_value(value)
+        key[len(TAG_PREFIX) :]: property_value(value)
         for key, value in attributes.items()
         if key.startswith(TAG_PREFIX)
     }
@@ -179,10 +190,40 @@ def _first(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
 
 # -- HTTP semantic conventions ------------------------------------------------------------
 
+# every attribute http_properties() reads
+_HTTP_KEYS = frozenset(
+    {
+        "http.request.method",
+        "http.method",
+        "url.full",
+        "http.url",
+        "http.target",
+        "url.path",
+        "server.address",
+        "http.host",
+        "net.host.name",
+        "url.scheme",
+        "http.scheme",
+        "server.port",
+        "net.host.port",
+        "url.query",
+        "client.address",
+        "http.client_ip",
+        "net.peer.ip",
+        "user_agent.original",
+        "http.user_agent",
+        "http.response.status_code",
+        "http.status_code",
+        "http.route",
+    }
+)
+
 
 def http_properties(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """PostHog's request properties from HTTP semantic conventions (old and new names)."""
     props: dict[str, Any] = {}
+    if _HTTP_KEYS.isdisjoint(attributes):  # most spans: one C-level pass instead of ~17 gets
+        return props
     get = attributes.get
     method = get("http.request.method") or get("http.method")
     if method:
@@ -227,6 +268,28 @@ def http_properties(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return props
 
 
+def context_properties(
+    identity: Identity, trace_id: int, span_id: int, service: Any = None
+) -> dict[str, Any]:
+    """Tags, ``$context_tags``, ``$trace_id``/``$span_id`` (when non-zero), session, window and
+    ``service.name``: what every event derived from a span or a log record carries."""
+    tags = identity.tags
+    props: dict[str, Any] = dict(tags)
+    if tags:
+        props["$context_tags"] = list(tags)
+    if trace_id:
+        props["$trace_id"] = format(trace_id, "032x")
+    if span_id:
+        props["$span_id"] = format(span_id, "016x")
+    if identity.session_id is not None:
+        props["$session_id"] = identity.session_id
+    if identity.window_id is not None:
+        props["$window_id"] = identity.window_id
+    if service:
+        props["service.name"] = service
+    return props
+
+
 # -- the mapper ---------------------------------------------------------------------------
 
 
@@ -260,10 +323,6 @@ def _raise_site(stacktrace: str | None) -> str:
     return stacktrace[marker : end if end >= 0 else None]
 
 
-def _hex(value: int, width: int) -> str:
-    return format(value, f"0{width}x")
-
-
 class SpanMapper:
     """Turns finished spans into :class:`SpanEvent` s following the module's rules."""
 
@@ -286,6 +345,23 @@ class SpanMapper:
             return False
         return identity.distinct_id is not None or identity.session_id is not None
 
+    def may_yield(
+        self,
+        kind: SpanKind,
+        has_local_parent: bool,
+        has_exception_event: bool,
+        maybe_marked: bool,
+    ) -> bool:
+        """Could :meth:`events_for` return events for a span like this? False only when it
+        surely returns none. For receivers that decode attributes lazily: ``maybe_marked``
+        is False only when the span surely has no ``posthog.event`` attribute."""
+        if maybe_marked:
+            return True
+        mode = self.options.capture_spans
+        if mode == "all" or (has_exception_event and self.options.capture_exceptions):
+            return True
+        return mode == "roots" and kind in _ROOT_KINDS and not has_local_parent
+
     def events_for(self, span: Any, identity: Identity | None = None) -> list[SpanEvent]:
         """Events for one finished span. ``identity`` (the live scope at span end) wins over
         what the attributes say."""
@@ -302,22 +378,15 @@ class SpanMapper:
     def _common(
         self, span: Any, attributes: Mapping[str, Any], identity: Identity
     ) -> dict[str, Any]:
-        props: dict[str, Any] = dict(identity.tags)
-        if identity.tags:
-            props["$context_tags"] = list(identity.tags)
-        props.update(http_properties(attributes))
         context = span.context
-        if context is not None:
-            props["$trace_id"] = _hex(context.trace_id, 32)
-            props["$span_id"] = _hex(context.span_id, 16)
-        if identity.session_id is not None:
-            props["$session_id"] = identity.session_id
-        if identity.window_id is not None:
-            props["$window_id"] = identity.window_id
         resource = getattr(span, "resource", None)
-        service = resource.attributes.get("service.name") if resource is not None else None
-        if service:
-            props["service.name"] = service
+        props = context_properties(
+            identity,
+            context.trace_id if context is not None else 0,
+            context.span_id if context is not None else 0,
+            resource.attributes.get("service.name") if resource is not None else None,
+        )
+        props.update(http_properties(attributes))
         return props
 
     def _span_event(
@@ -325,15 +394,19 @@ class SpanMapper:
     ) -> SpanEvent:
         props = self._common(span, attributes, identity)
         for key, value in attributes.items():
-            if not key.startswith("posthog.") and key not in _HIDDEN and key not in props:
-                props[key] = _property_value(value)
+            if key in props or key in _HIDDEN or key.startswith("posthog."):
+                continue
+            kind = type(value)
+            if kind is tuple or (kind is str and value[:1] in "[{"):  # the rare slow cases
+                value = property_value(value)
+            props[key] = value
         parent = span.parent
         if parent is not None:
-            props["$parent_span_id"] = _hex(parent.span_id, 16)
+            props["$parent_span_id"] = format(parent.span_id, "016x")
         props["span_name"] = span.name
-        props["span_kind"] = span.kind.name.lower()
+        props["span_kind"] = _KIND_NAMES[span.kind]
         status = span.status
-        props["status"] = status.status_code.name.lower()
+        props["status"] = _STATUS_NAMES[status.status_code]
         if status.status_code is StatusCode.ERROR and status.description:
             props["status_message"] = status.description
         start, end = span.start_time, span.end_time
@@ -349,25 +422,35 @@ class SpanMapper:
         for event in span.events:
             if event.name != "exception":
                 continue
-            data = event.attributes or {}
-            if data.get(EXCEPTION_CAPTURED_ATTRIBUTE):
-                continue
-            stacktrace = data.get("exception.stacktrace")
-            exc_type = data.get("exception.type")
-            message = data.get("exception.message")
-            key = (trace_id, exc_type, message, _raise_site(stacktrace))
-            if not self._seen.first_time(key):
-                continue
-            entries = exception_list_from_stacktrace(
-                None if stacktrace is None else str(stacktrace),
-                exc_type=None if exc_type is None else str(exc_type),
-                message=None if message is None else str(message),
-                handled=str(data.get("exception.escaped", False)).lower() != "true",
-                options=self.options.frame_options,
-            )
+            entries = self.exception_list_once(trace_id, event.attributes or {})
             if not entries:
                 continue
             props = self._common(span, attributes, identity)
             props["$exception_list"] = entries
             props["$exception_level"] = "error"
             yield SpanEvent("$exception", identity.distinct_id, props, event.timestamp / 1e9)
+
+    def exception_list_once(
+        self, trace_id: int, data: Mapping[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """``$exception_list`` for OTel ``exception.*`` attributes (a span's ``exception``
+        event, or a log record), or None when there is nothing to report: already captured
+        live (``posthog.exception_captured``), already reported for this trace (exceptions
+        with a ``trace_id`` of 0 are never de-duplicated), or no exception described."""
+        if data.get(EXCEPTION_CAPTURED_ATTRIBUTE):
+            return None
+        stacktrace = data.get("exception.stacktrace")
+        exc_type = data.get("exception.type")
+        message = data.get("exception.message")
+        if trace_id and not self._seen.first_time(
+            (trace_id, exc_type, message, _raise_site(stacktrace))
+        ):
+            return None
+        entries = exception_list_from_stacktrace(
+            None if stacktrace is None else str(stacktrace),
+            exc_type=None if exc_type is None else str(exc_type),
+            message=None if message is None else str(message),
+            handled=str(data.get("exception.escaped", False)).lower() != "true",
+            options=self.options.frame_options,
+        )
+        return entries or None

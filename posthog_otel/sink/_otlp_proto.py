@@ -9,7 +9,8 @@ hex, so the id fields are converted back after the conversion.
 Usage::
 
     document = decode("traces", body)      # {"resourceSpans": [...]} with hex ids
-    answer = response("traces", rejected=0, message="")
+
+Answers are encoded without this package, in :mod:`posthog_otel._otlp`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,12 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .validation import Rejection
 
-__all__ = ["decode", "response"]
+__all__ = ["decode"]
 
 _ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
 
@@ -48,21 +43,6 @@ def decode(signal: str, raw: bytes) -> dict[str, Any]:
     document = MessageToDict(message, use_integers_for_enums=True)
     _hex_ids(document)
     return document
-
-
-def response(signal: str, rejected: int, message: str) -> bytes:
-    """A serialised ``Export*ServiceResponse``, with ``partial_success`` when items were refused."""
-    if signal == "logs":
-        logs = ExportLogsServiceResponse()
-        if rejected:
-            logs.partial_success.rejected_log_records = rejected
-            logs.partial_success.error_message = message
-        return logs.SerializeToString()
-    traces = ExportTraceServiceResponse()
-    if rejected:
-        traces.partial_success.rejected_spans = rejected
-        traces.partial_success.error_message = message
-    return traces.SerializeToString()
 
 
 def _hex_ids(value: Any) -> None:

@@ -29,14 +29,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .._otlp import (
+    INVALID_ARGUMENT,
+    JSON,
+    PROTOBUF,
+    UNAUTHENTICATED,
+    answer_type,
+    export_response,
+    json_any_value,
+    json_attributes,
+    status_body,
+)
 from .ingest import MAX_BODY_BYTES, gunzip_capped
 from .records import KIND_OTLP_LOG, KIND_OTLP_SPAN, Record
 from .validation import Rejection
 
 __all__ = ["OtlpAnswer", "ingest_otlp", "protobuf_available"]
-
-JSON = "application/json"
-PROTOBUF = "application/x-protobuf"
 
 _PERSON_KEYS = ("posthogDistinctId", "posthog.distinct_id", "user.id")
 _SESSION_KEYS = ("sessionId", "session.id", "posthog.session_id")
@@ -49,9 +57,6 @@ _SPAN_KINDS = {
     5: "CONSUMER",
 }
 _STATUS_CODES = {0: "UNSET", 1: "OK", 2: "ERROR"}
-# google.rpc.Code values used in error answers
-_INVALID_ARGUMENT = 3
-_UNAUTHENTICATED = 16
 
 
 @dataclass
@@ -82,35 +87,32 @@ def ingest_otlp(
 
     ``headers`` are the request headers with lower-case names.
     """
-    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type in ("application/protobuf", PROTOBUF):
-        answer_type = PROTOBUF
-    elif content_type == JSON:
-        answer_type = JSON
-    else:
+    answer = answer_type(headers.get("content-type"))
+    if answer is None:
+        content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
         return _error(
             415, JSON, f"unsupported Content-Type {content_type!r}: use {JSON} or {PROTOBUF}"
         )
     token = _bearer(headers.get("authorization"))
     try:
-        document = _decode(raw, headers, answer_type, signal)
+        document = _decode(raw, headers, answer, signal)
         records, rejected, first_error = _records(document, signal, endpoint, token, now)
     except Rejection as problem:
         record = Record(kind=_kind(signal), endpoint=endpoint, api_key=token, ts=now)
         record.raw = {"body": raw[:4096].decode("utf-8", errors="replace"), "bytes": len(raw)}
         record.reject(problem.code, problem.detail)
-        answer = _error(problem.status, answer_type, problem.detail)
-        answer.records = [record]
-        return answer
+        failure = _error(problem.status, answer, problem.detail)
+        failure.records = [record]
+        return failure
     if token is None:
         detail = "missing project token: send Authorization: Bearer <project API key>"
         for record in records:
             record.reject("missing_api_key", detail)
-        answer = _error(401, answer_type, detail, code=_UNAUTHENTICATED)
-        answer.records = records
-        return answer
-    body = _success(signal, answer_type, rejected, first_error)
-    return OtlpAnswer(200, body, answer_type, records)
+        refused = _error(401, answer, detail, code=UNAUTHENTICATED)
+        refused.records = records
+        return refused
+    body = export_response(signal, answer, rejected, first_error or "")
+    return OtlpAnswer(200, body, answer, records)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -128,7 +130,7 @@ def _bearer(value: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _decode(raw: bytes, headers: Mapping[str, str], answer_type: str, signal: str) -> Any:
+def _decode(raw: bytes, headers: Mapping[str, str], kind: str, signal: str) -> Any:
     if len(raw) > MAX_BODY_BYTES:
         raise Rejection("payload_too_large", f"body is over {MAX_BODY_BYTES} bytes", status=413)
     encoding = (headers.get("content-encoding") or "").strip().lower()
@@ -136,7 +138,7 @@ def _decode(raw: bytes, headers: Mapping[str, str], answer_type: str, signal: st
         raw = gunzip_capped(raw)
     elif encoding not in ("", "identity"):
         raise Rejection("invalid_payload", f"unsupported Content-Encoding {encoding!r}", status=415)
-    if answer_type == PROTOBUF:
+    if kind == PROTOBUF:
         try:
             from . import _otlp_proto
         except ImportError:
@@ -171,7 +173,7 @@ def _records(
     rejected = 0
     first_error: str | None = None
     for resource_block in _list(document, top):
-        resource = _attributes(_dict(resource_block.get("resource")).get("attributes"))
+        resource = json_attributes(_dict(resource_block.get("resource")).get("attributes"))
         for scope_block in _list(resource_block, middle):
             scope = _dict(scope_block.get("scope"))
             context = {
@@ -212,43 +214,6 @@ def _items(value: Any) -> list[Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _any_value(value: Any) -> Any:
-    """An OTLP ``AnyValue`` as plain JSON."""
-    if not isinstance(value, dict):
-        return None
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "intValue" in value:
-        try:
-            return int(value["intValue"])
-        except (TypeError, ValueError):
-            return value["intValue"]
-    if "doubleValue" in value:
-        try:
-            return float(value["doubleValue"])
-        except (TypeError, ValueError):
-            return value["doubleValue"]
-    if "arrayValue" in value:
-        return [_any_value(v) for v in _items(_dict(value["arrayValue"]).get("values"))]
-    if "kvlistValue" in value:
-        return _attributes(_dict(value["kvlistValue"]).get("values"))
-    if "bytesValue" in value:
-        return value["bytesValue"]
-    return None
-
-
-def _attributes(value: Any) -> dict[str, Any]:
-    if not isinstance(value, list):
-        return {}
-    return {
-        str(item["key"]): _any_value(item.get("value"))
-        for item in value
-        if isinstance(item, dict) and isinstance(item.get("key"), str)
-    }
 
 
 def _hex_id(value: Any, length: int, name: str, required: bool) -> str | None:
@@ -292,7 +257,7 @@ def _first(keys: tuple[str, ...], *holders: dict[str, Any]) -> str | None:
 
 
 def _log_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
-    attributes = _attributes(item.get("attributes"))
+    attributes = json_attributes(item.get("attributes"))
     nanos = _nanos(item.get("timeUnixNano")) or _nanos(item.get("observedTimeUnixNano"))
     record = Record(kind=KIND_OTLP_LOG, endpoint="", raw=item)
     record.trace_id = _hex_id(item.get("traceId"), 32, "traceId", required=False)
@@ -303,7 +268,7 @@ def _log_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
     record.distinct_id = _first(_PERSON_KEYS, attributes, resource)
     record.session_id = _first(_SESSION_KEYS, attributes, resource)
     record.properties = {
-        "body": _any_value(item.get("body")),
+        "body": json_any_value(item.get("body")),
         "severity_text": item.get("severityText") or None,
         "severity_number": item.get("severityNumber") or None,
         "event_name": item.get("eventName") or None,
@@ -318,7 +283,7 @@ def _span_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise _BadItem("span has no name")
-    attributes = _attributes(item.get("attributes"))
+    attributes = json_attributes(item.get("attributes"))
     start = _nanos(item.get("startTimeUnixNano"))
     end = _nanos(item.get("endTimeUnixNano"))
     record = Record(kind=KIND_OTLP_SPAN, endpoint="", raw=item, event=name)
@@ -347,7 +312,7 @@ def _span_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
             {
                 "name": event.get("name"),
                 "time": _iso(_nanos(event.get("timeUnixNano"))),
-                "attributes": _attributes(event.get("attributes")),
+                "attributes": json_attributes(event.get("attributes")),
             }
             for event in _items(item.get("events"))
         ],
@@ -355,7 +320,7 @@ def _span_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
             {
                 "trace_id": link.get("traceId"),
                 "span_id": link.get("spanId"),
-                "attributes": _attributes(link.get("attributes")),
+                "attributes": json_attributes(link.get("attributes")),
             }
             for link in _items(item.get("links"))
         ],
@@ -375,41 +340,5 @@ def _int(value: Any) -> int:
 # --------------------------------------------------------------------------- answers
 
 
-def _error(
-    status: int, answer_type: str, message: str, code: int = _INVALID_ARGUMENT
-) -> OtlpAnswer:
-    if answer_type == PROTOBUF:
-        body = _status_proto(code, message)
-    else:
-        body = json.dumps({"code": code, "message": message}).encode()
-    return OtlpAnswer(status, body, answer_type)
-
-
-def _status_proto(code: int, message: str) -> bytes:
-    """A google.rpc.Status message (fields 1: code, 2: message), encoded by hand."""
-    text = message.encode("utf-8")
-    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _success(signal: str, answer_type: str, rejected: int, message: str | None) -> bytes:
-    if answer_type == PROTOBUF:
-        from . import _otlp_proto
-
-        return _otlp_proto.response(signal, rejected, message or "")
-    if not rejected:
-        return b"{}"
-    field_name = "rejectedLogRecords" if signal == "logs" else "rejectedSpans"
-    partial = {field_name: rejected, "errorMessage": message or ""}
-    return json.dumps({"partialSuccess": partial}).encode()
+def _error(status: int, kind: str, message: str, code: int = INVALID_ARGUMENT) -> OtlpAnswer:
+    return OtlpAnswer(status, status_body(code, message, kind), kind)

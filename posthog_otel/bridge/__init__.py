@@ -1,0 +1,33 @@
+"""``posthog-otel bridge``: an OTLP/HTTP receiver that turns spans and logs into PostHog events.
+
+Services in any language export OTLP to an OpenTelemetry Collector; the Collector's
+``otlphttp`` exporter points at the bridge, which maps spans with the same rules as the
+in-process :class:`~posthog_otel.exporter.PosthogSpanExporter` (:mod:`posthog_otel.mapping`)
+and log records with :mod:`.logs`, and sends the events to PostHog. It keeps no state between
+requests, so it scales out with ``--workers``, more instances, or the Collector's
+``loadbalancing`` exporter.
+
+Needs the ``bridge`` extra: ``pip install 'posthog-otel[bridge]'``.
+
+Usage::
+
+    POSTHOG_API_KEY=phc_... posthog-otel bridge --port 4318 --workers 2
+
+    # in Python
+    from posthog_otel.bridge import BridgeSettings, create_app, serve
+    serve(BridgeSettings.build(api_key="phc_...", capture_spans="roots", log_level="ERROR"))
+
+Modules: :mod:`.decode` (OTLP protobuf/JSON -> light span and log objects), :mod:`.logs` (log
+records -> events), :mod:`.pipeline` (decode + map + queue, back-pressure), :mod:`.limits`
+(body cap, streaming decompression, memory budget), :mod:`.auth` (required headers, project
+keys), :mod:`.app` (the ASGI application), :mod:`.server` (uvicorn, workers, shutdown),
+:mod:`.settings`.
+"""
+
+from __future__ import annotations
+
+from .app import BridgeApp, create_app
+from .server import serve
+from .settings import BridgeSettings
+
+__all__ = ["BridgeApp", "BridgeSettings", "create_app", "serve"]

@@ -1,0 +1,123 @@
+"""OTLP log records -> PostHog events, with the span mapping's identity and exception rules.
+
+Rules:
+
+* A record at or above ``min_severity`` (default ERROR, severity number 17) that carries
+  exception attributes (``exception.type``, ``exception.message`` or
+  ``exception.stacktrace``, as OTel logging handlers write them) becomes a ``$exception``
+  event with ``$exception_list`` (frames parsed from Python text; Java, Node and Go stacks
+  best-effort), ``$exception_level`` from the severity. It is de-duplicated per trace with the
+  exceptions recorded on spans (an exception both logged and recorded on a span in the same
+  trace is sent once), and skipped when marked ``posthog.exception_captured``.
+* A record with a ``posthog.event`` attribute becomes an event of that name, whatever its
+  severity, with the record's attributes as properties plus ``message`` (the body),
+  ``severity_text``, ``severity_number`` and ``log_event_name`` (the record's event name).
+* Nothing else becomes an event.
+* Person, session, window and tags come from the record's attributes by the same names as for
+  spans (``posthog.distinct_id``, ``posthogDistinctId``, ``user.id``, ``enduser.id``;
+  ``posthog.session_id``, ``sessionId``, ``session.id``; ``posthog.tag.*``); every event carries
+  ``$trace_id``/``$span_id`` when the record has them, and ``service.name``.
+
+Usage::
+
+    logs = LogMapper(span_mapper, min_severity=17)
+    if logs.may_yield(record.severity_number, maybe_marked):
+        for event in logs.events_for(record):
+            client.capture_raw(event.name, distinct_id=event.distinct_id, ...)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..mapping import (
+    EVENT_ATTRIBUTE,
+    SpanEvent,
+    SpanMapper,
+    context_properties,
+    identity_from_attributes,
+    property_value,
+)
+
+__all__ = ["LogMapper"]
+
+_EXCEPTION_KEYS = ("exception.type", "exception.message", "exception.stacktrace")
+_HIDDEN = frozenset({"posthogDistinctId", "sessionId"})
+
+
+def _level(severity: int) -> str:
+    if severity >= 21:
+        return "fatal"
+    if severity >= 17:
+        return "error"
+    if severity >= 13:
+        return "warning"
+    if severity >= 9:
+        return "info"
+    return "debug"
+
+
+class LogMapper:
+    """Turns decoded log records into :class:`~posthog_otel.mapping.SpanEvent` s."""
+
+    def __init__(self, spans: SpanMapper, min_severity: int = 17) -> None:
+        self._spans = spans
+        self.min_severity = min_severity
+
+    def may_yield(self, severity: int, maybe_marked: bool) -> bool:
+        """Could :meth:`events_for` return events? False only when it surely returns none."""
+        return maybe_marked or (
+            severity >= self.min_severity and self._spans.options.capture_exceptions
+        )
+
+    def events_for(self, record: Any) -> list[SpanEvent]:
+        """Events for one decoded log record (see the module docstring)."""
+        attributes = record.attributes
+        identity = identity_from_attributes(attributes)
+        seconds = record.timestamp / 1e9 if record.timestamp else time.time()
+        events: list[SpanEvent] = []
+        marked = attributes.get(EVENT_ATTRIBUTE)
+        if marked:
+            props = self._base(record, identity)
+            for key, value in attributes.items():
+                if not key.startswith("posthog.") and key not in _HIDDEN and key not in props:
+                    props[key] = property_value(value)
+            self._describe(record, props)
+            events.append(SpanEvent(str(marked), identity.distinct_id, props, seconds))
+        if (
+            record.severity_number >= self.min_severity
+            and self._spans.options.capture_exceptions
+            and any(key in attributes for key in _EXCEPTION_KEYS)
+        ):
+            entries = self._spans.exception_list_once(record.trace_id, attributes)
+            if entries:
+                props = self._base(record, identity)
+                for key, value in attributes.items():
+                    if not key.startswith(("posthog.", "exception.")) and key not in _HIDDEN:
+                        props.setdefault(key, property_value(value))
+                self._describe(record, props)
+                props["$exception_list"] = entries
+                props["$exception_level"] = _level(record.severity_number)
+                events.append(SpanEvent("$exception", identity.distinct_id, props, seconds))
+        return events
+
+    @staticmethod
+    def _base(record: Any, identity: Any) -> dict[str, Any]:
+        return context_properties(
+            identity,
+            record.trace_id,
+            record.span_id,
+            record.resource.attributes.get("service.name"),
+        )
+
+    @staticmethod
+    def _describe(record: Any, props: dict[str, Any]) -> None:
+        if record.body is not None:
+            props["message"] = record.body
+        if record.severity_text:
+            props["severity_text"] = record.severity_text
+        if record.severity_number:
+            props["severity_number"] = record.severity_number
+        if record.event_name:
+            props["log_event_name"] = record.event_name

@@ -1,0 +1,152 @@
+"""One export request's body -> PostHog events on a client's queue, and the answer to give.
+
+Back-pressure is decided before anything is mapped, from an upper bound on the events the
+request can produce: when they do not fit in the client's outgoing queue the whole request is
+refused with 429 (the sender retries after ``Retry-After``) and nothing of it is queued, so a
+retry never duplicates events nor loses exceptions to de-duplication. The app runs requests one
+at a time per process, so the check and the queuing cannot interleave.
+
+Usage::
+
+    pipeline = Pipeline(settings)
+    outcome = pipeline.process("traces", body, PROTOBUF, client)
+    outcome.status, outcome.rejected, outcome.message
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from ..client import Client
+from ..exceptions import FrameOptions
+from ..mapping import MappingOptions, SpanEvent, SpanMapper
+from .decode import DecodedSpan, DecodeError, decode_logs, decode_traces
+from .logs import LogMapper
+from .settings import BridgeSettings
+
+__all__ = ["Outcome", "Pipeline"]
+
+_logger = logging.getLogger("posthog_otel.bridge")
+
+
+class Outcome(NamedTuple):
+    """How to answer: ``status`` 200 (``rejected`` items named in ``partial_success``),
+    400 (``message`` says why) or 429 (retry later)."""
+
+    status: int
+    rejected: int = 0
+    message: str = ""
+
+
+class Pipeline:
+    """Decodes, maps and queues; one per bridge process. Thread-safe counters only."""
+
+    def __init__(self, settings: BridgeSettings) -> None:
+        frames = FrameOptions(project_root=None, local_source=False)
+        self.spans = SpanMapper(
+            MappingOptions(capture_spans=settings.capture_spans, frame_options=frames)
+        )
+        self.logs = LogMapper(self.spans, settings.log_level)
+        self.max_attributes = settings.max_attributes
+        self._lock = threading.Lock()
+        self.counters = {
+            "spans": 0,
+            "log_records": 0,
+            "rejected": 0,
+            "events": 0,
+            "throttled_requests": 0,
+            "bad_requests": 0,
+        }
+
+    def count(self, **amounts: int) -> None:
+        """Add to the counters shown at /healthz."""
+        with self._lock:
+            for name, amount in amounts.items():
+                self.counters[name] += amount
+
+    def process(
+        self, signal: str, body: bytes | bytearray, content_type: str, client: Client
+    ) -> Outcome:
+        """Handle one request body of ``signal`` (``"traces"`` or ``"logs"``). Never raises."""
+        try:
+            return self._process(signal, body, content_type, client)
+        except Exception:  # a bug must cost one answer, not the process
+            _logger.exception("posthog-otel bridge failed on a %s request", signal)
+            return Outcome(500, message="internal error in posthog-otel bridge")
+
+    def _process(
+        self, signal: str, body: bytes | bytearray, content_type: str, client: Client
+    ) -> Outcome:
+        items: Sequence[Any]
+        mapper: Callable[[Any], list[SpanEvent]]
+        try:
+            if signal == "traces":
+                spans = decode_traces(body, content_type, self.spans.may_yield, self.max_attributes)
+                batch: Any = spans
+                items, mapper = spans.items, self.spans.events_for
+                bound = len(items) + spans.exception_events
+                self.count(spans=spans.total)
+            else:
+                logs = decode_logs(body, content_type, self.logs.may_yield, self.max_attributes)
+                batch = logs
+                items, mapper = logs.items, self.logs.events_for
+                bound = 2 * len(items)
+                self.count(log_records=logs.total)
+        except DecodeError as exc:
+            self.count(bad_requests=1)
+            return Outcome(400, message=str(exc))
+
+        rejected: int = batch.rejected
+        message: str = batch.first_error or ""
+        capacity = client.settings.max_queue_size
+        queued = client.stats()["queued"] if bound else 0
+        if queued + bound > capacity:
+            if queued > 0:
+                self.count(throttled_requests=1)
+                return Outcome(429, message="the bridge's outgoing PostHog queue is full")
+            # This request alone yields more events than the queue holds: take what fits.
+            fits = _prefix_fitting(items, capacity)
+            rejected += len(items) - fits
+            message = message or (
+                f"a request may produce at most {capacity} events (the bridge's "
+                "--max-queue-size); send smaller batches"
+            )
+            items = items[:fits]
+
+        capture = client.capture_raw
+        events = 0
+        for item in items:
+            try:
+                produced = mapper(item)
+            except Exception:
+                _logger.warning("posthog-otel bridge could not map %r", item, exc_info=True)
+                rejected += 1
+                message = message or "an item could not be mapped to events"
+                continue
+            for event in produced:
+                capture(
+                    event.name,
+                    distinct_id=event.distinct_id,
+                    properties=event.properties,
+                    timestamp=event.timestamp,
+                )
+            events += len(produced)
+        self.count(rejected=rejected, events=events)
+        return Outcome(200, rejected, message if rejected else "")
+
+
+def _prefix_fitting(items: Sequence[Any], capacity: int) -> int:
+    """How many leading items fit when each may yield 1 + its exception events (spans) or 2
+    (log records) events."""
+    used = 0
+    for index, item in enumerate(items):
+        if isinstance(item, DecodedSpan):
+            used += 1 + sum(1 for event in item.events if event.name == "exception")
+        else:
+            used += 2
+        if used > capacity:
+            return index
+    return len(items)

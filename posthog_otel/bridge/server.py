@@ -1,0 +1,66 @@
+"""Run the bridge under uvicorn: one process, or ``workers`` processes sharing one socket.
+
+SIGTERM (or Ctrl-C) shuts down gracefully: uvicorn stops accepting connections and lets
+requests in progress finish (up to ``shutdown_timeout`` seconds), then each process flushes its
+queued events to PostHog within ``shutdown_timeout`` seconds and exits. With ``workers > 1``
+uvicorn's supervisor passes SIGTERM on to every worker and waits for them.
+
+Usage::
+
+    from posthog_otel.bridge import BridgeSettings, serve
+    serve(BridgeSettings.build(api_key="phc_...", workers=2))   # blocks until SIGTERM
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from .settings import SETTINGS_ENV, BridgeSettings
+
+__all__ = ["configure_logging", "serve"]
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our log lines on stderr (each worker process calls this too)."""
+    logger = logging.getLogger("posthog_otel")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(message)s")
+        )
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def serve(settings: BridgeSettings) -> None:
+    """Serve until SIGTERM/SIGINT; returns after the graceful shutdown."""
+    import uvicorn
+
+    from .app import create_app
+
+    configure_logging(settings.verbose)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "lifespan": "on",
+        "log_level": "info" if settings.verbose else "warning",
+        "access_log": settings.verbose,
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_keep_alive": 60,  # above typical client idle timeouts' races, below Go's 90 s
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_timeout)),
+    }
+    if settings.workers > 1:
+        # Workers are new interpreters: they rebuild the settings from the environment.
+        os.environ[SETTINGS_ENV] = settings.to_json()
+        uvicorn.run(
+            "posthog_otel.bridge.app:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            **options,
+        )
+    else:
+        uvicorn.run(create_app(settings), **options)
