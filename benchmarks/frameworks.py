@@ -120,7 +120,8 @@ def _asgi_driver(app: Any, path: str) -> Callable[[], float]:
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(k.encode(), v.encode()) for k, v in HEADERS.items()] + [(b"host", b"127.0.0.1:8000")],
+        "headers": [(k.encode(), v.encode()) for k, v in HEADERS.items()]
+        + [(b"host", b"127.0.0.1:8000")],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
@@ -186,7 +187,9 @@ def fastapi_variants(url: str) -> dict[str, Callable[[], float]]:
 
 
 _CLEANUPS: list[Callable[[], Any]] = []
-FRAMEWORKS: dict[str, Callable[[str], dict[str, Callable[[], float]]]] = {"FastAPI": fastapi_variants}
+FRAMEWORKS: dict[str, Callable[[str], dict[str, Callable[[], float]]]] = {
+    "FastAPI": fastapi_variants
+}
 
 
 def _measure(variants: dict[str, Callable[[], float]]) -> dict[str, float]:

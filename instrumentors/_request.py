@@ -145,12 +145,13 @@ class RequestContext:
     Streaming bodies detach it when the handler returns and re-attach it around each chunk.
     """
 
-    __slots__ = ("_attached", "_token", "scope")
+    __slots__ = ("_attached", "_stale", "_token", "scope")
 
     def __init__(self, scope: contexts.Scope) -> None:
         self.scope = scope
         self._token: object | None = None
         self._attached: Any = None
+        self._stale = False
 
     def attach(self) -> None:
         if self._token is None:
@@ -158,8 +159,8 @@ class RequestContext:
 
     def detach(self) -> None:
         token, self._token = self._token, None
-        if token is not None:
-            contexts.detach_scope(token, self._attached)
+        if token is not None and not contexts.detach_scope(token, self._attached):
+            self._stale = True
 
     def forget(self) -> None:
         """Drop the attachment without resetting it: the caller restored the Context itself
@@ -168,8 +169,11 @@ class RequestContext:
         self._token = self._attached = None
 
     def close(self) -> None:
+        """Detach; close the scope only if a Context may still show it (threads and tasks the
+        request started keep reading it after a clean end)."""
         self.detach()
-        self.scope.close()
+        if self._stale:
+            self.scope.close()
 
 
 def enter_request(

@@ -44,6 +44,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from ._capture_span import capture_span
+    from ._carry import propagate_context
     from .client import Client, Posthog
     from .exporter import PosthogSpanExporter
     from .instrumentor import PosthogInstrumentor
@@ -76,6 +77,7 @@ __all__ = [
     "identify_context",
     "inject",
     "new_context",
+    "propagate_context",
     "scoped",
     "set",
     "set_context_session",
@@ -110,6 +112,7 @@ _LAZY = {
     "PosthogPropagator": ".propagator",
     "extract": ".propagation",
     "inject": ".propagation",
+    "propagate_context": "._carry",
 }
 
 

@@ -53,7 +53,15 @@ def _default(value: Any) -> Any:
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    return str(value)
+    return _text(value)
+
+
+def _text(value: Any) -> str:
+    """``str(value)``, or a placeholder naming its type when ``__str__`` itself raises."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
 
 
 def dumps_event(event: dict[str, Any]) -> bytes:
@@ -100,4 +108,4 @@ def _key(key: Any) -> str:
         return str(key)
     if isinstance(key, bool | int | float) or key is None:
         return json.dumps(key)
-    return str(key)
+    return _text(key)

@@ -51,23 +51,27 @@ else:  # pragma: no cover - only with a custom OTEL_PYTHON_CONTEXT runtime
     attach = otel_context.attach
 
 
-def detach(token: Any, attached: otel_context.Context | None) -> None:
+def detach(token: Any, attached: otel_context.Context | None) -> bool:
     """Undo :func:`attach`, also from another contextvars Context, without noise.
 
     OpenTelemetry's ``detach`` logs an error when the token was created in another
     ``contextvars.Context`` (an async generator finalised elsewhere, a streaming response).
     Here the reset is attempted directly; if it cannot apply and our context is still current
     in this Context, the previous value is restored so the stale context does not stay.
+    Returns True when the reset applied cleanly (no other Context can still hold ``attached``
+    as current because of this attach).
     """
     if not isinstance(token, contextvars.Token):
         otel_context.detach(token)
-        return
+        return True
     var = token.var
     try:
         var.reset(token)
+        return True
     except ValueError:  # created in a different contextvars.Context
         if var.get() is attached:
             old = token.old_value
             var.set(otel_context.Context() if old is contextvars.Token.MISSING else old)
+        return False
     except RuntimeError:  # token already used
-        pass
+        return False

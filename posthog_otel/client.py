@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import uuid as uuid_module
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -38,7 +38,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from . import contexts, exceptions
-from .config import ClientSettings
+from .config import ClientSettings, name_matcher
 from .version import __version__
 
 __all__ = ["Client", "EventTransport", "Posthog"]
@@ -126,6 +126,7 @@ class Client:
         self._before_send = settings.before_send
         self._super_properties = dict(settings.super_properties or {})
         self._system = _system_properties(settings)
+        self._excluded = name_matcher(settings.exclude_properties)
         self._frames = exceptions.FrameOptions(
             project_root=settings.project_root or os.getcwd(),
             in_app_modules=settings.in_app_modules,
@@ -427,6 +428,8 @@ class Client:
             props["$process_person_profile"] = False
         elif not isinstance(distinct_id, str):
             distinct_id = str(distinct_id)
+        if self._excluded is not None:
+            _remove_excluded(props, self._excluded, self._system)
         event_uuid = _event_uuid(uuid)
         message: dict[str, Any] = {
             "event": event,
@@ -466,6 +469,18 @@ class Client:
 
 
 Posthog = Client
+
+
+def _remove_excluded(
+    props: dict[str, Any], excluded: Callable[[str], bool], keep: Mapping[str, Any]
+) -> None:
+    """Drop properties named by ``exclude_properties`` (tags, caller properties, span
+    attributes alike; the library's own properties stay), and their ``$context_tags`` names."""
+    for key in [k for k in props if k not in keep and excluded(k)]:
+        del props[key]
+    tags = props.get("$context_tags")
+    if isinstance(tags, list) and any(excluded(t) for t in tags if isinstance(t, str)):
+        props["$context_tags"] = [t for t in tags if not (isinstance(t, str) and excluded(t))]
 
 
 def _event_uuid(value: Any) -> str:

@@ -14,12 +14,20 @@ Environment (used only when the argument is not given): ``POSTHOG_API_KEY`` or
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_HOST", "ClientSettings", "normalize_host"]
+__all__ = [
+    "DEFAULT_HOST",
+    "ClientSettings",
+    "PropagationSettings",
+    "name_matcher",
+    "name_patterns",
+    "normalize_host",
+]
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 
@@ -41,6 +49,47 @@ def normalize_host(host: str) -> str:
     if not cleaned.startswith(("http://", "https://")):
         raise ValueError(f"host must start with http:// or https://, got {host!r}")
     return _HOST_ALIASES.get(cleaned, cleaned)
+
+
+def name_patterns(value: Any, option: str) -> tuple[str, ...]:
+    """Validate a list of names or fnmatch patterns (a string: comma-separated)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, Mapping) or not isinstance(value, Sequence | set | frozenset):
+        raise ValueError(f"{option} must be a list of names or patterns, got {value!r}")
+    names: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"{option} must contain strings, got {item!r}")
+        if item.strip():
+            names.append(item.strip())
+    return tuple(names)
+
+
+def name_matcher(patterns: Sequence[str]) -> Callable[[str], bool] | None:
+    """A predicate: does a key match one of ``patterns`` (exact or fnmatch, any case)?
+
+    None when there are no patterns. Decisions are cached (keys repeat: tag and property
+    names).
+    """
+    if not patterns:
+        return None
+    exact = frozenset(p.lower() for p in patterns if not any(c in p for c in "*?["))
+    globs = tuple(p.lower() for p in patterns if any(c in p for c in "*?["))
+    cache: dict[str, bool] = {}
+
+    def matches(key: str) -> bool:
+        found = cache.get(key)
+        if found is None:
+            lowered = str(key).lower()
+            found = lowered in exact or any(fnmatch.fnmatchcase(lowered, g) for g in globs)
+            if len(cache) < 4096:
+                cache[key] = found
+        return found
+
+    return matches
 
 
 def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool | None:
@@ -82,6 +131,7 @@ class ClientSettings:
     shutdown_timeout: float = 5.0
     max_batch_bytes: int = 5 * 1024 * 1024
     max_event_bytes: int = 900 * 1024
+    exclude_properties: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never show the project key
         shown = "set" if self.api_key else "unset"
@@ -159,6 +209,10 @@ class ClientSettings:
         modules = options.get("in_app_modules")
         if modules is not None:
             options["in_app_modules"] = _check_names(modules)
+        if "exclude_properties" in options:
+            options["exclude_properties"] = name_patterns(
+                options["exclude_properties"], "exclude_properties"
+            )
         return cls(api_key=api_key, host=host, **options)
 
 
@@ -207,17 +261,23 @@ class PropagationSettings:
     comma-separated (``internal,*.mycorp.com,10.20.0.0/16,re:^api-\\d+\\.example\\.org$``);
     unset or blank means the default.
 
+    ``exclude_tags``: tag keys (names or fnmatch patterns, any case) that are never
+    propagated: not injected, and ignored when extracted. Env ``POSTHOG_OTEL_EXCLUDE_TAGS``,
+    comma-separated (``email,*_token``).
+
         settings = PropagationSettings.build(propagation_targets=["internal", "*.mycorp.com"])
     """
 
     trust_inbound: str = "all"
     propagation_targets: tuple[Any, ...] = ("internal",)
+    exclude_tags: tuple[str, ...] = ()
 
     @classmethod
     def build(
         cls,
         trust_inbound: str | None = None,
         propagation_targets: Any = None,
+        exclude_tags: Any = None,
         *,
         environ: Mapping[str, str] | None = None,
     ) -> PropagationSettings:
@@ -257,4 +317,9 @@ class PropagationSettings:
                 validate_pattern(pattern)
             except ValueError as exc:
                 raise ValueError(f"{source}: {exc}") from None
-        return cls(trust_inbound=trust, propagation_targets=patterns)
+
+        if exclude_tags is None:
+            excluded = name_patterns(env.get("POSTHOG_OTEL_EXCLUDE_TAGS", ""), "exclude_tags")
+        else:
+            excluded = name_patterns(exclude_tags, "exclude_tags")
+        return cls(trust_inbound=trust, propagation_targets=patterns, exclude_tags=excluded)

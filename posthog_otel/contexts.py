@@ -192,15 +192,22 @@ class Scope:
             if exc is not None:
                 _capture_leaving_exception(self, exc)
         finally:
-            self._epoch = -1
             attached, self._attached = self._attached, None  # break the scope <-> Context cycle
             try:
                 token.var.reset(token)
             except (AttributeError, ValueError, RuntimeError):  # another Context, or not ours
-                _runtime.detach(token, attached)
+                if not _runtime.detach(token, attached):
+                    # The Context we were entered in may still show this scope: close it so
+                    # readers there skip it. After a clean exit the scope stays readable for
+                    # work it started that outlives it (threads, tasks), as in posthog-python.
+                    self._epoch = -1
 
     def close(self) -> None:
-        """Mark the scope exited: readers that still find it in some Context skip it."""
+        """Mark the scope exited: readers that still find it in some Context skip it.
+
+        Only for scopes that could not be detached cleanly; a cleanly exited scope stays
+        readable by the threads and tasks it started.
+        """
         self._epoch = -1
 
     def __call__(self, fn: _F) -> _F:
@@ -325,9 +332,13 @@ def attach_scope(scope: Scope) -> tuple[object, otel_context.Context]:
     return _runtime.attach(ctx), ctx
 
 
-def detach_scope(token: object, attached: otel_context.Context | None) -> None:
-    """Undo :func:`attach_scope` (also from another contextvars Context, quietly)."""
-    _runtime.detach(token, attached)
+def detach_scope(token: object, attached: otel_context.Context | None) -> bool:
+    """Undo :func:`attach_scope` (also from another contextvars Context, quietly).
+
+    Returns True when the reset applied cleanly; otherwise the caller should ``close()`` the
+    scope so a Context still holding it no longer shows it.
+    """
+    return _runtime.detach(token, attached)
 
 
 def notify_changed(scope: Scope) -> None:

@@ -74,7 +74,7 @@ from .baggage import (
     sanitize_header_value,
     state_from_entries,
 )
-from .config import PropagationSettings
+from .config import PropagationSettings, name_matcher
 from .contexts import Scope, context_with_scope, current_scope
 from .targets import Targets, host_of, normalize_host
 
@@ -226,8 +226,10 @@ class PosthogPropagator(textmap.TextMapPropagator):
 
     ``trust_inbound``: ``"all"`` (default), ``"headers"`` or ``"none"``.
     ``propagation_targets``: patterns of destinations allowed to receive PostHog state
-    (default ``["internal"]``; a list replaces it). Both fall back to
-    ``POSTHOG_OTEL_TRUST_INBOUND`` / ``POSTHOG_OTEL_PROPAGATION_TARGETS``. Invalid arguments
+    (default ``["internal"]``; a list replaces it). ``exclude_tags``: tag keys (names or
+    fnmatch patterns, any case, e.g. ``["email", "*_token"]``) never injected and ignored on
+    extract. They fall back to ``POSTHOG_OTEL_TRUST_INBOUND`` /
+    ``POSTHOG_OTEL_PROPAGATION_TARGETS`` / ``POSTHOG_OTEL_EXCLUDE_TAGS``. Invalid arguments
     raise ``ValueError``; an invalid environment value is logged and the strict choice used
     (``"none"``, ``["internal"]``), since this class is built by ``OTEL_PROPAGATORS`` at import.
     """
@@ -237,18 +239,26 @@ class PosthogPropagator(textmap.TextMapPropagator):
         trust_inbound: str | None = None,
         propagation_targets: Any = None,
         *,
+        exclude_tags: Any = None,
         settings: PropagationSettings | None = None,
     ) -> None:
         if settings is None:
-            settings = _settings(trust_inbound, propagation_targets)
+            settings = _settings(trust_inbound, propagation_targets, exclude_tags)
         self.settings = settings
         self.trust_inbound = settings.trust_inbound
         self.targets = Targets(settings.propagation_targets)
+        self._excluded = name_matcher(settings.exclude_tags)
+        self._cache_key = "posthog_otel.baggage.exclude:" + ",".join(settings.exclude_tags)
 
     def __repr__(self) -> str:
+        excluded = (
+            f", exclude_tags={list(self.settings.exclude_tags)!r}"
+            if self.settings.exclude_tags
+            else ""
+        )
         return (
             f"PosthogPropagator(trust_inbound={self.trust_inbound!r}, "
-            f"propagation_targets={list(self.targets.patterns)!r})"
+            f"propagation_targets={list(self.targets.patterns)!r}{excluded})"
         )
 
     # -- outbound ---------------------------------------------------------------------------
@@ -272,7 +282,7 @@ class PosthogPropagator(textmap.TextMapPropagator):
             if host is not None and not self.targets.matches_host(host):
                 self._withhold(carrier, setter)
                 return
-            encoded = _encoded(ctx)
+            encoded = _encoded(ctx) if self._excluded is None else self._encoded_without(ctx)
             if encoded is None:
                 return
             key, existing = _read(carrier, BAGGAGE_HEADER)
@@ -285,6 +295,40 @@ class PosthogPropagator(textmap.TextMapPropagator):
                 setter.set(carrier, name, value)
         except Exception:
             _logger.debug("posthog-otel could not inject PostHog context", exc_info=True)
+
+    def _encoded_without(self, ctx: Context) -> Encoded | None:
+        """Like :func:`_encoded`, without the ``exclude_tags`` (cached per scope state)."""
+        excluded = self._excluded
+        assert excluded is not None
+        scope = current_scope(ctx)
+        entries = otel_baggage.get_all(ctx)
+        fallback = state_from_entries(entries) if entries else None
+        if scope is None and fallback is None:
+            return None
+        if scope is not None and fallback is None:
+            resolved = scope.resolve()
+            cached: Encoded | None = resolved.extra.get(self._cache_key)
+            if cached is None:
+                tags = {k: v for k, v in resolved.tags.items() if not excluded(str(k))}
+                cached = encode(resolved.distinct_id, resolved.session_id, resolved.window_id, tags)
+                resolved.extra[self._cache_key] = cached
+            return cached
+        assert fallback is not None
+        if scope is None:
+            distinct_id, session_id, window_id = (
+                fallback.distinct_id,
+                fallback.session_id,
+                fallback.window_id,
+            )
+            merged = fallback.tags
+        else:
+            resolved = scope.resolve()
+            distinct_id = resolved.distinct_id or fallback.distinct_id
+            session_id = resolved.session_id or fallback.session_id
+            window_id = resolved.window_id or fallback.window_id
+            merged = {**fallback.tags, **resolved.tags}
+        tags = {k: v for k, v in merged.items() if not excluded(str(k))}
+        return encode(distinct_id, session_id, window_id, tags)
 
     def _withhold(self, carrier: Any, setter: textmap.Setter[Any]) -> None:
         _count("outbound_withheld")
@@ -330,6 +374,9 @@ class PosthogPropagator(textmap.TextMapPropagator):
                 session_id = session_id or inbound.session_id
                 window_id = window_id or inbound.window_id
                 tags = inbound.tags
+                excluded = self._excluded
+                if excluded is not None and tags:
+                    tags = {k: v for k, v in tags.items() if not excluded(k)}
         if not (distinct_id or session_id or window_id or tags):
             return ctx
         scope = Scope(fresh=True)
@@ -366,10 +413,12 @@ def _encoded(ctx: Context) -> Encoded | None:
     )
 
 
-def _settings(trust_inbound: str | None, propagation_targets: Any) -> PropagationSettings:
+def _settings(
+    trust_inbound: str | None, propagation_targets: Any, exclude_tags: Any = None
+) -> PropagationSettings:
     """Settings from arguments (errors raise) and the environment (errors logged, strict)."""
     try:
-        return PropagationSettings.build(trust_inbound, propagation_targets)
+        return PropagationSettings.build(trust_inbound, propagation_targets, exclude_tags)
     except ValueError as exc:
         if not str(exc).startswith("POSTHOG_OTEL_"):
             raise
@@ -384,7 +433,7 @@ def _settings(trust_inbound: str | None, propagation_targets: Any) -> Propagatio
             PropagationSettings.build("all", None)
         except ValueError:
             propagation_targets = "internal"
-    return _settings(trust_inbound, propagation_targets)
+    return _settings(trust_inbound, propagation_targets, exclude_tags)
 
 
 _default: PosthogPropagator | None = None

@@ -17,6 +17,8 @@ Usage (the :class:`~posthog_otel.client.Client` does this for you)::
 The sender runs with OpenTelemetry instrumentation suppressed and an otherwise empty context,
 so uploads create no spans and carry no baggage or tracing headers. After ``os.fork()`` the
 child gets a new queue, sender thread and HTTP session; what it captures, it delivers.
+``multiprocessing`` children started with ``fork`` or ``forkserver`` leave through
+``os._exit()``, which skips ``atexit``; a ``multiprocessing`` exit finalizer flushes them too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import logging
 import math
 import os
 import random
+import sys
 import threading
 import time
 import weakref
@@ -105,10 +108,12 @@ class Transport:
         self._reset_state()
         self._closed = False
         self._warned: set[str] = set()
+        self._mp_hooked = False
         self_ref = weakref.ref(self)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=lambda: _call_if_alive(self_ref, "_after_fork"))
         atexit.register(_call_if_alive, self_ref, "_at_exit")
+        self._hook_multiprocessing()
 
     # -- state ----------------------------------------------------------------------------
 
@@ -132,10 +137,30 @@ class Transport:
         self._overflow_in_burst = 0
         self._last_error: str | None = None
         self._deadline: float | None = None
+        self._flush_until = 0  # flush() wants every event accepted before this count sent now
 
     def _after_fork(self) -> None:
         # The parent still owns what it had queued; the child starts empty and sends its own.
         self._reset_state()
+        if not self._mp_hooked:  # multiprocessing imported after this transport was built
+            self._hook_multiprocessing()
+
+    def _hook_multiprocessing(self) -> None:
+        """Flush when a ``multiprocessing`` child exits: its ``os._exit()`` skips ``atexit``.
+
+        A process's exit finalizers are cleared when a child starts, so the finalizer is
+        registered again there, by an after-fork callback. Nothing happens unless the app
+        imported ``multiprocessing``.
+        """
+        util = sys.modules.get("multiprocessing.util")
+        if util is None:
+            return
+        try:
+            _register_mp_finalizer(self)
+            util.register_after_fork(self, _register_mp_finalizer)
+            self._mp_hooked = True
+        except Exception:
+            _logger.debug("posthog-otel could not hook multiprocessing exit", exc_info=True)
 
     # -- caller side ----------------------------------------------------------------------
 
@@ -186,6 +211,7 @@ class Transport:
         target = self._accepted.value
         if self._thread is None or self._thread is threading.current_thread():
             return self._processed >= target
+        self._flush_until = max(self._flush_until, target)
         self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._progress:
@@ -212,14 +238,26 @@ class Transport:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, self._deadline - time.monotonic()) + 0.05)
-        leftover = len(self._queue) + self._in_flight
+        # What is still queued is ours to count. A batch the sender already took stays its
+        # own: it settles it (sent, or dropped as "shutdown") within moments, since no request
+        # outlives the deadline by more than its 0.05 s floor. Counting it here as well would
+        # count those events twice, or as dropped although they were delivered.
+        leftover = 0
+        queue = self._queue
+        while True:
+            try:
+                queue.popleft()
+            except IndexError:
+                break
+            leftover += 1
         if leftover:
-            self._queue.clear()
             self._count_drop("shutdown", leftover)
-            self._in_flight = 0
-        if self._session is not None:
+            with self._progress:
+                self._processed += leftover
+                self._progress.notify_all()
+        if self._session is not None and (thread is None or not thread.is_alive()):
             self._session.close()
-        return delivered and not leftover
+        return delivered and not leftover and not self._in_flight
 
     def _at_exit(self) -> None:
         # Flush, but stay open: a TracerProvider whose atexit shutdown runs after ours still
@@ -251,18 +289,33 @@ class Transport:
         otel_context.attach(_suppressed_context())
         interval = self._settings.flush_interval
         while True:
-            self._wake.wait(interval)
+            interval_elapsed = not self._wake.wait(interval)
             self._wake.clear()
             try:
-                self._drain()
+                self._drain(interval_elapsed)
             except Exception:  # a bug here must not kill delivery for good
                 _logger.exception("posthog-otel sender failed; continuing")
-            if self._stop.is_set() and not self._queue:
+            if self._stop.is_set() and (not self._queue or self._past_deadline()):
                 return
 
-    def _drain(self) -> None:
+    def _past_deadline(self) -> bool:
+        """Whether shutdown's budget is spent (then no new batch is started)."""
+        deadline = self._deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _drain(self, interval_elapsed: bool = True) -> None:
         queue = self._queue
+        flush_at = self._settings.flush_at
         while queue:
+            if self._past_deadline():
+                return  # shutdown counts what is left
+            if (
+                len(queue) < flush_at
+                and not interval_elapsed
+                and not self._stop.is_set()
+                and self._processed + self._in_flight >= self._flush_until
+            ):
+                break  # a partial batch waits for flush_interval, or for a flush()
             batch = self._take_batch()
             if not batch:
                 continue
@@ -422,6 +475,9 @@ class Transport:
             return None, None, ""
         error = requests.HTTPError(f"PostHog answered HTTP {status}", response=response)
         if status in _RETRY_STATUSES or status >= 500:
+            self._warn_once(
+                f"status-{status}", "PostHog answered HTTP %d at %s; retrying", status, self._url
+            )
             return error, retry_after_seconds(response.headers.get("Retry-After")), "retryable"
         if status == 413:
             return error, None, "too_large"
@@ -455,6 +511,14 @@ class Transport:
             return
         self._warned.add(key)
         _logger.warning(message, *args)
+
+
+def _register_mp_finalizer(transport: Transport) -> None:
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(
+            None, _call_if_alive, args=(weakref.ref(transport), "_at_exit"), exitpriority=0
+        )
 
 
 def _call_if_alive(ref: weakref.ReferenceType[Transport], method: str) -> None:

@@ -481,3 +481,27 @@ def test_forked_child_starts_without_a_context() -> None:
     with os.fdopen(read_end) as pipe:
         assert pipe.read() == "(None, None)|child-user"
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_work_started_in_a_context_keeps_it_after_the_context_exits() -> None:
+    import contextvars
+
+    seen: list[Any] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def later() -> None:
+        started.set()
+        release.wait(5)
+        seen.append((posthog.get_context_distinct_id(), get_tags()))
+
+    with posthog.new_context():
+        posthog.identify_context("request-user")
+        posthog.tag("order", 7)
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(later,))
+        worker.start()
+        started.wait(5)
+    assert posthog.get_context_distinct_id() is None
+    release.set()
+    worker.join(5)
+    assert seen == [("request-user", {"order": 7})]
