@@ -177,8 +177,9 @@ def _write_headers(headers: MutableMapping[str, Any]) -> None:
         extra[DISTINCT_ID_HEADER] = distinct_id
     if session_id:
         extra[SESSION_ID_HEADER] = session_id
-    if state.tags:
-        text = json.dumps(json_safe(state.tags), ensure_ascii=False, separators=(",", ":"))
+    tags = propagator.propagated_tags(state.tags) if state.tags else {}
+    if tags:
+        text = json.dumps(json_safe(tags), ensure_ascii=False, separators=(",", ":"))
         if len(text) <= _MAX_TAGS_JSON:
             extra[CONTEXT_TAGS_HEADER] = text
         else:

@@ -32,6 +32,7 @@ _MODULE_OPTIONS = (
     "gzip",
     "max_retries",
     "timeout",
+    "exclude_properties",
 )
 
 _lock = threading.Lock()

@@ -263,6 +263,13 @@ class PosthogPropagator(textmap.TextMapPropagator):
 
     # -- outbound ---------------------------------------------------------------------------
 
+    def propagated_tags(self, tags: Mapping[str, Any]) -> dict[str, Any]:
+        """``tags`` without the ``exclude_tags`` (for carriers other than baggage)."""
+        excluded = self._excluded
+        if excluded is None:
+            return dict(tags)
+        return {k: v for k, v in tags.items() if not excluded(str(k))}
+
     def allows(self, context: Context | None = None) -> bool:
         """Whether PostHog state may go to the destination of ``context`` (unknown: yes)."""
         host = destination_of(context)

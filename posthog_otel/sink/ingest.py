@@ -130,9 +130,17 @@ def _payload(raw: bytes, headers: Mapping[str, str], query: Mapping[str, list[st
     if data[:5] == b"data=" or ("x-www-form-urlencoded" in content_type and not looks_json):
         data = _form_data(data)
     try:
-        return json.loads(data, parse_constant=_no_constant)
+        payload = json.loads(data, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Rejection("invalid_payload", f"body is not valid JSON: {exc}") from None
+    if b"\\u" in data:  # escapes may decode to lone surrogates, which are not text
+        try:
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejection(
+                "invalid_payload", "body contains an unpaired surrogate escape"
+            ) from None
+    return payload
 
 
 def _no_constant(name: str) -> Any:

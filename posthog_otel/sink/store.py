@@ -365,10 +365,14 @@ def key_fingerprint(key: str | None) -> str | None:
     return f"key:{digest}"
 
 
-def _without_keys(raw: Any) -> Any:
-    if isinstance(raw, dict) and any(name in raw for name in _KEY_FIELDS):
-        return {k: ("<redacted>" if k in _KEY_FIELDS else v) for k, v in raw.items()}
-    return raw
+def _without_keys(raw: Any, _depth: int = 0) -> Any:
+    """``raw`` with project keys redacted, also inside ``properties`` (posthog-js sends one)."""
+    if not isinstance(raw, dict) or _depth > 2:
+        return raw
+    cleaned = {k: ("<redacted>" if k in _KEY_FIELDS else v) for k, v in raw.items()}
+    if isinstance(cleaned.get("properties"), dict):
+        cleaned["properties"] = _without_keys(cleaned["properties"], _depth + 1)
+    return cleaned
 
 
 def _row(record: Record, received_at: float) -> tuple[Any, ...]:
@@ -388,7 +392,7 @@ def _row(record: Record, received_at: float) -> tuple[Any, ...]:
         record.span_id,
         record.timestamp,
         record.ts if record.ts is not None else received_at,
-        _dumps(record.properties),
+        _dumps(_without_keys(record.properties)),
         _dumps(_without_keys(record.raw)),
         _dumps(record.warnings),
     )
