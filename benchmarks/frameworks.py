@@ -2,7 +2,7 @@
 
     python -m benchmarks.frameworks
 
-For FastAPI (ASGI), Flask and Django (WSGI), the same one-route app in three variants, each
+For FastAPI (ASGI) and Flask (WSGI), the same one-route app in three variants, each
 driven in-process through its ASGI/WSGI entry point (no sockets, so the figures are the
 framework + instrumentation cost only):
 
@@ -186,9 +186,52 @@ def fastapi_variants(url: str) -> dict[str, Callable[[], float]]:
     }
 
 
+def flask_variants(url: str) -> dict[str, Callable[[], float]]:
+    import posthog
+    from flask import Flask
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    from posthog.integrations.flask import PosthogFlaskIntegration
+
+    import posthog_otel
+    from instrumentors.flask import instrument_app
+
+    def build(name: str, capture: Callable[[str], Any], tag: Callable[[str, Any], None]) -> Flask:
+        app = Flask(name)
+
+        @app.get("/item")
+        def item() -> dict[str, str]:
+            tag("item", "hedgehog")
+            capture("item_viewed")
+            return {"ok": "yes"}
+
+        return app
+
+    contrib_app = build("contrib", lambda e: None, lambda k, v: None)
+    FlaskInstrumentor().instrument_app(contrib_app, tracer_provider=_provider())
+
+    ours_provider = _provider()
+    _our_processor(ours_provider, url)
+    ours_app = build("ours", posthog_otel.capture, posthog_otel.tag)
+    FlaskInstrumentor().instrument_app(ours_app, tracer_provider=ours_provider)
+    instrument_app(ours_app)
+
+    peer_client = _peer_client(url)
+    peer_app = build("peer", lambda e: peer_client.capture(e), posthog.tag)
+    FlaskInstrumentor().instrument_app(peer_app, tracer_provider=_provider())
+    PosthogFlaskIntegration(peer_app, client=peer_client)
+
+    _CLEANUPS.append(peer_client.shutdown)
+    return {
+        "contrib": _wsgi_driver(contrib_app, "/item"),
+        "posthog-otel": _wsgi_driver(ours_app, "/item"),
+        "posthog-python": _wsgi_driver(peer_app, "/item"),
+    }
+
+
 _CLEANUPS: list[Callable[[], Any]] = []
 FRAMEWORKS: dict[str, Callable[[str], dict[str, Callable[[], float]]]] = {
-    "FastAPI": fastapi_variants
+    "FastAPI": fastapi_variants,
+    "Flask": flask_variants,
 }
 
 
