@@ -49,3 +49,34 @@ def check_end_to_end(server: CaptureServer, upstream_error: str) -> None:
     ]
     assert downstream_exc["properties"]["downstream_step"] == "fail"
     assert downstream_exc["properties"]["cart"] == cart
+
+
+def run_upstream(server: CaptureServer, script: str, service: str) -> tuple[int, str]:
+    """Run ``script`` under ``opentelemetry-instrument`` with a downstream service, send one
+    browser-style ``GET /checkout``; returns (status code, the upstream's stderr)."""
+    import requests
+
+    from ._procs import stop, wait_until_up
+
+    downstream, downstream_url = start_downstream(server)
+    port = free_port()
+    env = {
+        "PORT": str(port),
+        "DOWNSTREAM_URL": downstream_url,
+        "POSTHOG_API_KEY": "phc_e2e",
+        "POSTHOG_HOST": server.url,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    upstream = start([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), script], env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(downstream_url + "/health", downstream)
+        wait_until_up(base + "/health", upstream)
+        status = requests.get(base + "/checkout", headers=HEADERS, timeout=20).status_code
+    finally:
+        _, upstream_err = stop(upstream)
+        stop(downstream)
+    return status, upstream_err

@@ -230,35 +230,12 @@ def test_failing_callbacks_never_break_the_request(events: CapturedEvents) -> No
 
 
 def test_end_to_end_fastapi_with_downstream(capture_server: CaptureServer) -> None:
-    from ._e2e import HEADERS as E2E_HEADERS
-    from ._e2e import check_end_to_end, start_downstream
-    from ._procs import BIN, free_port, start, stop, wait_until_up
+    from ._e2e import check_end_to_end, run_upstream
 
-    downstream, downstream_url = start_downstream(capture_server)
-    port = free_port()
-    env = {
-        "PORT": str(port),
-        "DOWNSTREAM_URL": downstream_url,
-        "POSTHOG_API_KEY": "phc_e2e",
-        "POSTHOG_HOST": capture_server.url,
-        "OTEL_SERVICE_NAME": "fastapi-shop",
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
-    upstream = start(
-        [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "tests/apps/fastapi_shop.py"],
-        env,
+    status, upstream_err = run_upstream(
+        capture_server, "tests/apps/fastapi_shop.py", "fastapi-shop"
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(downstream_url + "/health", downstream)
-        wait_until_up(base + "/health", upstream)
-        response = requests.get(base + "/checkout", headers=E2E_HEADERS, timeout=20)
-    finally:
-        _, upstream_err = stop(upstream)
-        stop(downstream)
-    assert response.status_code == 500, upstream_err
+    assert status == 500, upstream_err
     check_end_to_end(capture_server, "LookupError")
     (root,) = [e for e in capture_server.events if e["event"] == "GET /checkout"]
     assert root["properties"]["$request_path"] == "/checkout"
