@@ -12,12 +12,17 @@ One PostHog context per HTTP request and per websocket connection (rules in
 responses, ``BackgroundTasks`` and ``asyncio.create_task`` children see it; leaving it from
 another task never errors. Exceptions leaving the app are captured once and re-raised.
 
+At lifespan shutdown, before the app's ``lifespan.shutdown.complete`` reaches the server, queued
+spans and events are delivered (within the clients' ``shutdown_timeout``): uvicorn ends its
+processes by re-raising the stop signal, which skips ``atexit``.
+
 Placed innermost among user middleware, it runs inside contrib's ``OpenTelemetryMiddleware``
 whichever was added first, so the server span is current when identity is set and gets it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
@@ -26,6 +31,7 @@ from urllib.parse import quote
 
 import wrapt
 
+from posthog_otel._pending import flush_pending
 from posthog_otel.baggage import sanitize_header_value
 
 from ._base import PosthogLibraryInstrumentor
@@ -90,7 +96,11 @@ class PosthogASGIMiddleware:
         self.options = RequestOptions(**options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") not in ("http", "websocket"):
+        kind = scope.get("type")
+        if kind == "lifespan":
+            await self.app(scope, receive, _flush_before_shutdown_completes(send))
+            return
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         try:
@@ -106,6 +116,30 @@ class PosthogASGIMiddleware:
             raise
         finally:
             exit_request(request)
+
+
+_SHUTDOWN_ENDS = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
+
+
+def _flush_before_shutdown_completes(send: Send) -> Send:
+    async def send_after_flush(message: MutableMapping[str, Any]) -> None:
+        if message.get("type") in _SHUTDOWN_ENDS:
+            await _flush_off_loop()
+        await send(message)
+
+    return send_after_flush
+
+
+async def _flush_off_loop() -> None:
+    try:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): at shutdown a short blocking flush is fine
+            flush_pending()
+            return
+        await loop.run_in_executor(None, flush_pending)
+    except Exception:
+        _logger.warning("posthog-otel could not flush at lifespan shutdown", exc_info=True)
 
 
 def instrument_app(app: Any, **options: Any) -> Any:

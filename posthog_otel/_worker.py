@@ -17,10 +17,16 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 _T = TypeVar("_T")
 _logger = logging.getLogger("posthog_otel")
+_live: weakref.WeakSet[BackgroundWorker[Any]] = weakref.WeakSet()
+
+
+def live_workers() -> list[BackgroundWorker[Any]]:
+    """Every worker of this process that has not been garbage-collected."""
+    return list(_live)
 
 
 class Counter:
@@ -46,6 +52,7 @@ class BackgroundWorker(Generic[_T]):
         self._handler = handler
         self._max_size = max_size
         self._reset()
+        _live.add(self)
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
 

@@ -59,6 +59,12 @@ _IDENTITY_KEYS = (DISTINCT_ID, NATIVE_DISTINCT_ID, SESSION_ID)
 _MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
 
 
+def _is_local_root(span: Any) -> bool:
+    """A SERVER/CONSUMER span without a parent in this process: its request's root."""
+    parent = span.parent
+    return (parent is None or parent.is_remote) and span.kind in _ROOT_KINDS
+
+
 class PosthogSpanProcessor(SpanProcessor):
     """See the module docstring. ``client`` defaults to the process's default client."""
 
@@ -120,8 +126,7 @@ class PosthogSpanProcessor(SpanProcessor):
             if len(self._open) >= _MAX_OPEN:
                 return
             context = span.context
-            parent = span.parent
-            if (parent is None or parent.is_remote) and span.kind in _ROOT_KINDS:
+            if _is_local_root(span):
                 self._open[context.span_id] = scope
                 self._roots[context.trace_id] = context.span_id
             elif self._all or EVENT_ATTRIBUTE in attributes:
@@ -152,7 +157,12 @@ class PosthogSpanProcessor(SpanProcessor):
                     self._aliases,
                 )
             )
-        root = self._roots.get(span.get_span_context().trace_id)
+        context = span.get_span_context()
+        root = self._roots.get(context.trace_id)
+        if root is None and _is_local_root(span) and len(self._open) < _MAX_OPEN:
+            # A server span started before any PostHog context existed (a framework's own
+            # tracing outside user middleware): the context entered inside it is the request's.
+            root = self._roots[context.trace_id] = context.span_id
         if root is not None:
             self._open[root] = scope
 

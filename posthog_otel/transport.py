@@ -48,13 +48,19 @@ from ._worker import Counter
 from .config import ClientSettings
 from .version import __version__
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "live_transports"]
 
 _logger = logging.getLogger("posthog_otel")
 
 _RETRY_STATUSES = frozenset({408, 429})
 _MAX_BACKOFF = 30.0
 _USER_AGENT = f"posthog-otel/{__version__}"
+_live: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def live_transports() -> list[Transport]:
+    """Every transport of this process that has not been garbage-collected."""
+    return list(_live)
 
 
 def _suppressed_context() -> otel_context.Context:
@@ -114,6 +120,7 @@ class Transport:
             os.register_at_fork(after_in_child=lambda: _call_if_alive(self_ref, "_after_fork"))
         atexit.register(_call_if_alive, self_ref, "_at_exit")
         self._hook_multiprocessing()
+        _live.add(self)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -267,6 +274,14 @@ class Transport:
                 self.flush(self._settings.shutdown_timeout)
             except Exception:  # interpreter teardown: never raise
                 _logger.debug("posthog-otel atexit flush failed", exc_info=True)
+
+    @property
+    def shutdown_timeout(self) -> float:
+        return self._settings.shutdown_timeout
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def stats(self) -> dict[str, Any]:
         """Counters: captured, queued, sent, batches, retries, dropped by reason, last error."""

@@ -63,6 +63,11 @@ def _app(seen: dict[str, Any]) -> FastAPI:
 
         return StreamingResponse(chunks(), media_type="text/plain")
 
+    @app.get("/login")
+    async def login() -> dict[str, bool]:
+        posthog.identify_context("late-user")
+        return {"ok": True}
+
     @app.get("/boom")
     async def boom() -> None:
         posthog.tag("step", "charge")
@@ -181,6 +186,33 @@ def test_with_contrib_fastapi_instrumentation_either_order(events: CapturedEvent
         assert (server_span.attributes or {})["posthog.distinct_id"] == "web-user"
         assert len(events.named("$exception")) == 1
         FastAPIInstrumentor.uninstrument_app(app)
+    provider.shutdown()
+
+
+def test_user_identified_in_a_view_owns_the_frameworks_own_server_span(
+    events: CapturedEvents,
+) -> None:
+    """FastAPI's built-in tracing starts the server span outside all user middleware, before
+    any PostHog context exists; the request's context still becomes the span's, so a user
+    identified in the view owns the request's event."""
+    pytest.importorskip("fastapi.telemetry")
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(PosthogSpanProcessor(_default.get_client()))
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    route_to(provider)
+    app = instrument_app(_app({}))
+    with uvicorn_server(app) as url:
+        assert requests.get(url + "/login", timeout=10).json() == {"ok": True}
+    provider.force_flush()
+    (root,) = [s for s in spans.get_finished_spans() if s.parent is None]
+    assert root.instrumentation_scope is not None
+    assert root.instrumentation_scope.name == "fastapi"  # the framework's span, not contrib's
+    assert (root.attributes or {})["posthog.tag.$request_path"] == "/login"
+    root_id = format(root.context.span_id, "016x")
+    (event,) = [e for e in events.all if e["properties"].get("$span_id") == root_id]
+    assert event["distinct_id"] == "late-user"
+    assert event["properties"]["$request_path"] == "/login"
     provider.shutdown()
 
 

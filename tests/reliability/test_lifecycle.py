@@ -326,3 +326,48 @@ def test_sigterm_during_a_burst_in_a_plain_worker(server: CaptureServer) -> None
     time.sleep(0.3)
     assert server.uuids == handed_out
     assert server.event_count == len(handed_out)
+
+
+def test_uvicorn_stop_delivers_queued_spans_and_events_at_lifespan_shutdown(
+    server: CaptureServer,
+) -> None:
+    """uvicorn re-raises SIGTERM once stopped, so ``atexit`` never runs in its process.
+
+    With ``flush_interval=60`` nothing leaves on its own: what arrives was flushed by the
+    middleware at lifespan shutdown (span queue first, then the event queue).
+    """
+    port = free_port()
+    proc = start(
+        [
+            str(BIN / "uvicorn"),
+            "tests.reliability.apps.fastapi_shutdown_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        _env(server),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/healthz", proc)
+        answers = [
+            requests.get(url + "/order", params={"visitor": f"v{i}"}, timeout=10).json()
+            for i in range(5)
+        ]
+        time.sleep(0.3)
+        assert server.event_count == 0  # still queued
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=EXIT_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    assert proc.returncode in (0, -signal.SIGTERM), err[-3000:]
+    _wait_for_uuids(server, {a["uuid"] for a in answers}, timeout=10)
+    by_name = collections.defaultdict(list)
+    for event in server.events:
+        by_name[event["event"]].append(event["distinct_id"])
+    assert sorted(by_name["order_placed"]) == [f"v{i}" for i in range(5)]
+    assert sorted(by_name["checkout"]) == [f"v{i}" for i in range(5)]
