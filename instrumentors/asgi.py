@@ -22,7 +22,6 @@ whichever was added first, so the server span is current when identity is set an
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
@@ -31,10 +30,10 @@ from urllib.parse import quote
 
 import wrapt
 
-from posthog_otel._pending import flush_pending
 from posthog_otel.baggage import sanitize_header_value
 
 from ._base import PosthogLibraryInstrumentor
+from ._lifespan import flush_off_loop
 from ._request import (
     RequestInfo,
     RequestOptions,
@@ -124,22 +123,10 @@ _SHUTDOWN_ENDS = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.fai
 def _flush_before_shutdown_completes(send: Send) -> Send:
     async def send_after_flush(message: MutableMapping[str, Any]) -> None:
         if message.get("type") in _SHUTDOWN_ENDS:
-            await _flush_off_loop()
+            await flush_off_loop()
         await send(message)
 
     return send_after_flush
-
-
-async def _flush_off_loop() -> None:
-    try:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio (trio): at shutdown a short blocking flush is fine
-            flush_pending()
-            return
-        await loop.run_in_executor(None, flush_pending)
-    except Exception:
-        _logger.warning("posthog-otel could not flush at lifespan shutdown", exc_info=True)
 
 
 def instrument_app(app: Any, **options: Any) -> Any:

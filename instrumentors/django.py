@@ -48,6 +48,7 @@ from posthog_otel import contexts
 from posthog_otel.baggage import sanitize_header_value
 
 from ._base import PosthogLibraryInstrumentor
+from ._lifespan import answer_lifespan
 from ._request import (
     RequestContext,
     RequestInfo,
@@ -408,6 +409,32 @@ def with_posthog_middleware(middleware: Iterable[str]) -> list[str] | None:
     return entries
 
 
+def _answer_lifespan_in(asgi_class: Any) -> None:
+    """Make ``asgi_class.__call__`` answer lifespan (Django rejects it) and flush at shutdown.
+
+    A plain ``async def`` replaces the method, not a wrapt proxy: servers tell ASGI 3 apps
+    from factories and ASGI 2 apps by ``iscoroutinefunction(app.__call__)``.
+    """
+    original = vars(asgi_class)["__call__"]
+    if getattr(original, "_posthog_original", None) is not None:
+        return
+
+    async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> Any:
+        if isinstance(scope, Mapping) and scope.get("type") == "lifespan":
+            await answer_lifespan(receive, send)
+            return None
+        return await original(self, scope, receive, send)
+
+    __call__._posthog_original = original  # type: ignore[attr-defined]
+    asgi_class.__call__ = __call__
+
+
+def _restore_asgi_call(asgi_class: Any) -> None:
+    original = getattr(vars(asgi_class)["__call__"], "_posthog_original", None)
+    if original is not None:
+        asgi_class.__call__ = original
+
+
 class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
     """Inserts :class:`PosthogContextMiddleware` into ``settings.MIDDLEWARE`` if missing.
 
@@ -415,6 +442,10 @@ class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
     under ``opentelemetry-instrument``, before Django loads its settings) just before Django
     builds its middleware chain. ``uninstrument()`` removes what it inserted; handlers built
     meanwhile keep their chain.
+
+    Django's ``ASGIHandler`` also gets answers to ASGI lifespan messages (Django itself rejects
+    them): at ``lifespan.shutdown`` queued spans and events are delivered, since uvicorn ends
+    its process without running ``atexit``.
     """
 
     _inserted = False
@@ -430,6 +461,7 @@ class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
 
             if not isinstance(vars(handler_class).get("load_middleware"), wrapt.FunctionWrapper):
                 wrapt.wrap_function_wrapper(handler_class, "load_middleware", self._load_middleware)
+            _answer_lifespan_in(_django("django.core.handlers.asgi").ASGIHandler)
             if _django("django.conf").settings.configured:
                 self._insert()
         except Exception:
@@ -464,6 +496,7 @@ class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
             wrapper = vars(handler_class).get("load_middleware")
             if isinstance(wrapper, wrapt.FunctionWrapper):
                 handler_class.load_middleware = wrapper.__wrapped__
+            _restore_asgi_call(_django("django.core.handlers.asgi").ASGIHandler)
             cls = type(self)
             if cls._inserted:
                 cls._inserted = False

@@ -344,6 +344,46 @@ def test_instrumentor_inserts_and_removes(events: CapturedEvents) -> None:
         assert list(settings.MIDDLEWARE) == [SESSION, AUTH, COMMON]
 
 
+def test_instrumentor_answers_lifespan_for_the_asgi_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Django rejects lifespan; instrumented, its ASGI handler answers it, still an ASGI 3
+    coroutine (servers check), and flushes queued events at shutdown."""
+    import asyncio
+    import inspect
+
+    from django.core.asgi import get_asgi_application
+    from django.core.handlers.asgi import ASGIHandler
+
+    original = ASGIHandler.__call__
+    instrumentor = PosthogDjangoInstrumentor()
+    instrumentor.instrument()
+    try:
+        app = get_asgi_application()
+        assert inspect.iscoroutinefunction(type(app).__call__)
+        flushed: list[str] = []
+        monkeypatch.setattr(
+            "instrumentors._lifespan.flush_pending", lambda: flushed.append("flushed") or True
+        )
+        inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return inbox.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append({**message, "after_flush": bool(flushed)})
+
+        asyncio.run(app({"type": "lifespan"}, receive, send))
+    finally:
+        instrumentor.uninstrument()
+    assert sent == [
+        {"type": "lifespan.startup.complete", "after_flush": False},
+        {"type": "lifespan.shutdown.complete", "after_flush": True},
+    ]
+    assert ASGIHandler.__call__ is original
+
+
 def test_instrumentor_inserts_lazily_when_django_builds_the_chain(events: CapturedEvents) -> None:
     from django.conf import settings
 

@@ -328,19 +328,28 @@ def test_sigterm_during_a_burst_in_a_plain_worker(server: CaptureServer) -> None
     assert server.event_count == len(handed_out)
 
 
+@pytest.mark.parametrize(
+    "app",
+    [
+        "tests.reliability.apps.fastapi_shutdown_app:app",
+        "tests.reliability.apps.django_shutdown_app:application",
+    ],
+    ids=["fastapi", "django"],
+)
 def test_uvicorn_stop_delivers_queued_spans_and_events_at_lifespan_shutdown(
-    server: CaptureServer,
+    server: CaptureServer, app: str
 ) -> None:
     """uvicorn re-raises SIGTERM once stopped, so ``atexit`` never runs in its process.
 
-    With ``flush_interval=60`` nothing leaves on its own: what arrives was flushed by the
-    middleware at lifespan shutdown (span queue first, then the event queue).
+    With ``flush_interval=60`` nothing leaves on its own: what arrives was flushed at lifespan
+    shutdown (span queue first, then the event queue) by the ASGI middleware (FastAPI) or by
+    the lifespan answers the Django instrumentor adds to Django's ``ASGIHandler``.
     """
     port = free_port()
     proc = start(
         [
             str(BIN / "uvicorn"),
-            "tests.reliability.apps.fastapi_shutdown_app:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
