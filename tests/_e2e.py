@@ -1,8 +1,10 @@
-"""Shared parts of the framework end-to-end tests (a downstream service, the checks)."""
+"""Shared parts of the framework end-to-end tests (a downstream service, a Celery worker,
+the checks)."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from posthog_otel.capture_server import CaptureServer
 
@@ -20,6 +22,27 @@ def start_downstream(server: CaptureServer) -> tuple[subprocess.Popen[str], str]
     env = {"PORT": str(port), "POSTHOG_API_KEY": "phc_e2e", "POSTHOG_HOST": server.url}
     proc = start([str(BIN / "python"), "-m", "tests.apps.downstream_service"], env)
     return proc, f"http://127.0.0.1:{port}"
+
+
+def start_celery_worker(
+    server: CaptureServer,
+    broker_dir: Path,
+    mode: str = "ours",
+    pool: tuple[str, ...] = ("-P", "solo"),
+    **env: str,
+) -> subprocess.Popen[str]:
+    """A real ``celery worker`` for ``tests.apps.celery_tasks`` on a filesystem broker."""
+    environment = {
+        "CELERY_BROKER_DIR": str(broker_dir),
+        "CELERY_TEST_MODE": mode,
+        "POSTHOG_API_KEY": "phc_worker",
+        "POSTHOG_HOST": server.url,
+        "OTEL_SERVICE_NAME": f"worker-{mode}",
+        **env,
+    }
+    args = [str(BIN / "celery"), "-A", "tests.apps.celery_tasks", "worker", *pool]
+    args += ["--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "error"]
+    return start(args, environment)
 
 
 def check_end_to_end(server: CaptureServer, upstream_error: str) -> None:

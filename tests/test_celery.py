@@ -34,7 +34,8 @@ from posthog_otel.propagator import PosthogPropagator
 from posthog_otel.testing import CapturedEvents, memory_client
 from tests.apps.celery_tasks import make_app
 
-from ._procs import BIN, start, stop
+from ._e2e import start_celery_worker
+from ._procs import stop
 from ._routing import route_to
 
 WORKER_MODES = ("ours", "posthog_python", "contrib_first", "ours_first")
@@ -53,18 +54,10 @@ class Workers:
     def start(self, mode: str) -> None:
         broker = self.root / mode
         self.apps[mode] = make_app(broker)
-        env = {
-            "CELERY_BROKER_DIR": str(broker),
-            "CELERY_TEST_MODE": mode,
-            "POSTHOG_API_KEY": "phc_worker",
-            "POSTHOG_HOST": self.server.url,
-            "POSTHOG_OTEL_CELERY_EVENTS": "true",
-            "OTEL_SERVICE_NAME": f"worker-{mode}",
-        }
-        pool = ["-P", "prefork", "-c", "1"] if mode == "ours" else ["-P", "solo"]
-        args = [str(BIN / "celery"), "-A", "tests.apps.celery_tasks", "worker", *pool]
-        args += ["--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "error"]
-        self.procs[mode] = start(args, env)
+        pool = ("-P", "prefork", "-c", "1") if mode == "ours" else ("-P", "solo")
+        self.procs[mode] = start_celery_worker(
+            self.server, broker, mode, pool, POSTHOG_OTEL_CELERY_EVENTS="true"
+        )
 
     def send(self, mode: str, name: str, *args: Any, **options: Any) -> str:
         return str(self.apps[mode].send_task(name, args=list(args), **options).id)

@@ -4,8 +4,11 @@ instrumentor, contrib's Django instrumentation alongside, and an end-to-end run 
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +25,9 @@ from instrumentors.django import (
 from posthog_otel import _default
 from posthog_otel.capture_server import CaptureServer
 from posthog_otel.testing import CapturedEvents, memory_client
+from tests.apps.celery_tasks import make_app
 
-from ._e2e import HEADERS, check_end_to_end, start_downstream
+from ._e2e import HEADERS, check_end_to_end, start_celery_worker, start_downstream
 from ._procs import BIN, ROOT, free_port, start, stop, wait_until_up
 from ._servers import uvicorn_server
 
@@ -403,12 +407,21 @@ def test_instrumentor_inserts_lazily_when_django_builds_the_chain(events: Captur
 # -- end to end -----------------------------------------------------------------------------
 
 
-def test_end_to_end_django_with_downstream(capture_server: CaptureServer) -> None:
+def test_end_to_end_django_with_downstream_and_celery(
+    capture_server: CaptureServer, tmp_path: Path
+) -> None:
+    """``opentelemetry-instrument`` Django: a browser request calls a downstream service,
+    enqueues a Celery task run by a real worker, and fails; every process's events carry the
+    browser's person, session and the view's tags."""
+    broker = tmp_path / "broker"
+    make_app(broker)  # creates the broker folders
+    worker = start_celery_worker(capture_server, broker)
     downstream, downstream_url = start_downstream(capture_server)
     port = free_port()
     env = {
         "PORT": str(port),
         "DJANGO_SETTINGS_MODULE": "tests.apps.django_site.settings",
+        "CELERY_BROKER_DIR": str(broker),
         "DOWNSTREAM_URL": downstream_url,
         "POSTHOG_API_KEY": "phc_e2e",
         "POSTHOG_HOST": capture_server.url,
@@ -431,13 +444,37 @@ def test_end_to_end_django_with_downstream(capture_server: CaptureServer) -> Non
         wait_until_up(downstream_url + "/health", downstream)
         wait_until_up(base + "/health/", upstream)
         response = requests.get(base + "/checkout/", headers=HEADERS, timeout=20)
+        task_events = _wait_for_events(capture_server, {"task_ran", "thread_ran"}, worker)
     finally:
         _, upstream_err = stop(upstream)
         stop(downstream)
+        stop(worker)
     assert response.status_code == 500, upstream_err
     check_end_to_end(capture_server, "RuntimeError")
     (root,) = [e for e in capture_server.events if e["event"] == "GET checkout/"]
     assert root["properties"]["$request_path"] == "/checkout/"
+    for event in task_events:  # in the worker's task, and in a thread it started
+        assert event["distinct_id"] == "browser-user"
+        assert event["properties"]["$session_id"] == "browser-session"
+        assert event["properties"]["label"] == "checkout"
+        assert event["properties"]["cart"] == "c-42"  # the view's tag
+        assert event["properties"]["seen_tags"]["cart"] == "c-42"
+        assert event["properties"]["$lib"] == "posthog-otel"
+
+
+def _wait_for_events(
+    server: CaptureServer, names: set[str], worker: subprocess.Popen[str], timeout: float = 30
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in server.events if e["event"] in names]
+        if {e["event"] for e in found} == names:
+            return found
+        if worker.poll() is not None:
+            raise AssertionError(f"the Celery worker exited: {worker.communicate()[1][-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {sorted(names)} from the worker: {server.events}")
+        time.sleep(0.05)
 
 
 _LAZY_SCRIPT = """

@@ -59,7 +59,8 @@ def health(request: Any) -> HttpResponse:
 
 
 def checkout(request: Any) -> HttpResponse:
-    """The end-to-end view: tag, call a downstream service, capture, raise."""
+    """The end-to-end view: tag, call a downstream service, enqueue a Celery task (when
+    ``CELERY_BROKER_DIR`` names a broker), capture, raise."""
     import requests
 
     posthog.tag("cart", "c-42")
@@ -68,6 +69,10 @@ def checkout(request: Any) -> HttpResponse:
     session.trust_env = False
     work = session.get(downstream + "/work", timeout=10)
     failed = session.get(downstream + "/fail", timeout=10)
+    if os.environ.get("CELERY_BROKER_DIR"):
+        from tests.apps.celery_tasks import record
+
+        record.delay("checkout")
     posthog.capture(
         "checkout_started", properties={"downstream": [work.status_code, failed.status_code]}
     )
