@@ -2,7 +2,7 @@
 
     python -m benchmarks.frameworks
 
-For FastAPI (ASGI) and Flask (WSGI), the same one-route app in three variants, each
+For FastAPI (ASGI), Flask and Django (WSGI), the same one-route app in three variants, each
 driven in-process through its ASGI/WSGI entry point (no sockets, so the figures are the
 framework + instrumentation cost only):
 
@@ -13,6 +13,11 @@ framework + instrumentation cost only):
 Requests carry posthog-js tracing headers; the handler tags and captures one event. Both
 clients deliver to a loopback capture server in another process. Target: our added median
 latency <= posthog-python's middleware's added latency.
+
+Process-wide settings are switched to each variant's before its requests (outside the timed
+part): the global propagator (contrib's middleware extracts with it, so only the posthog-otel
+variant pays for the PostHog propagator) and, for Django, contrib's middleware tracer and the
+settings the handler is built from.
 """
 
 from __future__ import annotations
@@ -51,18 +56,38 @@ def _provider() -> TracerProvider:
 
 
 def _our_processor(provider: TracerProvider, url: str) -> Any:
-    from opentelemetry import propagate
-    from opentelemetry.propagators.composite import CompositePropagator
-
     import posthog_otel
     from posthog_otel.processor import PosthogSpanProcessor
-    from posthog_otel.propagator import PosthogPropagator
 
     client = posthog_otel.setup(api_key="phc_bench", host=url)
     provider.add_span_processor(PosthogSpanProcessor(client))
-    current = propagate.get_global_textmap()
-    propagate.set_global_textmap(CompositePropagator([current, PosthogPropagator()]))
     return client
+
+
+def _propagators() -> tuple[Any, Any]:
+    """(the stock global propagator, the stock one + PostHog's): contrib extracts with it."""
+    from opentelemetry import propagate
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    from posthog_otel.propagator import PosthogPropagator
+
+    stock = propagate.get_global_textmap()
+    return stock, CompositePropagator([stock, PosthogPropagator()])
+
+
+def _with_globals(
+    drive: Callable[[], float], propagator: Any, *extra: Callable[[], None]
+) -> Callable[[], float]:
+    """``drive`` with the variant's process-wide settings put in place first (not timed)."""
+    from opentelemetry import propagate
+
+    def one() -> float:
+        propagate.set_global_textmap(propagator)
+        for setup in extra:
+            setup()
+        return drive()
+
+    return one
 
 
 def _peer_client(url: str) -> Any:
@@ -179,10 +204,11 @@ def fastapi_variants(url: str) -> dict[str, Callable[[], float]]:
     peer_app.add_middleware(PeerMiddleware, client=peer_client)
 
     _CLEANUPS.append(peer_client.shutdown)
+    stock, with_posthog = _propagators()
     return {
-        "contrib": _asgi_driver(contrib_app, "/item"),
-        "posthog-otel": _asgi_driver(ours_app, "/item"),
-        "posthog-python": _asgi_driver(peer_app, "/item"),
+        "contrib": _with_globals(_asgi_driver(contrib_app, "/item"), stock),
+        "posthog-otel": _with_globals(_asgi_driver(ours_app, "/item"), with_posthog),
+        "posthog-python": _with_globals(_asgi_driver(peer_app, "/item"), stock),
     }
 
 
@@ -221,10 +247,94 @@ def flask_variants(url: str) -> dict[str, Callable[[], float]]:
     PosthogFlaskIntegration(peer_app, client=peer_client)
 
     _CLEANUPS.append(peer_client.shutdown)
+    stock, with_posthog = _propagators()
     return {
-        "contrib": _wsgi_driver(contrib_app, "/item"),
-        "posthog-otel": _wsgi_driver(ours_app, "/item"),
-        "posthog-python": _wsgi_driver(peer_app, "/item"),
+        "contrib": _with_globals(_wsgi_driver(contrib_app, "/item"), stock),
+        "posthog-otel": _with_globals(_wsgi_driver(ours_app, "/item"), with_posthog),
+        "posthog-python": _with_globals(_wsgi_driver(peer_app, "/item"), stock),
+    }
+
+
+def django_variants(url: str) -> dict[str, Callable[[], float]]:
+    """Three WSGI handlers in one process: each builds its middleware chain from the settings
+    current when it is created; contrib's middleware takes its tracer from a class attribute,
+    switched per variant."""
+    import sys
+    import types
+
+    import django
+    import posthog
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.http import JsonResponse
+    from django.urls import path
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
+
+    import posthog_otel
+
+    peer_client = _peer_client(url)
+
+    def view(capture: Callable[[str], Any], tag: Callable[[str, Any], None]) -> Any:
+        def item(request: Any) -> JsonResponse:
+            tag("item", "hedgehog")
+            capture("item_viewed")
+            return JsonResponse({"ok": "yes"})
+
+        return item
+
+    urls = types.ModuleType("benchmarks_django_urls")
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("contrib/item", view(lambda e: None, lambda k, v: None)),
+        path("ours/item", view(posthog_otel.capture, posthog_otel.tag)),
+        path("peer/item", view(lambda e: peer_client.capture(e), posthog.tag)),
+    ]
+    sys.modules[urls.__name__] = urls
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="benchmark-only",
+            ALLOWED_HOSTS=["*"],
+            ROOT_URLCONF=urls.__name__,
+            MIDDLEWARE=[],
+            INSTALLED_APPS=[],
+            USE_TZ=True,
+        )
+        django.setup()
+
+    contrib_provider, ours_provider, peer_provider = _provider(), _provider(), _provider()
+    _our_processor(ours_provider, url)
+    DjangoInstrumentor().instrument(tracer_provider=contrib_provider)  # adds its middleware
+    _CLEANUPS.append(DjangoInstrumentor().uninstrument)
+    contrib_chain = list(settings.MIDDLEWARE)
+
+    def handler(*ours: str) -> WSGIHandler:
+        settings.MIDDLEWARE = [*contrib_chain, *ours]
+        return WSGIHandler()
+
+    def tracer_of(provider: TracerProvider) -> Callable[[], None]:
+        tracer = provider.get_tracer("opentelemetry.instrumentation.django")
+
+        def use() -> None:
+            _DjangoMiddleware._tracer = tracer
+
+        return use
+
+    contrib_app = handler()
+    ours_app = handler("instrumentors.django.PosthogContextMiddleware")
+    peer_app = handler("posthog.integrations.django.PosthogContextMiddleware")
+    _CLEANUPS.append(peer_client.shutdown)
+    stock, with_posthog = _propagators()
+    return {
+        "contrib": _with_globals(
+            _wsgi_driver(contrib_app, "/contrib/item"), stock, tracer_of(contrib_provider)
+        ),
+        "posthog-otel": _with_globals(
+            _wsgi_driver(ours_app, "/ours/item"), with_posthog, tracer_of(ours_provider)
+        ),
+        "posthog-python": _with_globals(
+            _wsgi_driver(peer_app, "/peer/item"), stock, tracer_of(peer_provider)
+        ),
     }
 
 
@@ -232,6 +342,7 @@ _CLEANUPS: list[Callable[[], Any]] = []
 FRAMEWORKS: dict[str, Callable[[str], dict[str, Callable[[], float]]]] = {
     "FastAPI": fastapi_variants,
     "Flask": flask_variants,
+    "Django": django_variants,
 }
 
 
