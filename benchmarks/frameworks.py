@@ -26,8 +26,11 @@ import asyncio
 import io
 import logging
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -364,32 +367,49 @@ def _dropped_spans() -> int:
     return sum(worker.dropped for worker in live_workers())
 
 
-def run() -> list[str]:
-    """Per framework, REPEATS measurements; the medians of the added latencies are compared."""
+def measure(name: str) -> str:
+    """REPEATS measurements of one framework; the medians of the added latencies compared."""
     logging.disable(logging.WARNING)
-    lines = []
-    for name, build in FRAMEWORKS.items():
-        dropped_before = _dropped_spans()
-        with capture_server_process() as url:
-            variants = build(url)
-            runs = [_measure(variants) for _ in range(REPEATS)]
-            import posthog_otel
+    with capture_server_process() as url:
+        variants = FRAMEWORKS[name](url)
+        runs = [_measure(variants) for _ in range(REPEATS)]
+        import posthog_otel
 
-            posthog_otel.shutdown(5)
-            while _CLEANUPS:
-                _CLEANUPS.pop()()
-        base = statistics.median(r["contrib"] for r in runs)
-        ours_runs = sorted(r["posthog-otel"] - r["contrib"] for r in runs)
-        peer_runs = sorted(r["posthog-python"] - r["contrib"] for r in runs)
-        ours, peer = statistics.median(ours_runs), statistics.median(peer_runs)
-        verdict = "meets" if ours <= peer else "MISSES"
-        dropped = _dropped_spans() - dropped_before
-        lines.append(
-            f"{name}: median request contrib {base:.0f} us; added by posthog-otel {ours:.0f} us "
-            f"(runs {ours_runs[0]:.0f}-{ours_runs[-1]:.0f}), by posthog-python's middleware "
-            f"{peer:.0f} us (runs {peer_runs[0]:.0f}-{peer_runs[-1]:.0f}); ratio ours/peer "
-            f"{ours / peer:.2f}x (target <= 1: {verdict}); spans dropped by our queue: {dropped}"
+        posthog_otel.shutdown(5)
+        while _CLEANUPS:
+            _CLEANUPS.pop()()
+    base = statistics.median(r["contrib"] for r in runs)
+    ours_runs = sorted(r["posthog-otel"] - r["contrib"] for r in runs)
+    peer_runs = sorted(r["posthog-python"] - r["contrib"] for r in runs)
+    ours, peer = statistics.median(ours_runs), statistics.median(peer_runs)
+    verdict = "meets" if ours <= peer else "MISSES"
+    return (
+        f"{name}: median request contrib {base:.0f} us; added by posthog-otel {ours:.0f} us "
+        f"(runs {ours_runs[0]:.0f}-{ours_runs[-1]:.0f}), by posthog-python's middleware "
+        f"{peer:.0f} us (runs {peer_runs[0]:.0f}-{peer_runs[-1]:.0f}); ratio ours/peer "
+        f"{ours / peer:.2f}x (target <= 1: {verdict}); spans dropped by our queue: "
+        f"{_dropped_spans()}"
+    )
+
+
+def run() -> list[str]:
+    """Each framework in its own process: no threads, settings or garbage left by another."""
+    lines = []
+    for name in FRAMEWORKS:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from benchmarks.frameworks import measure\nprint(measure({name!r}))",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} benchmark failed:\n{done.stderr[-3000:]}")
+        lines.append(done.stdout.strip().splitlines()[-1])
     return lines
 
 
