@@ -177,6 +177,12 @@ def _check_delivery(server: CaptureServer, served: Served) -> dict[str, int]:
     return collections.Counter(e["event"] for e in events)
 
 
+def _served_match(captured: int, served: Served) -> None:
+    """Every answered request's event arrived; beyond those, only requests that captured and
+    then lost their answer to the shutdown (the client saw an error) may have sent one."""
+    assert len(served.events) <= captured <= len(served.events) + served.errors
+
+
 @pytest.fixture
 def server() -> Iterator[CaptureServer]:
     with CaptureServer() as capture:
@@ -217,7 +223,8 @@ def test_gunicorn_preload_four_workers_and_sigterm_mid_burst(server: CaptureServ
 
     names = _check_delivery(server, served)
     assert names["app_loaded"] == 1  # captured once in the master; no worker re-sent it
-    assert names["request_served"] == len(served.events) >= at_signal >= 300
+    assert len(served.events) >= at_signal >= 300
+    _served_match(names["request_served"], served)
     (loaded,) = server.named("app_loaded")
     worker_pids = {pid for pid, _ in served.events.values()}
     assert loaded["properties"]["pid"] not in worker_pids
@@ -255,7 +262,8 @@ def test_uvicorn_two_workers_and_sigterm_mid_burst(server: CaptureServer) -> Non
             kill_group(proc)
 
     names = _check_delivery(server, served)
-    assert names["request_served"] == len(served.events) >= at_signal >= 300
+    assert len(served.events) >= at_signal >= 300
+    _served_match(names["request_served"], served)
     assert len({pid for pid, _ in served.events.values()}) == 2
 
 
@@ -324,8 +332,13 @@ def test_sigterm_during_a_burst_in_a_plain_worker(server: CaptureServer) -> None
     handed_out = set(printed) | {line.strip() for line in out.splitlines() if line.strip()}
     _wait_for_uuids(server, handed_out)
     time.sleep(0.3)
-    assert server.uuids == handed_out
-    assert server.event_count == len(handed_out)
+    assert server.event_count == len(server.uuids)  # nothing twice
+    # The signal may land between a capture() and the print of its uuid: that one event is
+    # delivered without having been handed out. It must be the last one captured.
+    extra = [e for e in server.events if e["uuid"] not in handed_out]
+    assert len(extra) <= 1, extra
+    if extra:
+        assert extra[0]["properties"]["i"] == len(handed_out)
 
 
 @pytest.mark.parametrize(
