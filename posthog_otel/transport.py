@@ -5,7 +5,8 @@ queue into batches (``flush_at`` events, ``flush_interval`` seconds, or 5 MiB), 
 to JSON, gzips them and posts them over one ``requests.Session``. Network errors, timeouts,
 408, 429 and 5xx are retried with exponential backoff and jitter, honouring ``Retry-After``;
 other 4xx go to ``on_error`` and are counted. Every event is either sent or counted as dropped
-with a reason in :meth:`Transport.stats`.
+with a reason in :meth:`Transport.stats`; ``unacknowledged`` marks batches that were sent but
+not answered before the shutdown deadline (PostHog may have ingested them).
 
 Usage (the :class:`~posthog_otel.client.Client` does this for you)::
 
@@ -88,6 +89,12 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if math.isnan(seconds):
         return None
     return max(0.0, seconds)
+
+
+def _shutdown_reason(error: Exception) -> str:
+    """Why a batch is given up at the shutdown deadline: ``unacknowledged`` when it was sent
+    and only the answer is missing (PostHog may have ingested it), else ``shutdown``."""
+    return "unacknowledged" if isinstance(error, requests.exceptions.ReadTimeout) else "shutdown"
 
 
 class _SendFailure(Exception):
@@ -447,7 +454,7 @@ class Transport:
             if retry_after is not None:
                 delay = max(delay, min(retry_after, _MAX_BACKOFF))
             if self._deadline is not None and time.monotonic() + delay > self._deadline:
-                raise _SendFailure("shutdown", error)
+                raise _SendFailure(_shutdown_reason(error), error)
             attempt += 1
             self._retries += 1
             wake_at = time.monotonic() + delay
@@ -455,7 +462,7 @@ class Transport:
                 remaining = wake_at - time.monotonic()
                 if remaining > 0:
                     if self._deadline is not None and wake_at > self._deadline:
-                        raise _SendFailure("shutdown", error)
+                        raise _SendFailure(_shutdown_reason(error), error)
                     time.sleep(remaining)
 
     def _post_once(self, encoded: list[bytes]) -> tuple[Exception | None, float | None, str]:

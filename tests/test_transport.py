@@ -245,6 +245,20 @@ def test_shutdown_budget_is_kept_when_the_server_is_down() -> None:
     stats = client.stats()
     assert stats["sent"] == 0
     assert sum(stats["dropped"].values()) == 5
+    assert "unacknowledged" not in stats["dropped"]  # never sent: surely not ingested
+
+
+def test_batch_sent_but_unanswered_at_the_deadline_is_unacknowledged(
+    capture_server: CaptureServer,
+) -> None:
+    capture_server.fail_next(Fault(stall=2.0))
+    client = _client(capture_server, flush_interval=60, flush_at=100)
+    for i in range(3):
+        client.capture("e", distinct_id=str(i))
+    assert client.shutdown(0.3) is False
+    stats = client.stats()
+    assert stats["sent"] == 0
+    assert stats["dropped"] == {"unacknowledged": 3}  # PostHog may have stored these
 
 
 def test_uploads_create_no_spans_and_carry_no_baggage(capture_server: CaptureServer) -> None:

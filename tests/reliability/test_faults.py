@@ -268,6 +268,12 @@ def test_shutdown_in_the_middle_of_a_slow_batch_counts_each_event_once(
     stats = client.stats()
     assert stats["captured"] == 100 == stats["sent"] + stats["dropped_total"], stats
     assert stats["queued"] == 0
-    assert stats["sent"] == faulty_server.event_count == len(faulty_server.uuids)
-    assert stats["dropped"] == {"shutdown": 100 - stats["sent"]}
+    assert faulty_server.event_count == len(faulty_server.uuids)
+    assert set(stats["dropped"]) <= {"shutdown", "unacknowledged"}
+    assert stats["dropped_total"] == 100 - stats["sent"]
+    # the batch in flight at the deadline (at most 10 events) was sent but not answered:
+    # counted as unacknowledged; here the server abandoned it, elsewhere it may be stored
+    unacknowledged = stats["dropped"].get("unacknowledged", 0)
+    assert unacknowledged <= 10
+    assert stats["sent"] <= faulty_server.event_count <= stats["sent"] + unacknowledged
     assert faulty_server.abandoned <= 1  # only the batch in flight at the deadline
