@@ -177,6 +177,12 @@ def _check_delivery(server: CaptureServer, served: Served) -> dict[str, int]:
     return collections.Counter(e["event"] for e in events)
 
 
+def _uvicorn(app: str, port: int, *options: str) -> list[str]:
+    """The command line of ``uvicorn`` serving ``app`` on 127.0.0.1:``port``."""
+    args = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)]
+    return [*args, *options, "--log-level", "warning"]
+
+
 def _served_match(captured: int, served: Served) -> None:
     """Every answered request's event arrived; beyond those, only requests that captured and
     then lost their answer to the shutdown (the client saw an error) may have sent one."""
@@ -234,21 +240,15 @@ def test_gunicorn_preload_four_workers_and_sigterm_mid_burst(server: CaptureServ
 def test_uvicorn_two_workers_and_sigterm_mid_burst(server: CaptureServer) -> None:
     port = free_port()
     proc = start(
-        [
-            str(BIN / "uvicorn"),
+        _uvicorn(
             "tests.reliability.apps.asgi_app:app",
+            port,
             "--workers",
             "2",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
             # keep-alive clients that never stop can hold a worker's graceful shutdown forever
             "--timeout-graceful-shutdown",
             "5",
-            "--log-level",
-            "warning",
-        ],
+        ),
         _env(server),
     )
     url = f"http://127.0.0.1:{port}"
@@ -359,19 +359,7 @@ def test_uvicorn_stop_delivers_queued_spans_and_events_at_lifespan_shutdown(
     the lifespan answers the Django instrumentor adds to Django's ``ASGIHandler``.
     """
     port = free_port()
-    proc = start(
-        [
-            str(BIN / "uvicorn"),
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        _env(server),
-    )
+    proc = start(_uvicorn(app, port), _env(server))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url + "/healthz", proc)
