@@ -177,6 +177,26 @@ def _check_delivery(server: CaptureServer, served: Served) -> dict[str, int]:
     return collections.Counter(e["event"] for e in events)
 
 
+def _serve_a_burst_then_stop(
+    proc: subprocess.Popen[str], port: int, server: CaptureServer
+) -> tuple[Served, dict[str, int]]:
+    """200 requests, then a burst with SIGTERM in the middle; checks delivery of every
+    answered request's event; returns what was served and the event counts by name."""
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/healthz", proc)
+        served = Served()
+        _requests(url + "/order", served, total=200)
+        at_signal = _burst_then_sigterm(proc, url + "/order", served)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    names = _check_delivery(server, served)
+    assert len(served.events) >= at_signal >= 300
+    _served_match(names["request_served"], served)
+    return served, names
+
+
 def _uvicorn(app: str, port: int, *options: str) -> list[str]:
     """The command line of ``uvicorn`` serving ``app`` on 127.0.0.1:``port``."""
     args = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)]
@@ -217,20 +237,8 @@ def test_gunicorn_preload_four_workers_and_sigterm_mid_burst(server: CaptureServ
         ],
         _env(server),
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url + "/healthz", proc)
-        served = Served()
-        _requests(url + "/order", served, total=200)
-        at_signal = _burst_then_sigterm(proc, url + "/order", served)
-    finally:
-        if proc.poll() is None:
-            kill_group(proc)
-
-    names = _check_delivery(server, served)
+    served, names = _serve_a_burst_then_stop(proc, port, server)
     assert names["app_loaded"] == 1  # captured once in the master; no worker re-sent it
-    assert len(served.events) >= at_signal >= 300
-    _served_match(names["request_served"], served)
     (loaded,) = server.named("app_loaded")
     worker_pids = {pid for pid, _ in served.events.values()}
     assert loaded["properties"]["pid"] not in worker_pids
@@ -251,19 +259,7 @@ def test_uvicorn_two_workers_and_sigterm_mid_burst(server: CaptureServer) -> Non
         ),
         _env(server),
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url + "/healthz", proc)
-        served = Served()
-        _requests(url + "/order", served, total=200)
-        at_signal = _burst_then_sigterm(proc, url + "/order", served)
-    finally:
-        if proc.poll() is None:
-            kill_group(proc)
-
-    names = _check_delivery(server, served)
-    assert len(served.events) >= at_signal >= 300
-    _served_match(names["request_served"], served)
+    served, _ = _serve_a_burst_then_stop(proc, port, server)
     assert len({pid for pid, _ in served.events.values()}) == 2
 
 
