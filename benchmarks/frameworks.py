@@ -79,19 +79,39 @@ def _propagators() -> tuple[Any, Any]:
     return stock, CompositePropagator([stock, PosthogPropagator()])
 
 
-def _with_globals(
-    drive: Callable[[], float], propagator: Any, *extra: Callable[[], None]
-) -> Callable[[], float]:
-    """``drive`` with the variant's process-wide settings put in place first (not timed)."""
+def _variants(
+    contrib: Callable[[], float],
+    ours: Callable[[], float],
+    peer: Callable[[], float],
+    setups: tuple[Callable[[], None], ...] | None = None,
+) -> dict[str, Callable[[], float]]:
+    """The three drivers, each run after its process-wide settings are put in place (not
+    timed): only the posthog-otel variant has the PostHog propagator; ``setups`` (one per
+    variant, in order) add what else a framework keeps process-wide."""
     from opentelemetry import propagate
 
-    def one() -> float:
-        propagate.set_global_textmap(propagator)
-        for setup in extra:
-            setup()
-        return drive()
+    stock, with_posthog = _propagators()
+    named = (
+        ("contrib", contrib, stock),
+        ("posthog-otel", ours, with_posthog),
+        ("posthog-python", peer, stock),
+    )
 
-    return one
+    def prepared(
+        drive: Callable[[], float], propagator: Any, setup: Callable[[], None] | None
+    ) -> Callable[[], float]:
+        def one() -> float:
+            propagate.set_global_textmap(propagator)
+            if setup is not None:
+                setup()
+            return drive()
+
+        return one
+
+    return {
+        name: prepared(drive, propagator, setups[i] if setups else None)
+        for i, (name, drive, propagator) in enumerate(named)
+    }
 
 
 def _peer_client(url: str) -> Any:
@@ -208,12 +228,11 @@ def fastapi_variants(url: str) -> dict[str, Callable[[], float]]:
     peer_app.add_middleware(PeerMiddleware, client=peer_client)
 
     _CLEANUPS.append(peer_client.shutdown)
-    stock, with_posthog = _propagators()
-    return {
-        "contrib": _with_globals(_asgi_driver(contrib_app, "/item"), stock),
-        "posthog-otel": _with_globals(_asgi_driver(ours_app, "/item"), with_posthog),
-        "posthog-python": _with_globals(_asgi_driver(peer_app, "/item"), stock),
-    }
+    return _variants(
+        _asgi_driver(contrib_app, "/item"),
+        _asgi_driver(ours_app, "/item"),
+        _asgi_driver(peer_app, "/item"),
+    )
 
 
 def flask_variants(url: str) -> dict[str, Callable[[], float]]:
@@ -251,12 +270,11 @@ def flask_variants(url: str) -> dict[str, Callable[[], float]]:
     PosthogFlaskIntegration(peer_app, client=peer_client)
 
     _CLEANUPS.append(peer_client.shutdown)
-    stock, with_posthog = _propagators()
-    return {
-        "contrib": _with_globals(_wsgi_driver(contrib_app, "/item"), stock),
-        "posthog-otel": _with_globals(_wsgi_driver(ours_app, "/item"), with_posthog),
-        "posthog-python": _with_globals(_wsgi_driver(peer_app, "/item"), stock),
-    }
+    return _variants(
+        _wsgi_driver(contrib_app, "/item"),
+        _wsgi_driver(ours_app, "/item"),
+        _wsgi_driver(peer_app, "/item"),
+    )
 
 
 def django_variants(url: str) -> dict[str, Callable[[], float]]:
@@ -328,18 +346,12 @@ def django_variants(url: str) -> dict[str, Callable[[], float]]:
     ours_app = handler("instrumentors.django.PosthogContextMiddleware")
     peer_app = handler("posthog.integrations.django.PosthogContextMiddleware")
     _CLEANUPS.append(peer_client.shutdown)
-    stock, with_posthog = _propagators()
-    return {
-        "contrib": _with_globals(
-            _wsgi_driver(contrib_app, "/contrib/item"), stock, tracer_of(contrib_provider)
-        ),
-        "posthog-otel": _with_globals(
-            _wsgi_driver(ours_app, "/ours/item"), with_posthog, tracer_of(ours_provider)
-        ),
-        "posthog-python": _with_globals(
-            _wsgi_driver(peer_app, "/peer/item"), stock, tracer_of(peer_provider)
-        ),
-    }
+    return _variants(
+        _wsgi_driver(contrib_app, "/contrib/item"),
+        _wsgi_driver(ours_app, "/ours/item"),
+        _wsgi_driver(peer_app, "/peer/item"),
+        setups=(tracer_of(contrib_provider), tracer_of(ours_provider), tracer_of(peer_provider)),
+    )
 
 
 _CLEANUPS: list[Callable[[], Any]] = []
