@@ -107,10 +107,10 @@ def encode_batches(count: int = 8) -> list[bytes]:
 
 def profile() -> list[str]:
     """µs per span of each hot-path step, best of several rounds."""
-    from posthog_otel._otlp import PROTOBUF
-    from posthog_otel.bridge.decode import decode_traces
     from posthog_otel.client import Client
-    from posthog_otel.mapping import MappingOptions, SpanMapper, identity_from_attributes
+    from posthog_otel.otlp.decode import decode_traces
+    from posthog_otel.otlp.responses import PROTOBUF
+    from posthog_otel.spans.mapping import MappingOptions, SpanMapper, identity_from_attributes
 
     body = encode_batches(1)[0]
     client = Client("phc_bench", transport=CountingTransport())

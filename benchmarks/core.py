@@ -32,7 +32,7 @@ PROPS = {"plan": "pro", "amount": 42, "first": True}
 def capture_server_process() -> Iterator[str]:
     """A capture server in its own process (its parsing does not share our GIL)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "posthog_otel.capture_server"],
+        [sys.executable, "-m", "posthog_otel.testing.capture_server"],
         stdout=subprocess.PIPE,
         text=True,
     )

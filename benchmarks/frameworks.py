@@ -61,7 +61,7 @@ def _provider() -> TracerProvider:
 
 def _our_processor(provider: TracerProvider, url: str) -> Any:
     import posthog_otel
-    from posthog_otel.processor import PosthogSpanProcessor
+    from posthog_otel.spans.processor import PosthogSpanProcessor
 
     client = posthog_otel.setup(api_key="phc_bench", host=url)
     provider.add_span_processor(PosthogSpanProcessor(client))
@@ -73,7 +73,7 @@ def _propagators() -> tuple[Any, Any]:
     from opentelemetry import propagate
     from opentelemetry.propagators.composite import CompositePropagator
 
-    from posthog_otel.propagator import PosthogPropagator
+    from posthog_otel.propagation.propagator import PosthogPropagator
 
     stock = propagate.get_global_textmap()
     return stock, CompositePropagator([stock, PosthogPropagator()])
@@ -196,9 +196,9 @@ def fastapi_variants(url: str) -> dict[str, Callable[[], float]]:
     from fastapi import FastAPI
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from posthog.integrations.asgi import PosthogASGIMiddleware as PeerMiddleware
+    from posthog_otel.instrumentors.asgi import instrument_app
 
     import posthog_otel
-    from instrumentors.asgi import instrument_app
 
     def build(capture: Callable[[str], Any], tag: Callable[[str, Any], None]) -> FastAPI:
         app = FastAPI()
@@ -240,9 +240,9 @@ def flask_variants(url: str) -> dict[str, Callable[[], float]]:
     from flask import Flask
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from posthog.integrations.flask import PosthogFlaskIntegration
+    from posthog_otel.instrumentors.flask import instrument_app
 
     import posthog_otel
-    from instrumentors.flask import instrument_app
 
     def build(name: str, capture: Callable[[str], Any], tag: Callable[[str, Any], None]) -> Flask:
         app = Flask(name)
@@ -343,7 +343,7 @@ def django_variants(url: str) -> dict[str, Callable[[], float]]:
         return use
 
     contrib_app = handler()
-    ours_app = handler("instrumentors.django.PosthogContextMiddleware")
+    ours_app = handler("posthog_otel.instrumentors.django.PosthogContextMiddleware")
     peer_app = handler("posthog.integrations.django.PosthogContextMiddleware")
     _CLEANUPS.append(peer_client.shutdown)
     return _variants(
@@ -374,7 +374,7 @@ def _measure(variants: dict[str, Callable[[], float]]) -> dict[str, float]:
 
 
 def _dropped_spans() -> int:
-    from posthog_otel._worker import live_workers
+    from posthog_otel.delivery.queue import live_workers
 
     return sum(worker.dropped for worker in live_workers())
 

@@ -32,8 +32,8 @@ def _ours() -> tuple[Callable[[], object], Callable[[], object], Callable[[], ob
     from opentelemetry.context import Context
 
     import posthog_otel as ph
-    from posthog_otel.contexts import context_with_scope
-    from posthog_otel.propagator import PosthogPropagator
+    from posthog_otel.context.scope import context_with_scope
+    from posthog_otel.propagation.propagator import PosthogPropagator
 
     propagator = PosthogPropagator()
     scope = ph.Scope(fresh=True)

@@ -44,7 +44,7 @@ def _tags(n: int) -> dict[str, Any]:
 def bench_tags() -> list[str]:
     import posthog as peer
 
-    from posthog_otel.processor import PosthogSpanProcessor
+    from posthog_otel.spans.processor import PosthogSpanProcessor
 
     logging.disable(logging.WARNING)
     our_client = ours.Client("phc_bench", transport=_NullTransport())
@@ -106,7 +106,7 @@ def bench_tags() -> list[str]:
 
 
 def bench_sizes() -> list[str]:
-    from posthog_otel import _json
+    from posthog_otel.delivery import encoding as _json
 
     client = ours.Client("phc_bench", transport=_NullTransport())
     lines = ["payload bytes | capture caller (us) | encode per event on the sender (us)"]

@@ -45,7 +45,7 @@ def _provider(*extra: object) -> TracerProvider:
 def bench_processor() -> dict[str, float]:
     from opentelemetry.processor.baggage import ALLOW_ALL_BAGGAGE_KEYS, BaggageSpanProcessor
 
-    from posthog_otel.processor import PosthogSpanProcessor
+    from posthog_otel.spans.processor import PosthogSpanProcessor
 
     client = posthog.Client(disabled=True)
     bare = _provider().get_tracer("bench")
@@ -95,7 +95,7 @@ def bench_processor() -> dict[str, float]:
 
 
 def bench_exporter(count: int = 100_000) -> dict[str, float]:
-    from posthog_otel.exporter import PosthogSpanExporter
+    from posthog_otel.spans.exporter import PosthogSpanExporter
 
     logging.disable(logging.WARNING)
     with capture_server_process() as url:

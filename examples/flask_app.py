@@ -7,7 +7,7 @@
 
 ``PosthogInstrumentor().instrument()`` sets up the tracer provider, the propagator, exception
 capture, and (through ``PosthogFlaskInstrumentor``) a PostHog context for every Flask app
-created afterwards. ``instrument_app(app)`` from ``instrumentors.flask`` does the same for one
+created afterwards. ``instrument_app(app)`` from ``posthog_otel.instrumentors.flask`` does the same for one
 app. ``opentelemetry-instrument python examples/flask_app.py`` works too (then drop the call).
 """
 

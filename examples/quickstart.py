@@ -17,8 +17,8 @@ from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
-from posthog_otel.capture_server import CaptureServer
-from posthog_otel.contexts import get_tags
+from posthog_otel.context.scope import get_tags
+from posthog_otel.testing.capture_server import CaptureServer
 
 
 def charge_card(amount: int) -> None:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from posthog_otel._pending import flush_pending
+from posthog_otel.delivery.pending import flush_pending
 
 __all__ = ["answer_lifespan", "flush_off_loop"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import wrapt
 from opentelemetry.propagate import get_global_textmap
 
-from posthog_otel.propagator import (
+from posthog_otel.propagation.propagator import (
     PosthogPropagator,
     default_propagator,
     find_posthog_propagator,

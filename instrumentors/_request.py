@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate
 
-from posthog_otel import contexts
-from posthog_otel.baggage import sanitize_header_value
+from posthog_otel.context import scope as contexts
+from posthog_otel.propagation.baggage import sanitize_header_value
 
 if TYPE_CHECKING:
     from posthog_otel.client import Client
@@ -106,7 +106,7 @@ _GETTER = _LowerGetter()
 
 def _inbound_scope(headers: Mapping[str, str]) -> contexts.Scope | None:
     """The PostHog state the request carries, read by the configured PosthogPropagator."""
-    from posthog_otel.propagator import default_propagator, find_posthog_propagator
+    from posthog_otel.propagation.propagator import default_propagator, find_posthog_propagator
 
     propagator = find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()
     extracted = propagator.extract(headers, getter=_GETTER)  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """PostHog context for ASGI apps: Starlette, FastAPI, or any ASGI callable.
 
-    from instrumentors.asgi import PosthogASGIMiddleware, instrument_app
+    from .asgi import PosthogASGIMiddleware, instrument_app
 
     app = PosthogASGIMiddleware(app)        # any ASGI app
     instrument_app(fastapi_app)             # Starlette/FastAPI: adds the middleware innermost
@@ -8,7 +8,7 @@
     PosthogStarletteInstrumentor().instrument()   # every Starlette/FastAPI app created later
 
 One PostHog context per HTTP request and per websocket connection (rules in
-:mod:`instrumentors._request`). It stays current for the whole request task: streaming
+:mod:`posthog_otel.instrumentors._request`). It stays current for the whole request task: streaming
 responses, ``BackgroundTasks`` and ``asyncio.create_task`` children see it; leaving it from
 another task never errors. Exceptions leaving the app are captured once and re-raised.
 
@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import wrapt
 
-from posthog_otel.baggage import sanitize_header_value
+from posthog_otel.propagation.baggage import sanitize_header_value
 
 from ._base import PosthogLibraryInstrumentor
 from ._lifespan import flush_off_loop
@@ -88,7 +88,7 @@ def request_info_from_scope(scope: Scope) -> RequestInfo:
 
 
 class PosthogASGIMiddleware:
-    """ASGI middleware; options as :class:`instrumentors._request.RequestOptions`."""
+    """ASGI middleware; options as :class:`posthog_otel.instrumentors._request.RequestOptions`."""
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from instrumentors.celery import PosthogCeleryInstrumentor
+    from .celery import PosthogCeleryInstrumentor
 
     PosthogCeleryInstrumentor().instrument()                            # producer and worker
     PosthogCeleryInstrumentor().instrument(capture_task_events=True)    # + lifecycle events
@@ -70,11 +70,17 @@ from typing import Any
 
 from opentelemetry import trace
 
-from posthog_otel import _runtime, contexts
-from posthog_otel._json import json_safe
-from posthog_otel.baggage import MAX_INBOUND_TAGS, Inbound, parse_header, sanitize_header_value
 from posthog_otel.config import env_flag
-from posthog_otel.propagator import (
+from posthog_otel.context import _runtime
+from posthog_otel.context import scope as contexts
+from posthog_otel.delivery.encoding import json_safe
+from posthog_otel.propagation.baggage import (
+    MAX_INBOUND_TAGS,
+    Inbound,
+    parse_header,
+    sanitize_header_value,
+)
+from posthog_otel.propagation.propagator import (
     BAGGAGE_HEADER,
     DISTINCT_ID_HEADER,
     SESSION_ID_HEADER,

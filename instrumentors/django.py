@@ -4,7 +4,7 @@ In ``settings.py`` (the setting names are posthog-python's)::
 
     MIDDLEWARE = [
         # ... SessionMiddleware, AuthenticationMiddleware ...
-        "instrumentors.django.PosthogContextMiddleware",
+        "posthog_otel.instrumentors.django.PosthogContextMiddleware",
         # ...
     ]
     POSTHOG_MW_CAPTURE_EXCEPTIONS = True      # default
@@ -17,7 +17,7 @@ In ``settings.py`` (the setting names are posthog-python's)::
 or let ``PosthogDjangoInstrumentor().instrument()`` (entry point ``posthog_django``, enabled by
 ``PosthogInstrumentor`` and ``opentelemetry-instrument``) insert the middleware for you.
 
-Each request runs in a non-fresh PostHog context (rules in :mod:`instrumentors._request`):
+Each request runs in a non-fresh PostHog context (rules in :mod:`posthog_otel.instrumentors._request`):
 distinct id and session from ``X-POSTHOG-DISTINCT-ID`` / ``X-POSTHOG-SESSION-ID`` (and trusted
 baggage); without a distinct id, the authenticated user's ``pk`` and an ``email`` tag; tags
 ``$current_url``, ``$request_method``, ``$request_path``, ``$ip``, ``$user_agent``. The callables
@@ -44,8 +44,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
-from posthog_otel import contexts
-from posthog_otel.baggage import sanitize_header_value
+from posthog_otel.context import scope as contexts
+from posthog_otel.propagation.baggage import sanitize_header_value
 
 from ._base import PosthogLibraryInstrumentor
 from ._lifespan import answer_lifespan
@@ -69,7 +69,7 @@ __all__ = [
 
 _logger = logging.getLogger("posthog_otel")
 
-MIDDLEWARE_PATH = "instrumentors.django.PosthogContextMiddleware"
+MIDDLEWARE_PATH = "posthog_otel.instrumentors.django.PosthogContextMiddleware"
 _CONTRIB_MIDDLEWARE = (
     "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware"
 )

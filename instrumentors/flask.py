@@ -1,9 +1,9 @@
 """PostHog context for Flask apps.
 
-    from instrumentors.flask import PosthogFlaskInstrumentor, instrument_app
+    from .flask import PosthogFlaskInstrumentor, instrument_app
 
     instrument_app(app)                                  # one app
-    instrument_app(app, trust_proxy_headers=True,        # options: instrumentors._request
+    instrument_app(app, trust_proxy_headers=True,        # options: posthog_otel.instrumentors._request
                    extra_tags=lambda request: {"tenant": request.headers.get("X-Tenant")})
 
     PosthogFlaskInstrumentor().instrument()              # every Flask app created afterwards
@@ -13,7 +13,7 @@ and ``opentelemetry-instrument`` enable it. ``uninstrument()`` restores ``Flask`
 instrumented meanwhile keep their context until ``uninstrument_app(app)``.
 
 Each request runs in its own non-fresh PostHog context (rules in
-:mod:`instrumentors._request`), entered by a ``before_request`` hook that runs first, or right
+:mod:`posthog_otel.instrumentors._request`), entered by a ``before_request`` hook that runs first, or right
 after contrib's ``FlaskInstrumentor`` hook when that is present (contrib starts its server span
 in a Context extracted from the headers; ours is entered inside it, so events carry its trace
 and the span gets the request's tags). The callables receive ``flask.request``. Nothing is
@@ -33,7 +33,8 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, cast
 
-from posthog_otel import _runtime, contexts
+from posthog_otel.context import _runtime
+from posthog_otel.context import scope as contexts
 
 from ._base import PosthogLibraryInstrumentor
 from ._request import (
@@ -191,7 +192,7 @@ class _PosthogWSGIApp:
 def instrument_app(app: Any, **options: Any) -> Any:
     """Give every request of ``app`` a PostHog context; returns ``app``. Idempotent.
 
-    Options as :class:`instrumentors._request.RequestOptions` (invalid ones raise
+    Options as :class:`posthog_otel.instrumentors._request.RequestOptions` (invalid ones raise
     ``ValueError``); call before the app serves its first request.
     """
     if _EXTENSION in app.extensions:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from instrumentors.httpx import PosthogHttpxInstrumentor
+    from .httpx import PosthogHttpxInstrumentor
 
     PosthogHttpxInstrumentor().instrument()                      # targets from the env
     PosthogHttpxInstrumentor().instrument(propagation_targets=["internal", "*.mycorp.com"])
@@ -35,9 +35,10 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from instrumentors._base import PosthogLibraryInstrumentor
-from instrumentors._outbound import Outbound, find_wrapper, unwrap_ours
-from posthog_otel.propagator import with_destination
+from posthog_otel.propagation.propagator import with_destination
+
+from ._base import PosthogLibraryInstrumentor
+from ._outbound import Outbound, find_wrapper, unwrap_ours
 
 __all__ = ["PosthogHttpxInstrumentor"]
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from instrumentors.logging import PosthogLoggingInstrumentor
+    from .logging import PosthogLoggingInstrumentor
 
     PosthogLoggingInstrumentor().instrument()                  # ERROR and above (default)
     PosthogLoggingInstrumentor().instrument(level="WARNING", ignore_loggers=["noisy.lib"])
@@ -51,7 +51,8 @@ import threading
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from posthog_otel import _runtime, contexts
+from posthog_otel.context import _runtime
+from posthog_otel.context import scope as contexts
 
 from ._base import PosthogLibraryInstrumentor
 
@@ -123,7 +124,7 @@ def _enrich(record: logging.LogRecord) -> None:
 def _capture(record: logging.LogRecord, exc: BaseException | None) -> None:
     if not isinstance(exc, Exception):
         return
-    from posthog_otel import exceptions
+    from posthog_otel.errors import exceptions
 
     if exceptions.is_captured(exc):
         return

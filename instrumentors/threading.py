@@ -2,7 +2,7 @@
 
 Usage::
 
-    from instrumentors.threading import PosthogThreadingInstrumentor
+    from .threading import PosthogThreadingInstrumentor
 
     PosthogThreadingInstrumentor().instrument()
     PosthogThreadingInstrumentor().instrument(capture_unhandled=False)   # no excepthooks
@@ -44,8 +44,8 @@ from typing import Any
 
 import wrapt
 
-from posthog_otel import _runtime
-from posthog_otel._carry import call_in_context
+from posthog_otel.context import _runtime
+from posthog_otel.context.carry import call_in_context
 
 from ._base import PosthogLibraryInstrumentor
 from ._outbound import find_wrapper
@@ -168,7 +168,7 @@ def _capture_unhandled(exc: BaseException | None, ctx: Any, properties: dict[str
     if not _state.active or not isinstance(exc, Exception):
         return
     try:
-        from posthog_otel import exceptions
+        from posthog_otel.errors import exceptions
 
         if exceptions.is_captured(exc):
             return

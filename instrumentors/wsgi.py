@@ -1,10 +1,10 @@
 """PostHog context for any WSGI app (gunicorn, waitress, uWSGI, werkzeug).
 
-    from instrumentors.wsgi import PosthogWSGIMiddleware
+    from .wsgi import PosthogWSGIMiddleware
 
     app = PosthogWSGIMiddleware(app, trust_proxy_headers=True)
 
-Each request runs in its own PostHog context (see :mod:`instrumentors._request` for the
+Each request runs in its own PostHog context (see :mod:`posthog_otel.instrumentors._request` for the
 rules), which stays current while the response body is produced, also for streaming bodies.
 Exceptions raised by the app are captured once and re-raised. Works with or without contrib's
 ``OpenTelemetryMiddleware``; put ours inside it so its server span is current when we tag.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from posthog_otel.baggage import sanitize_header_value
+from posthog_otel.propagation.baggage import sanitize_header_value
 
 from ._request import (
     RequestContext,
@@ -93,7 +93,7 @@ class _ScopedBody:
 
 
 class PosthogWSGIMiddleware:
-    """WSGI middleware; options as :class:`instrumentors._request.RequestOptions`."""
+    """WSGI middleware; options as :class:`posthog_otel.instrumentors._request.RequestOptions`."""
 
     def __init__(self, app: WSGIApp, **options: Any) -> None:
         self.app = app

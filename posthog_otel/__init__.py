@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import _default
-from .contexts import (
+from .context.scope import (
     Scope,
     current_scope,
     get_context_distinct_id,
@@ -43,14 +43,14 @@ from .contexts import (
 from .version import __version__
 
 if TYPE_CHECKING:
-    from ._capture_span import capture_span
-    from ._carry import propagate_context
     from .client import Client, Posthog
-    from .exporter import PosthogSpanExporter
+    from .context.carry import propagate_context
     from .instrumentor import PosthogInstrumentor
-    from .processor import PosthogSpanProcessor
-    from .propagation import extract, inject
-    from .propagator import PosthogPropagator
+    from .propagation.carriers import extract, inject
+    from .propagation.propagator import PosthogPropagator
+    from .spans.capture_span import capture_span
+    from .spans.exporter import PosthogSpanExporter
+    from .spans.processor import PosthogSpanProcessor
 
 __all__ = [
     "Client",
@@ -106,13 +106,13 @@ _LAZY = {
     "Client": ".client",
     "Posthog": ".client",
     "PosthogInstrumentor": ".instrumentor",
-    "PosthogSpanExporter": ".exporter",
-    "PosthogSpanProcessor": ".processor",
-    "capture_span": "._capture_span",
-    "PosthogPropagator": ".propagator",
-    "extract": ".propagation",
-    "inject": ".propagation",
-    "propagate_context": "._carry",
+    "PosthogSpanExporter": ".spans.exporter",
+    "PosthogSpanProcessor": ".spans.processor",
+    "capture_span": ".spans.capture_span",
+    "PosthogPropagator": ".propagation.propagator",
+    "extract": ".propagation.carriers",
+    "inject": ".propagation.carriers",
+    "propagate_context": ".context.carry",
 }
 
 

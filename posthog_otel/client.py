@@ -4,11 +4,11 @@ Method names, signatures and return values follow posthog-python v6: ``capture``
 event's uuid, the distinct id comes from the argument, else the current context, else a random
 uuid with ``$process_person_profile: false`` (a personless event). Nothing here raises into the
 app or waits for the network: events are queued for a background sender
-(:mod:`posthog_otel.transport`).
+(:mod:`posthog_otel.delivery.transport`).
 
 Usage::
 
-    from posthog_otel import Client, new_context, identify_context
+    from . import Client, new_context, identify_context
 
     client = Client("phc_...", host="https://eu.i.posthog.com")
     with new_context():
@@ -37,8 +37,9 @@ from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from . import contexts, exceptions
 from .config import ClientSettings, name_matcher
+from .context import scope as contexts
+from .errors import exceptions
 from .version import __version__
 
 __all__ = ["Client", "EventTransport", "Posthog"]
@@ -137,7 +138,7 @@ class Client:
         if transport is not None:
             self._transport = transport
         elif settings.api_key and not settings.disabled:
-            from .transport import Transport
+            from .delivery.transport import Transport
 
             self._transport = Transport(settings)
         else:

@@ -256,7 +256,7 @@ class PropagationSettings:
     ``POSTHOG_OTEL_TRUST_INBOUND``.
 
     ``propagation_targets``: patterns of destinations that receive PostHog identity and tags
-    (see ``posthog_otel.targets``). A given list **replaces** the default ``("internal",)``;
+    (see ``posthog_otel.propagation.targets``). A given list **replaces** the default ``("internal",)``;
     include the keyword ``internal`` to extend it. Env ``POSTHOG_OTEL_PROPAGATION_TARGETS``,
     comma-separated (``internal,*.mycorp.com,10.20.0.0/16,re:^api-\\d+\\.example\\.org$``);
     unset or blank means the default.
@@ -284,7 +284,7 @@ class PropagationSettings:
         """Validate (``ValueError`` naming the option or variable) and fill from the env."""
         import re
 
-        from .targets import validate_pattern
+        from .propagation.targets import validate_pattern
 
         env = os.environ if environ is None else environ
         source = "trust_inbound"

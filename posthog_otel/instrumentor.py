@@ -1,12 +1,12 @@
 """PosthogInstrumentor: one call (or ``opentelemetry-instrument``) wires everything up.
 
-    from posthog_otel.instrumentor import PosthogInstrumentor
+    from .instrumentor import PosthogInstrumentor
 
     PosthogInstrumentor().instrument(api_key="phc_...", capture_spans="roots")
 
-It configures the default client, adds :class:`~posthog_otel.processor.PosthogSpanProcessor` to
+It configures the default client, adds :class:`~posthog_otel.spans.processor.PosthogSpanProcessor` to
 the given or global SDK ``TracerProvider`` (creating one when only the no-op provider exists),
-adds :class:`~posthog_otel.propagator.PosthogPropagator` to the global propagator without
+adds :class:`~posthog_otel.propagation.propagator.PosthogPropagator` to the global propagator without
 removing the configured ones, hooks ``Span.record_exception`` for live exception capture, and
 enables every ``posthog_*`` instrumentor (``instrumentors/``) whose library is importable.
 ``uninstrument()`` undoes all of it. It never raises: a failure is logged and the app runs
@@ -35,9 +35,10 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 
-from . import _default, span_exceptions
+from . import _default
 from .config import env_flag
-from .processor import PosthogSpanProcessor
+from .spans import record_exception as span_exceptions
+from .spans.processor import PosthogSpanProcessor
 
 __all__ = ["PosthogInstrumentor"]
 
@@ -124,7 +125,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _add_propagator(self, options: dict[str, Any]) -> None:
         try:
-            from .propagator import PosthogPropagator
+            from .propagation.propagator import PosthogPropagator
         except ImportError:
             _logger.warning("posthog-otel propagator is not available; context stays in-process")
             return

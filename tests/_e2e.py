@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from posthog_otel.capture_server import CaptureServer
+from posthog_otel.testing.capture_server import CaptureServer
 
 from ._procs import BIN, free_port, start
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from posthog_otel import _default
-from posthog_otel.capture_server import CaptureServer
+from posthog_otel.testing.capture_server import CaptureServer
 
 from . import _routing
 

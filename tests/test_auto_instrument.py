@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from posthog_otel.capture_server import CaptureServer
+from posthog_otel.testing.capture_server import CaptureServer
 
 from ._procs import BIN, free_port, start, stop, wait_until_up
 

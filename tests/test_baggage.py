@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import posthog_otel as ph
-from posthog_otel import baggage as bg
+from posthog_otel.propagation import baggage as bg
 
 # W3C: key = token; value = *baggage-octet (what a strict receiver accepts).
 W3C_MEMBER = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+=[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")

@@ -24,12 +24,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.trace import SpanKind, StatusCode
 
-from posthog_otel._otlp import JSON, PROTOBUF, answer_type, export_response, status_body
-from posthog_otel.bridge.decode import DecodeError, decode_logs, decode_traces
 from posthog_otel.bridge.limits import BadBody, BodyTooLarge, Inflater, MemoryBudget
 from posthog_otel.bridge.logs import LogMapper
-from posthog_otel.exceptions import FrameOptions
-from posthog_otel.mapping import MappingOptions, SpanMapper
+from posthog_otel.errors.exceptions import FrameOptions
+from posthog_otel.otlp.decode import DecodeError, decode_logs, decode_traces
+from posthog_otel.otlp.responses import JSON, PROTOBUF, answer_type, export_response, status_body
+from posthog_otel.spans.mapping import MappingOptions, SpanMapper
 
 TRACE = "5B8EFFF798038103D269B633813FC60C"  # upper case, as in the OTLP spec's example
 SPAN = "EEE19B7EC3C1B174"
@@ -718,7 +718,7 @@ def test_http_fast_path_knows_every_key_http_properties_reads() -> None:
     import inspect
     import re
 
-    from posthog_otel import mapping
+    from posthog_otel.spans import mapping
 
     read = set(re.findall(r'get\("([^"]+)"\)', inspect.getsource(mapping.http_properties)))
     assert read == set(mapping._HTTP_KEYS)

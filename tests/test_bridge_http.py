@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from posthog_otel.capture_server import CaptureServer, Fault
+from posthog_otel.testing.capture_server import CaptureServer, Fault
 
 from ._procs import free_port, start, wait_until_up
 

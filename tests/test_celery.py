@@ -25,13 +25,13 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from posthog_otel.instrumentors.celery import CONTEXT_TAGS_HEADER, PosthogCeleryInstrumentor
 
 import posthog_otel as posthog
-from instrumentors.celery import CONTEXT_TAGS_HEADER, PosthogCeleryInstrumentor
 from posthog_otel import Client
-from posthog_otel.capture_server import CaptureServer
-from posthog_otel.propagator import PosthogPropagator
+from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.testing import CapturedEvents, memory_client
+from posthog_otel.testing.capture_server import CaptureServer
 from tests.apps.celery_tasks import make_app
 
 from ._e2e import start_celery_worker

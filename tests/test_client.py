@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
 from posthog_otel import Client, _default
-from posthog_otel.capture_server import CaptureServer
 from posthog_otel.testing import memory_client
+from posthog_otel.testing.capture_server import CaptureServer
 
 
 def test_capture_returns_the_uuid_and_sends_the_wire_shape(capture_server: CaptureServer) -> None:

@@ -16,8 +16,9 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
 import posthog_otel as posthog
-from posthog_otel import _default, contexts
-from posthog_otel.contexts import get_tags, scoped
+from posthog_otel import _default
+from posthog_otel.context import scope as contexts
+from posthog_otel.context.scope import get_tags, scoped
 from posthog_otel.testing import CapturedEvents, memory_client
 
 

@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 import requests
 from asgiref.sync import iscoroutinefunction
-
-import posthog_otel as posthog
-from instrumentors.django import (
+from posthog_otel.instrumentors.django import (
     MIDDLEWARE_PATH,
     PosthogContextMiddleware,
     PosthogDjangoInstrumentor,
     with_posthog_middleware,
 )
+
+import posthog_otel as posthog
 from posthog_otel import _default
-from posthog_otel.capture_server import CaptureServer
 from posthog_otel.testing import CapturedEvents, memory_client
+from posthog_otel.testing.capture_server import CaptureServer
 from tests.apps.celery_tasks import make_app
 
 from ._e2e import HEADERS, check_end_to_end, start_celery_worker, start_downstream
@@ -224,7 +224,8 @@ def test_with_contrib_django_instrumentation_one_exception(events: CapturedEvent
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from posthog_otel import PosthogSpanProcessor, span_exceptions
+    from posthog_otel import PosthogSpanProcessor
+    from posthog_otel.spans import record_exception as span_exceptions
 
     client = _default.get_client()
     spans = InMemorySpanExporter()
@@ -367,7 +368,8 @@ def test_instrumentor_answers_lifespan_for_the_asgi_handler(
         assert inspect.iscoroutinefunction(type(app).__call__)
         flushed: list[str] = []
         monkeypatch.setattr(
-            "instrumentors._lifespan.flush_pending", lambda: flushed.append("flushed") or True
+            "posthog_otel.instrumentors._lifespan.flush_pending",
+            lambda: flushed.append("flushed") or True,
         )
         inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
         sent: list[dict[str, Any]] = []
@@ -480,7 +482,7 @@ def _wait_for_events(
 _LAZY_SCRIPT = """
 import os
 from django.conf import settings
-from instrumentors.django import MIDDLEWARE_PATH, PosthogDjangoInstrumentor
+from posthog_otel.instrumentors.django import MIDDLEWARE_PATH, PosthogDjangoInstrumentor
 
 PosthogDjangoInstrumentor().instrument()  # before DJANGO_SETTINGS_MODULE is even set
 assert not settings.configured
@@ -516,7 +518,8 @@ def test_async_stack_with_contrib_django_instrumentation(events: CapturedEvents)
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from posthog_otel import PosthogSpanProcessor, span_exceptions
+    from posthog_otel import PosthogSpanProcessor
+    from posthog_otel.spans import record_exception as span_exceptions
 
     client = _default.get_client()
     spans = InMemorySpanExporter()

@@ -1,4 +1,4 @@
-"""Tests for posthog_otel.exceptions: $exception_list from live exceptions and from text."""
+"""Tests for posthog_otel.errors.exceptions: $exception_list from live exceptions and from text."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posthog_otel import exceptions
-from posthog_otel.exceptions import (
+from posthog_otel.errors import exceptions
+from posthog_otel.errors.exceptions import (
     FrameOptions,
     exception_list,
     exception_list_from_stacktrace,
@@ -176,7 +176,7 @@ def test_frames_of_this_package_are_never_in_app() -> None:
     options = FrameOptions(project_root=str(ROOT), in_app_modules=("posthog_otel",))
     exc = caught(lambda: setattr(options, "context_lines", 1))  # frozen dataclass __setattr__
     [entry] = exception_list(exc, options=options)
-    own = [f for f in frames_of(entry) if f.get("module") == "posthog_otel.exceptions"]
+    own = [f for f in frames_of(entry) if f.get("module") == "posthog_otel.errors.exceptions"]
     assert own, "the dataclass-generated __setattr__ runs with this package's globals"
     assert all(f["in_app"] is False for f in own)
 

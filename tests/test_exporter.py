@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace import SpanKind
 
 from posthog_otel import PosthogSpanExporter
-from posthog_otel.capture_server import CaptureServer
 from posthog_otel.testing import memory_client
+from posthog_otel.testing.capture_server import CaptureServer
 
 from ._procs import ROOT
 

@@ -14,12 +14,17 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from posthog_otel.instrumentors.flask import (
+    PosthogFlaskInstrumentor,
+    instrument_app,
+    uninstrument_app,
+)
 
 import posthog_otel as posthog
-from instrumentors.flask import PosthogFlaskInstrumentor, instrument_app, uninstrument_app
-from posthog_otel import PosthogSpanProcessor, _default, span_exceptions
-from posthog_otel.capture_server import CaptureServer
+from posthog_otel import PosthogSpanProcessor, _default
+from posthog_otel.spans import record_exception as span_exceptions
 from posthog_otel.testing import CapturedEvents, memory_client
+from posthog_otel.testing.capture_server import CaptureServer
 
 from ._e2e import HEADERS, check_end_to_end, start_downstream
 from ._procs import BIN, free_port, start, stop, wait_until_up

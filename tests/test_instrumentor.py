@@ -11,9 +11,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 import posthog_otel as posthog
-from posthog_otel import PosthogInstrumentor, _default, span_exceptions
-from posthog_otel.capture_server import CaptureServer
-from posthog_otel.propagator import PosthogPropagator
+from posthog_otel import PosthogInstrumentor, _default
+from posthog_otel.propagation.propagator import PosthogPropagator
+from posthog_otel.spans import record_exception as span_exceptions
+from posthog_otel.testing.capture_server import CaptureServer
 
 
 def _has_posthog_propagator(propagator: object) -> bool:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from posthog_otel.instrumentors.logging import PosthogLoggingInstrumentor
 
 import posthog_otel as posthog
-from instrumentors.logging import PosthogLoggingInstrumentor
 from posthog_otel import _default
 from posthog_otel.testing import CapturedEvents, memory_client
 
@@ -173,7 +173,7 @@ def test_own_and_ignored_loggers_are_not_captured(events: CapturedEvents) -> Non
     instrumentor = PosthogLoggingInstrumentor()
     instrumentor.instrument(ignore_loggers=["noisy"])
     try:
-        for name in ("posthog_otel", "posthog_otel.transport", "noisy", "noisy.sub"):
+        for name in ("posthog_otel", "posthog_otel.delivery.transport", "noisy", "noisy.sub"):
             try:
                 raise ValueError(name)
             except ValueError:

@@ -27,13 +27,13 @@ from opentelemetry.propagate import get_global_textmap, set_global_textmap
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from posthog_otel.instrumentors import httpx as ph_httpx
+from posthog_otel.instrumentors import requests as ph_requests
+from posthog_otel.instrumentors.httpx import PosthogHttpxInstrumentor
+from posthog_otel.instrumentors.requests import PosthogRequestsInstrumentor
 
 import posthog_otel as ph
-from instrumentors import httpx as ph_httpx
-from instrumentors import requests as ph_requests
-from instrumentors.httpx import PosthogHttpxInstrumentor
-from instrumentors.requests import PosthogRequestsInstrumentor
-from posthog_otel.propagator import PosthogPropagator
+from posthog_otel.propagation.propagator import PosthogPropagator
 
 from ._http_echo import EchoServer, loopback_names
 
@@ -306,8 +306,11 @@ def test_entry_points_are_registered() -> None:
 
     instrumentors = {e.name: e.value for e in entry_points(group="opentelemetry_instrumentor")}
     assert instrumentors["posthog_requests"] == (
-        "instrumentors.requests:PosthogRequestsInstrumentor"
+        "posthog_otel.instrumentors.requests:PosthogRequestsInstrumentor"
     )
-    assert instrumentors["posthog_httpx"] == "instrumentors.httpx:PosthogHttpxInstrumentor"
+    assert (
+        instrumentors["posthog_httpx"]
+        == "posthog_otel.instrumentors.httpx:PosthogHttpxInstrumentor"
+    )
     (propagator,) = entry_points(group="opentelemetry_propagator", name="posthog")
     assert propagator.load() is PosthogPropagator

@@ -16,7 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 import posthog_otel as posthog
-from posthog_otel import PosthogSpanProcessor, _default, capture_span, span_exceptions
+from posthog_otel import PosthogSpanProcessor, _default, capture_span
+from posthog_otel.spans import record_exception as span_exceptions
 from posthog_otel.testing import CapturedEvents, memory_client
 
 from ._routing import route_to

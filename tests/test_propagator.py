@@ -21,11 +21,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import posthog_otel as ph
-from posthog_otel import baggage as bg
 from posthog_otel.config import PropagationSettings
-from posthog_otel.contexts import context_with_scope
-from posthog_otel.propagator import PosthogPropagator, destination_of, with_destination
-from posthog_otel.targets import Targets, host_of
+from posthog_otel.context.scope import context_with_scope
+from posthog_otel.propagation import baggage as bg
+from posthog_otel.propagation.propagator import PosthogPropagator, destination_of, with_destination
+from posthog_otel.propagation.targets import Targets, host_of
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -288,7 +288,7 @@ def test_configured_targets_replace_the_defaults() -> None:
 
 
 def test_the_posthog_propagator_is_found_in_nested_composites() -> None:
-    from posthog_otel.propagator import find_posthog_propagator
+    from posthog_otel.propagation.propagator import find_posthog_propagator
 
     ours = PosthogPropagator()
     stock = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])

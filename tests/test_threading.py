@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import posthog_otel.instrumentors.threading as ours_module
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from posthog_otel.instrumentors.threading import PosthogThreadingInstrumentor
 
-import instrumentors.threading as ours_module
 import posthog_otel as posthog
-from instrumentors.threading import PosthogThreadingInstrumentor
 from posthog_otel import _default
 from posthog_otel.testing import CapturedEvents, memory_client
 
@@ -203,7 +203,7 @@ def test_timer_with_its_own_start_method(
 
 
 def test_uninstrument_restores_threading() -> None:
-    from instrumentors._outbound import find_wrapper
+    from posthog_otel.instrumentors._outbound import find_wrapper
 
     def ours_in_place() -> list[bool]:
         return [

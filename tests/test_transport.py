@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from posthog_otel import Client
-from posthog_otel.capture_server import CaptureServer, Fault
-from posthog_otel.transport import Transport, retry_after_seconds
+from posthog_otel.delivery.transport import Transport, retry_after_seconds
+from posthog_otel.testing.capture_server import CaptureServer, Fault
 
 
 @pytest.fixture(autouse=True)

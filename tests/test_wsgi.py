@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import requests
+from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware, request_info_from_environ
 
 import posthog_otel as posthog
-from instrumentors.wsgi import PosthogWSGIMiddleware, request_info_from_environ
 from posthog_otel import _default
 from posthog_otel.testing import CapturedEvents, memory_client
 

@@ -16,7 +16,7 @@ MIDDLEWARE = [
     # With django.contrib.auth, put it after AuthenticationMiddleware: a request without an
     # X-POSTHOG-DISTINCT-ID header is then identified by the logged-in user's pk (+ `email` tag).
     # (Without this line, PosthogInstrumentor would insert it for you.)
-    "instrumentors.django.PosthogContextMiddleware",
+    "posthog_otel.instrumentors.django.PosthogContextMiddleware",
 ]
 
 

@@ -2,7 +2,7 @@
 
 Services in any language export OTLP to an OpenTelemetry Collector; the Collector's
 ``otlphttp`` exporter points at the bridge, which maps spans with the same rules as the
-in-process :class:`~posthog_otel.exporter.PosthogSpanExporter` (:mod:`posthog_otel.mapping`)
+in-process :class:`~posthog_otel.spans.exporter.PosthogSpanExporter` (:mod:`posthog_otel.spans.mapping`)
 and log records with :mod:`.logs`, and sends the events to PostHog. It keeps no state between
 requests, so it scales out with ``--workers``, more instances, or the Collector's
 ``loadbalancing`` exporter.
@@ -14,7 +14,7 @@ Usage::
     POSTHOG_API_KEY=phc_... posthog-otel bridge --port 4318 --workers 2
 
     # in Python
-    from posthog_otel.bridge import BridgeSettings, create_app, serve
+    from . import BridgeSettings, create_app, serve
     serve(BridgeSettings.build(api_key="phc_...", capture_spans="roots", log_level="ERROR"))
 
 Modules: :mod:`.decode` (OTLP protobuf/JSON -> light span and log objects), :mod:`.logs` (log

@@ -39,7 +39,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .._otlp import (
+from ..client import Client
+from ..otlp.responses import (
     INTERNAL,
     INVALID_ARGUMENT,
     JSON,
@@ -52,7 +53,6 @@ from .._otlp import (
     export_response,
     status_body,
 )
-from ..client import Client
 from .auth import HeaderGuard, NoProject, Projects
 from .limits import BadBody, BodyTooLarge, Inflater, MemoryBudget
 from .pipeline import Pipeline

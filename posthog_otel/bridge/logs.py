@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..mapping import (
+from ..spans.mapping import (
     EVENT_ATTRIBUTE,
     SpanEvent,
     SpanMapper,
@@ -59,7 +59,7 @@ def _level(severity: int) -> str:
 
 
 class LogMapper:
-    """Turns decoded log records into :class:`~posthog_otel.mapping.SpanEvent` s."""
+    """Turns decoded log records into :class:`~posthog_otel.spans.mapping.SpanEvent` s."""
 
     def __init__(self, spans: SpanMapper, min_severity: int = 17) -> None:
         self._spans = spans

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..client import Client
-from ..exceptions import FrameOptions
-from ..mapping import MappingOptions, SpanEvent, SpanMapper
-from .decode import DecodedSpan, DecodeError, decode_logs, decode_traces
+from ..errors.exceptions import FrameOptions
+from ..otlp.decode import DecodedSpan, DecodeError, decode_logs, decode_traces
+from ..spans.mapping import MappingOptions, SpanEvent, SpanMapper
 from .logs import LogMapper
 from .settings import BridgeSettings
 

@@ -7,7 +7,7 @@ uvicorn's supervisor passes SIGTERM on to every worker and waits for them.
 
 Usage::
 
-    from posthog_otel.bridge import BridgeSettings, serve
+    from . import BridgeSettings, serve
     serve(BridgeSettings.build(api_key="phc_...", workers=2))   # blocks until SIGTERM
 """
 

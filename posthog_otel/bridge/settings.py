@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..config import normalize_host
-from ..mapping import CAPTURE_MODES
+from ..spans.mapping import CAPTURE_MODES
 
 __all__ = ["SETTINGS_ENV", "BridgeSettings", "parse_level", "parse_required_header"]
 

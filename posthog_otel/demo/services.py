@@ -7,7 +7,7 @@ Each runs in its own process on 127.0.0.1, instrumented by ``PosthogInstrumentor
 
 They use the standard library's WSGI server. A small wrapper starts an OpenTelemetry SERVER
 span per request from the incoming headers (what contrib's WSGI instrumentation does), and
-:class:`~instrumentors.wsgi.PosthogWSGIMiddleware` gives each request its PostHog context.
+:class:`~posthog_otel.instrumentors.wsgi.PosthogWSGIMiddleware` gives each request its PostHog context.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import requests
 from opentelemetry import propagate, trace
 
 import posthog_otel as posthog
-from instrumentors.wsgi import PosthogWSGIMiddleware
-from posthog_otel.instrumentor import PosthogInstrumentor
+from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
+
+from ..instrumentor import PosthogInstrumentor
 
 Start = Callable[..., Any]
 

@@ -90,7 +90,7 @@ def _sink(port: int, db: str | None, keep: bool) -> Iterator[tuple[str, bool]]:
         if _running_sink(url):
             yield url, False
             return
-    from posthog_otel.sink import SinkServer
+    from ..sink import SinkServer
 
     path = db or os.path.join(tempfile.mkdtemp(prefix="posthog-demo-"), "posthog-sink.sqlite3")
     try:

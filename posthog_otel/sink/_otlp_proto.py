@@ -10,7 +10,7 @@ Usage::
 
     document = decode("traces", body)      # {"resourceSpans": [...]} with hex ids
 
-Answers are encoded without this package, in :mod:`posthog_otel._otlp`.
+Answers are encoded without this package, in :mod:`posthog_otel.otlp.responses`.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .._otlp import (
+from ..otlp.responses import (
     INVALID_ARGUMENT,
     JSON,
     PROTOBUF,

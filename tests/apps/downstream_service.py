@@ -43,8 +43,7 @@ class _Quiet(WSGIRequestHandler):
 
 def main() -> None:
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
-
-    from instrumentors.wsgi import PosthogWSGIMiddleware
+    from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 
     posthog.PosthogInstrumentor().instrument(instrument_libraries=False)
     wrapped = OpenTelemetryMiddleware(PosthogWSGIMiddleware(app))

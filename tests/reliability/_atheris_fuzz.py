@@ -18,15 +18,15 @@ import atheris
 with atheris.instrument_imports(include=["posthog_otel"]):
     from opentelemetry.context import Context
 
-    from posthog_otel import baggage
-    from posthog_otel.contexts import context_with_scope, current_scope
-    from posthog_otel.exceptions import exception_list_from_stacktrace
-    from posthog_otel.propagator import PosthogPropagator
+    from posthog_otel.context.scope import context_with_scope, current_scope
+    from posthog_otel.errors.exceptions import exception_list_from_stacktrace
+    from posthog_otel.propagation import baggage
+    from posthog_otel.propagation.propagator import PosthogPropagator
     from posthog_otel.sink.ingest import ingest_capture
 
     try:
-        from posthog_otel._otlp import JSON, PROTOBUF
-        from posthog_otel.bridge.decode import DecodeError, decode_logs, decode_traces
+        from posthog_otel.otlp.decode import DecodeError, decode_logs, decode_traces
+        from posthog_otel.otlp.responses import JSON, PROTOBUF
     except ImportError:  # the bridge's optional dependencies
         decode_traces = None  # type: ignore[assignment]
 

@@ -27,8 +27,8 @@ import pytest
 import requests
 
 from posthog_otel import Client
-from posthog_otel.capture_server import CaptureServer, Fault
-from posthog_otel.transport import Transport
+from posthog_otel.delivery.transport import Transport
+from posthog_otel.testing.capture_server import CaptureServer, Fault
 
 from ._report import LONG, latency_ms, write_artifact
 

@@ -41,11 +41,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.context import Context
 
-from posthog_otel import _json
-from posthog_otel import baggage as bg
-from posthog_otel.contexts import Scope, context_with_scope, current_scope
-from posthog_otel.exceptions import FrameOptions, exception_list_from_stacktrace
-from posthog_otel.propagator import PosthogPropagator
+from posthog_otel.context.scope import Scope, context_with_scope, current_scope
+from posthog_otel.delivery import encoding as _json
+from posthog_otel.errors.exceptions import FrameOptions, exception_list_from_stacktrace
+from posthog_otel.propagation import baggage as bg
+from posthog_otel.propagation.propagator import PosthogPropagator
 
 from .._procs import ROOT
 from ._report import LONG
@@ -172,7 +172,7 @@ def _extract_contrib_asgi_getter(headers: dict[str, Any]) -> Scope | None:
 
 
 def _through_request(info: Any) -> Scope | None:
-    from instrumentors._request import RequestOptions, enter_request
+    from posthog_otel.instrumentors._request import RequestOptions, enter_request
 
     request = enter_request(info, None, RequestOptions())
     assert request is not None
@@ -183,13 +183,13 @@ def _through_request(info: Any) -> Scope | None:
 
 
 def _extract_asgi_middleware(headers: dict[str, Any]) -> Scope | None:
-    from instrumentors.asgi import request_info_from_scope
+    from posthog_otel.instrumentors.asgi import request_info_from_scope
 
     return _through_request(request_info_from_scope(_asgi_scope(headers)))
 
 
 def _extract_wsgi_middleware(headers: dict[str, Any]) -> Scope | None:
-    from instrumentors.wsgi import request_info_from_environ
+    from posthog_otel.instrumentors.wsgi import request_info_from_environ
 
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "GET",
@@ -484,7 +484,7 @@ def test_encoded_events_are_always_strict_utf8_json(props: dict[Any, Any]) -> No
 def test_a_property_whose_str_raises_does_not_cost_the_event() -> None:
     """Regression: ``str()`` raising inside the encoder dropped the whole event as invalid."""
     from posthog_otel import Client
-    from posthog_otel.capture_server import CaptureServer
+    from posthog_otel.testing.capture_server import CaptureServer
 
     with CaptureServer() as server:
         client = Client("phc_k", host=server.url, flush_interval=0.01)
@@ -661,10 +661,10 @@ OTLP_JSON = st.recursive(
 @fixed(150)
 @given(document=OTLP_JSON, raw=st.binary(max_size=300), signal=st.sampled_from(["traces", "logs"]))
 def test_bridge_decoders_raise_only_decode_error(document: Any, raw: bytes, signal: str) -> None:
-    decode = pytest.importorskip("posthog_otel.bridge.decode")
-    from posthog_otel._otlp import JSON, PROTOBUF
+    decode = pytest.importorskip("posthog_otel.otlp.decode")
     from posthog_otel.bridge.logs import LogMapper
-    from posthog_otel.mapping import MappingOptions, SpanMapper
+    from posthog_otel.otlp.responses import JSON, PROTOBUF
+    from posthog_otel.spans.mapping import MappingOptions, SpanMapper
 
     spans = SpanMapper(MappingOptions(capture_spans="all"))
     logs = LogMapper(spans, min_severity=1)

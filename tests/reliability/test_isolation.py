@@ -42,7 +42,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
 from posthog_otel import Client, PosthogSpanProcessor, _default
-from posthog_otel.capture_server import CaptureServer
+from posthog_otel.testing.capture_server import CaptureServer
 
 from .._routing import route_to
 from .._servers import wsgi_server
@@ -219,8 +219,7 @@ def _threads(url: Callable[[int], str], total_threads: int, per_thread: int) -> 
 def test_fastapi_2000_concurrent_requests(pipeline: Pipeline) -> None:
     from fastapi import FastAPI
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    from instrumentors.asgi import instrument_app
+    from posthog_otel.instrumentors.asgi import instrument_app
 
     app = FastAPI()
 
@@ -276,8 +275,7 @@ def test_fastapi_2000_concurrent_requests(pipeline: Pipeline) -> None:
 def test_wsgi_64_threads(pipeline: Pipeline) -> None:
     from opentelemetry.instrumentation.threading import ThreadingInstrumentor
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
-
-    from instrumentors.wsgi import PosthogWSGIMiddleware
+    from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         i = int(environ["PATH_INFO"].rsplit("/", 1)[1])
@@ -341,11 +339,10 @@ def _configure_django() -> None:
 
 @pytest.fixture
 def django_stack() -> Iterator[None]:
-    pytest.importorskip("instrumentors.django")
+    pytest.importorskip("posthog_otel.instrumentors.django")
     _configure_django()
     from django.test import override_settings
-
-    from instrumentors.django import MIDDLEWARE_PATH
+    from posthog_otel.instrumentors.django import MIDDLEWARE_PATH
 
     stack = [
         "django.middleware.common.CommonMiddleware",

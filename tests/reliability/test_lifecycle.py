@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import requests
 
-from posthog_otel.capture_server import CaptureServer
+from posthog_otel.testing.capture_server import CaptureServer
 
 from .._procs import BIN, ROOT, free_port, wait_until_up
 

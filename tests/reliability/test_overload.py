@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from posthog_otel.capture_server import CaptureServer, Fault
+from posthog_otel.testing.capture_server import CaptureServer, Fault
 
 from .._procs import ROOT
 from ._report import LONG, write_artifact

@@ -42,11 +42,11 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 import posthog_otel as ph
 from posthog_otel import Client, PosthogSpanProcessor
-from posthog_otel.capture_server import CaptureServer, Fault
 from posthog_otel.config import ClientSettings, PropagationSettings
-from posthog_otel.contexts import current_scope
-from posthog_otel.propagator import PosthogPropagator
-from posthog_otel.transport import Transport
+from posthog_otel.context.scope import current_scope
+from posthog_otel.delivery.transport import Transport
+from posthog_otel.propagation.propagator import PosthogPropagator
+from posthog_otel.testing.capture_server import CaptureServer, Fault
 
 from .._http_echo import EchoServer, loopback_names
 from .._routing import route_to
@@ -163,8 +163,8 @@ SENDERS: dict[str, Callable[[str], None]] = {
 def test_nothing_posthog_reaches_a_public_host_and_pii_tags_stay_home(
     echo: EchoServer, textmap: PosthogPropagator, sender: str
 ) -> None:
-    from instrumentors.httpx import PosthogHttpxInstrumentor
-    from instrumentors.requests import PosthogRequestsInstrumentor
+    from posthog_otel.instrumentors.httpx import PosthogHttpxInstrumentor
+    from posthog_otel.instrumentors.requests import PosthogRequestsInstrumentor
 
     PosthogRequestsInstrumentor().instrument()
     PosthogHttpxInstrumentor().instrument()
@@ -217,7 +217,7 @@ def test_exclude_tags_from_the_environment_and_on_extract(
 
 
 def test_celery_task_headers_respect_exclude_tags(textmap: PosthogPropagator) -> None:
-    from instrumentors import celery as ph_celery
+    from posthog_otel.instrumentors import celery as ph_celery
 
     headers: dict[str, Any] = {}
     _in_context(lambda: ph_celery._write_headers(headers))
@@ -403,9 +403,8 @@ HOSTILE = [
 
 def _hostile_app(client: Client) -> tuple[Any, Any]:
     from fastapi import FastAPI
-
-    from instrumentors.asgi import instrument_app
-    from instrumentors.wsgi import PosthogWSGIMiddleware
+    from posthog_otel.instrumentors.asgi import instrument_app
+    from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         client.capture("hit")

@@ -25,8 +25,8 @@ import pytest
 import requests
 
 from posthog_otel import Client
-from posthog_otel.capture_server import CaptureServer, Fault
-from posthog_otel.transport import Transport
+from posthog_otel.delivery.transport import Transport
+from posthog_otel.testing.capture_server import CaptureServer, Fault
 
 from .._procs import free_port
 from .._servers import uvicorn_server, wsgi_server
@@ -63,7 +63,7 @@ EXPECTED_WARNING = {
 
 
 def wsgi_app(client: Client) -> Any:
-    from instrumentors.wsgi import PosthogWSGIMiddleware
+    from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 
     statuses = {"/ok": "200 OK", "/created": "201 Created", "/missing": "404 Not Found"}
 
@@ -81,8 +81,7 @@ def wsgi_app(client: Client) -> Any:
 def asgi_app(client: Client) -> Any:
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import JSONResponse
-
-    from instrumentors.asgi import instrument_app
+    from posthog_otel.instrumentors.asgi import instrument_app
 
     app = FastAPI()
 

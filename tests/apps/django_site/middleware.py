@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from instrumentors.django import PosthogContextMiddleware
+from posthog_otel.instrumentors.django import PosthogContextMiddleware
 
 
 class ExplodingMiddleware:

@@ -14,7 +14,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from instrumentors.wsgi import PosthogWSGIMiddleware
+from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
+
 from posthog_otel import Client
 
 client = Client(flush_interval=0.05, shutdown_timeout=5)

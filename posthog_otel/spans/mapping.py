@@ -1,7 +1,7 @@
 """Spans to PostHog events: the single place the rules live.
 
-Used by :class:`~posthog_otel.processor.PosthogSpanProcessor` (in-process, with the scope's
-state at span end), :class:`~posthog_otel.exporter.PosthogSpanExporter` (any processor,
+Used by :class:`~posthog_otel.spans.processor.PosthogSpanProcessor` (in-process, with the scope's
+state at span end), :class:`~posthog_otel.spans.exporter.PosthogSpanExporter` (any processor,
 identity read from attributes) and the OTLP bridge (spans from other processes and languages).
 
 Usage::
@@ -43,8 +43,8 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ._span_access import attribute_store, has_events
-from .exceptions import FrameOptions, exception_list_from_stacktrace
+from ..errors.exceptions import FrameOptions, exception_list_from_stacktrace
+from ._sdk import attribute_store, has_events
 
 __all__ = [
     "CAPTURE_MODES",

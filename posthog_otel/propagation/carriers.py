@@ -34,8 +34,8 @@ from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators import textmap
 
-from . import _runtime
-from .contexts import _SCOPE_KEY, Scope
+from ..context import _runtime
+from ..context.scope import _SCOPE_KEY, Scope
 from .propagator import (
     PosthogPropagator,
     default_propagator,

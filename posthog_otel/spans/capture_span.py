@@ -11,7 +11,7 @@
 
 The span is marked with the ``posthog.event`` attribute (the event name); its other attributes
 become event properties, and its duration ``duration_ms``. Exceptions leaving it are recorded
-on the span (and captured once, see :mod:`posthog_otel.span_exceptions`).
+on the span (and captured once, see :mod:`posthog_otel.spans.record_exception`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any, TypeVar, cast
 
 from opentelemetry import trace
 
+from ..version import __version__
 from .mapping import EVENT_ATTRIBUTE
-from .version import __version__
 
 __all__ = ["capture_span"]
 

@@ -1,6 +1,6 @@
 """OTLP export requests (protobuf or OTLP JSON) -> light span and log-record objects.
 
-The objects have the attributes :class:`~posthog_otel.mapping.SpanMapper` reads from an SDK
+The objects have the attributes :class:`~posthog_otel.spans.mapping.SpanMapper` reads from an SDK
 ``ReadableSpan`` (``name``, ``kind``, ``context``, ``parent``, ``status``, ``attributes``,
 ``events``, ``resource``, …), so the bridge maps spans with exactly the rules the in-process
 exporter uses.
@@ -41,9 +41,9 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .._otlp import PROTOBUF, json_any_value, json_attributes
-from ..mapping import EVENT_ATTRIBUTE
+from ..spans.mapping import EVENT_ATTRIBUTE
 from . import _wire
+from .responses import PROTOBUF, json_any_value, json_attributes
 
 __all__ = [
     "Batch",

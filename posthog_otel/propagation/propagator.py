@@ -20,7 +20,7 @@ is printable ASCII; otherwise only baggage carries it). Values set with plain
 none.
 
 **Outbound policy.** When the destination is known and is not a propagation target
-(:mod:`posthog_otel.targets`), nothing PostHog goes out: ``posthog.*`` members are removed from
+(:mod:`posthog_otel.propagation.targets`), nothing PostHog goes out: ``posthog.*`` members are removed from
 the baggage header (others stay) and ``X-POSTHOG-*`` headers are removed from mapping
 carriers. The destination is known when
 
@@ -48,7 +48,7 @@ copy), so ``trust_inbound`` cannot be bypassed through baggage and nothing is re
 ``posthog.*`` baggage members (``"all"`` only); the headers win for identity. When anything is
 found, the returned Context holds a new root (``fresh``) Scope with that state: extraction
 happens at a process boundary, so it never inherits from a scope current in this process.
-Nothing raises into the app; bad input is dropped and counted (``posthog_otel.baggage.stats()``).
+Nothing raises into the app; bad input is dropped and counted (``posthog_otel.propagation.baggage.stats()``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ from opentelemetry import trace
 from opentelemetry.context import Context, create_key
 from opentelemetry.propagators import textmap
 
-from . import _runtime
+from ..config import PropagationSettings, name_matcher
+from ..context import _runtime
+from ..context.scope import Scope, context_with_scope, current_scope
 from .baggage import (
     PREFIX,
     Encoded,
@@ -74,8 +76,6 @@ from .baggage import (
     sanitize_header_value,
     state_from_entries,
 )
-from .config import PropagationSettings, name_matcher
-from .contexts import Scope, context_with_scope, current_scope
 from .targets import Targets, host_of, normalize_host
 
 __all__ = [

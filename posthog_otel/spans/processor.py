@@ -10,11 +10,11 @@ Late identity: ``identify_context``/``set_context_session``/``set_context_window
 also stamp the current recording span, and a local root span's event uses the scope as it was
 when the span ended — a user identified inside a view owns that request's event.
 
-``on_end`` decides cheaply whether a span yields events (see :mod:`posthog_otel.mapping`) and
+``on_end`` decides cheaply whether a span yields events (see :mod:`posthog_otel.spans.mapping`) and
 hands those to a bounded background queue; mapping and capture happen off the request thread.
 
 While a processor is active, ``Span.record_exception`` is hooked (see
-:mod:`posthog_otel.span_exceptions`): exceptions get full frames and are captured once.
+:mod:`posthog_otel.spans.record_exception`): exceptions get full frames and are captured once.
 
 Usage::
 
@@ -33,9 +33,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-from . import _runtime, contexts, span_exceptions
-from ._span_access import attribute_store, has_events, may_become_event, stamp_new_span
-from ._worker import BackgroundWorker
+from ..context import _runtime
+from ..context import scope as contexts
+from ..delivery.queue import BackgroundWorker
+from . import record_exception as span_exceptions
+from ._sdk import attribute_store, has_events, may_become_event, stamp_new_span
 from .exporter import PosthogSpanExporter
 from .mapping import (
     DISTINCT_ID,
@@ -47,7 +49,7 @@ from .mapping import (
 )
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
 
 __all__ = ["PosthogSpanProcessor"]
 

@@ -50,11 +50,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _json
+from ..delivery import encoding as _json
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .sink import SinkServer
+    from ..client import Client
+    from ..sink import SinkServer
 
 __all__ = ["CapturedEvents", "MemoryTransport", "memory_client", "pytest_configure"]
 
@@ -146,7 +146,7 @@ class MemoryTransport:
 
 def memory_client(**options: Any) -> tuple[Client, CapturedEvents]:
     """A client (options as :class:`~posthog_otel.Client`) whose events land in memory."""
-    from .client import Client
+    from ..client import Client
 
     transport = MemoryTransport()
     client = Client(options.pop("api_key", "phc_test"), transport=transport, **options)
@@ -169,7 +169,7 @@ def pytest_configure(config: Any) -> None:
 def _fixtures_plugin() -> object:
     import pytest
 
-    from . import _default
+    from .. import _default
 
     class _PosthogFixtures:
         """The fixtures, as a plugin object (see the module docstring)."""
@@ -186,7 +186,7 @@ def _fixtures_plugin() -> object:
 
         @pytest.fixture
         def posthog_sink(self, tmp_path: Path) -> Iterator[SinkServer]:
-            from .sink import SinkServer
+            from ..sink import SinkServer
 
             with SinkServer(port=0, db_path=tmp_path / "posthog-sink.sqlite3") as sink:
                 yield sink

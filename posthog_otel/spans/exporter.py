@@ -1,7 +1,7 @@
 """PosthogSpanExporter: spans to PostHog events under any span processor.
 
 Identity, session and tags are read from span attributes (``posthog.*``, stamped by
-:class:`~posthog_otel.processor.PosthogSpanProcessor` or copied from baggage by any baggage
+:class:`~posthog_otel.spans.processor.PosthogSpanProcessor` or copied from baggage by any baggage
 span processor; also ``posthogDistinctId``/``sessionId``, ``user.id``, ``session.id``).
 
 Usage::
@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _default
+from .. import _default
 from .mapping import Identity, MappingOptions, SpanMapper
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
 
 __all__ = ["PosthogSpanExporter"]
 
@@ -35,7 +35,7 @@ _logger = logging.getLogger("posthog_otel")
 
 
 class PosthogSpanExporter(SpanExporter):
-    """Maps finished spans to events (see :mod:`posthog_otel.mapping`) and captures them.
+    """Maps finished spans to events (see :mod:`posthog_otel.spans.mapping`) and captures them.
 
     ``client`` defaults to the process's default client. ``capture_spans``: ``"roots"``
     (default, or ``POSTHOG_OTEL_CAPTURE_SPANS``), ``"all"`` or ``"none"``.

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from . import exceptions
+from ..errors import exceptions
 from .mapping import EXCEPTION_CAPTURED_ATTRIBUTE, identity_from_attributes
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
 
 __all__ = ["hook_record_exception", "is_hooked", "unhook_record_exception"]
 

@@ -44,10 +44,10 @@ from typing import Any
 import requests
 from opentelemetry import context as otel_context
 
-from . import _json
-from ._worker import Counter
-from .config import ClientSettings
-from .version import __version__
+from ..config import ClientSettings
+from ..version import __version__
+from . import encoding as _json
+from .queue import Counter
 
 __all__ = ["Transport", "live_transports"]
 

@@ -1,0 +1,14 @@
+"""Context across process boundaries: the baggage codec, ``PosthogPropagator``, headers, targets.
+
+    from posthog_otel.propagation import PosthogPropagator, inject, extract
+
+Sits above the contexts and the client settings; the instrumentors use it to decide what goes
+out with each request (only toward propagation targets) and what comes in.
+"""
+
+from __future__ import annotations
+
+from .carriers import extract, inject
+from .propagator import PosthogPropagator
+
+__all__ = ["PosthogPropagator", "extract", "inject"]
