@@ -196,9 +196,9 @@ def fastapi_variants(url: str) -> dict[str, Callable[[], float]]:
     from fastapi import FastAPI
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from posthog.integrations.asgi import PosthogASGIMiddleware as PeerMiddleware
-    from posthog_otel.instrumentors.asgi import instrument_app
 
     import posthog_otel
+    from posthog_otel.instrumentors.asgi import instrument_app
 
     def build(capture: Callable[[str], Any], tag: Callable[[str, Any], None]) -> FastAPI:
         app = FastAPI()
@@ -240,9 +240,9 @@ def flask_variants(url: str) -> dict[str, Callable[[], float]]:
     from flask import Flask
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from posthog.integrations.flask import PosthogFlaskIntegration
-    from posthog_otel.instrumentors.flask import instrument_app
 
     import posthog_otel
+    from posthog_otel.instrumentors.flask import instrument_app
 
     def build(name: str, capture: Callable[[str], Any], tag: Callable[[str, Any], None]) -> Flask:
         app = Flask(name)

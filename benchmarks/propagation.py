@@ -32,7 +32,7 @@ def _ours() -> tuple[Callable[[], object], Callable[[], object], Callable[[], ob
     from opentelemetry.context import Context
 
     import posthog_otel as ph
-    from posthog_otel.context.scope import context_with_scope
+    from posthog_otel.context import context_with_scope
     from posthog_otel.propagation.propagator import PosthogPropagator
 
     propagator = PosthogPropagator()

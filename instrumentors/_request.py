@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate
 
-from posthog_otel.context import scope as contexts
+from posthog_otel import context as contexts
 from posthog_otel.propagation.baggage import sanitize_header_value
 
 if TYPE_CHECKING:
@@ -203,12 +203,8 @@ def enter_request(
         inbound = _inbound_scope(info.headers)
         if inbound is not None:
             state = inbound.resolve()
-            if state.distinct_id is not None:
-                scope.set_distinct_id(state.distinct_id)
-            if state.session_id is not None:
-                scope.set_session_id(state.session_id)
-            if state.window_id is not None:
-                scope.set_window_id(state.window_id)
+            if state.ids:
+                scope.update_ids(state.ids)
             if state.tags:
                 scope.update_tags(state.tags)
         tags = _request_tags(info, options)

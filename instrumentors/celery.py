@@ -70,9 +70,10 @@ from typing import Any
 
 from opentelemetry import trace
 
+from posthog_otel import context as contexts
+from posthog_otel._identity import FIELDS
 from posthog_otel.config import env_flag
-from posthog_otel.context import _runtime
-from posthog_otel.context import scope as contexts
+from posthog_otel.context import runtime as _runtime
 from posthog_otel.delivery.encoding import json_safe
 from posthog_otel.propagation.baggage import (
     MAX_INBOUND_TAGS,
@@ -84,7 +85,6 @@ from posthog_otel.propagation.propagator import (
     BAGGAGE_HEADER,
     DISTINCT_ID_HEADER,
     SESSION_ID_HEADER,
-    WINDOW_ID_HEADER,
     default_propagator,
     find_posthog_propagator,
     with_destination,
@@ -259,12 +259,9 @@ def _inbound(request: Any) -> Inbound:
     nested: Mapping[str, Any] = nested_raw if isinstance(nested_raw, Mapping) else {}
     baggage = _header(request, nested, BAGGAGE_HEADER)
     inbound = parse_header(baggage) if baggage else Inbound()
-    if not inbound.distinct_id:
-        inbound.distinct_id = sanitize_header_value(_header(request, nested, DISTINCT_ID_HEADER))
-    if not inbound.session_id:
-        inbound.session_id = sanitize_header_value(_header(request, nested, SESSION_ID_HEADER))
-    if not inbound.window_id:
-        inbound.window_id = sanitize_header_value(_header(request, nested, WINDOW_ID_HEADER))
+    for field in FIELDS:
+        if field.name not in inbound.ids:
+            inbound.set_id(field.name, _header(request, nested, field.header))
     json_tags = _json_tags(_header(request, nested, CONTEXT_TAGS_HEADER))
     if json_tags:
         inbound.tags = {**json_tags, **inbound.tags}
@@ -284,9 +281,7 @@ def _prerun(sender: Any = None, task_id: Any = None, task: Any = None, **_: Any)
             scope = contexts.Scope(fresh=True, client=_options.client)
         else:  # run inline (apply(), task_always_eager): a child of the caller's context
             scope = contexts.Scope(client=_options.client, parent=contexts.current_scope())
-        scope.distinct_id = inbound.distinct_id
-        scope.session_id = inbound.session_id
-        scope.window_id = inbound.window_id
+        scope.update_ids(inbound.ids)
         task_id = task_id if task_id is not None else getattr(request, "id", None)
         scope.tags = {
             **inbound.tags,
@@ -327,7 +322,7 @@ def _leave(request: Any, task_state: _TaskState) -> None:
     current = _runtime.get_current()
     # Undo our attach unless a handler that ran before ours (contrib's) already unwound past it.
     # Close the scope only when a Context may still show it; threads the task started keep it.
-    ours = current is task_state.attached or current.get(contexts._SCOPE_KEY) is scope
+    ours = current is task_state.attached or contexts.stored_scope(current) is scope
     if ours and not _runtime.detach(task_state.token, task_state.attached):
         scope.close()
 

@@ -44,7 +44,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
-from posthog_otel.context import scope as contexts
+from posthog_otel import context as contexts
 from posthog_otel.propagation.baggage import sanitize_header_value
 
 from ._base import PosthogLibraryInstrumentor

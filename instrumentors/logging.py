@@ -51,8 +51,8 @@ import threading
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from posthog_otel.context import _runtime
-from posthog_otel.context import scope as contexts
+from posthog_otel import context as contexts
+from posthog_otel.context import runtime as _runtime
 
 from ._base import PosthogLibraryInstrumentor
 

@@ -35,7 +35,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from posthog_otel.context import _runtime
+from posthog_otel.context import runtime as _runtime
 from posthog_otel.propagation.propagator import with_destination
 
 from ._base import PosthogLibraryInstrumentor

@@ -44,7 +44,7 @@ from typing import Any
 
 import wrapt
 
-from posthog_otel.context import _runtime
+from posthog_otel.context import runtime as _runtime
 from posthog_otel.context.carry import call_in_context
 
 from ._base import PosthogLibraryInstrumentor

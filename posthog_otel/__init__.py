@@ -26,9 +26,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import _default
-from .context.scope import (
+from .context import (
     Scope,
     current_scope,
+    get_context_device_id,
     get_context_distinct_id,
     get_context_session_id,
     get_context_window_id,
@@ -36,6 +37,7 @@ from .context.scope import (
     identify_context,
     new_context,
     scoped,
+    set_context_device_id,
     set_context_session,
     set_context_window_id,
     tag,
@@ -69,6 +71,7 @@ __all__ = [
     "extract",
     "flush",
     "get_client",
+    "get_context_device_id",
     "get_context_distinct_id",
     "get_context_session_id",
     "get_context_window_id",
@@ -80,6 +83,7 @@ __all__ = [
     "propagate_context",
     "scoped",
     "set",
+    "set_context_device_id",
     "set_context_session",
     "set_context_window_id",
     "set_once",

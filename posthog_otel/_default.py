@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from .context import Scope, observers
+
 if TYPE_CHECKING:
     from .client import Client
 
@@ -99,3 +101,23 @@ def exception_autocapture_enabled() -> bool:
     if client is not None:
         return client.enable_exception_autocapture
     return bool(getattr(_package(), "enable_exception_autocapture", True))
+
+
+def _capture_exit_exception(scope: Scope, exc: Exception) -> None:
+    """Capture an Exception leaving ``scope`` once, with the scope's or the default client."""
+    from .errors import exceptions  # loaded on the first exception, not at import
+
+    if exceptions.is_captured(exc):
+        return
+    client = scope.nearest_client()
+    if scope.capture_exceptions is not None:
+        wanted = scope.capture_exceptions
+    elif client is not None:
+        wanted = client.enable_exception_autocapture
+    else:
+        wanted = exception_autocapture_enabled()
+    if wanted:
+        (client if client is not None else get_client()).capture_exception(exc, handled=False)
+
+
+observers.on_exit_exception(_capture_exit_exception)

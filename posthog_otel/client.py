@@ -8,7 +8,7 @@ app or waits for the network: events are queued for a background sender
 
 Usage::
 
-    from . import Client, new_context, identify_context
+    from posthog_otel import Client, new_context, identify_context
 
     client = Client("phc_...", host="https://eu.i.posthog.com")
     with new_context():
@@ -37,8 +37,9 @@ from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from . import _identity
 from .config import ClientSettings, name_matcher
-from .context import scope as contexts
+from .context import current_scope, get_context_distinct_id
 from .errors import exceptions
 from .version import __version__
 
@@ -280,7 +281,7 @@ class Client:
     def alias(self, previous_id: str, distinct_id: Any = None) -> str | None:
         """Merge ``previous_id`` into ``distinct_id`` (default: the context's distinct id)."""
         try:
-            new_id = distinct_id if distinct_id is not None else contexts.get_context_distinct_id()
+            new_id = distinct_id if distinct_id is not None else get_context_distinct_id()
             if new_id is None or self._settings.disabled:
                 return None
             props = {"distinct_id": str(previous_id), "alias": str(new_id)}
@@ -293,9 +294,7 @@ class Client:
         self, kind: str, distinct_id: Any, properties: Mapping[str, Any] | None
     ) -> str | None:
         try:
-            resolved = (
-                distinct_id if distinct_id is not None else contexts.get_context_distinct_id()
-            )
+            resolved = distinct_id if distinct_id is not None else get_context_distinct_id()
             if resolved is None or self._settings.disabled:
                 return None
             return self._capture(
@@ -351,7 +350,7 @@ class Client:
         if self._settings.disabled:
             return None
         ctx = otel_context.get_current()
-        scope = contexts.current_scope(ctx)
+        scope = current_scope(ctx)
         props: dict[str, Any] = dict(self._super_properties) if self._super_properties else {}
         resolved = scope.resolve() if scope is not None else None
         if resolved is not None:
@@ -367,10 +366,7 @@ class Client:
             else:
                 props.pop("$geoip_disable", None)
         if resolved is not None:
-            if resolved.session_id is not None and "$session_id" not in props:
-                props["$session_id"] = resolved.session_id
-            if resolved.window_id is not None and "$window_id" not in props:
-                props["$window_id"] = resolved.window_id
+            _identity.event_properties(resolved.ids, props)
             if distinct_id is None:
                 distinct_id = resolved.distinct_id
         if groups:
@@ -509,10 +505,13 @@ def _baggage_fallback(ctx: otel_context.Context, distinct_id: Any, props: dict[s
     if not entries:
         return distinct_id
     if distinct_id is None:
-        distinct_id = entries.get("posthog.distinct_id")
-    session = entries.get("posthog.session_id")
-    if session is not None and "$session_id" not in props:
-        props["$session_id"] = session
+        distinct_id = entries.get(_identity.DISTINCT_ID.attribute)
+    ids = {
+        field.name: value
+        for field in _identity.FIELDS
+        if isinstance(value := entries.get(field.attribute), str)
+    }
+    _identity.event_properties(ids, props)
     return distinct_id
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import warnings
 
-from .context.scope import *  # noqa: F403
-from .context.scope import __all__ as __all__
+from .context import *  # noqa: F403
+from .context import __all__ as __all__
 
 warnings.warn(
     "posthog_otel.contexts is deprecated; import from posthog_otel or posthog_otel.context",

@@ -1,6 +1,6 @@
 """PosthogInstrumentor: one call (or ``opentelemetry-instrument``) wires everything up.
 
-    from .instrumentor import PosthogInstrumentor
+    from posthog_otel.instrumentor import PosthogInstrumentor
 
     PosthogInstrumentor().instrument(api_key="phc_...", capture_spans="roots")
 

@@ -120,6 +120,7 @@ def main() -> None:
     from opentelemetry import trace
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
     from opentelemetry.sdk.trace import TracerProvider
+
     from posthog_otel.instrumentors.requests import PosthogRequestsInstrumentor
 
     trace.set_tracer_provider(TracerProvider())  # real, sampled spans: traceparent flows

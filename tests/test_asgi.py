@@ -14,14 +14,14 @@ from fastapi.responses import StreamingResponse
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import posthog_otel as posthog
+from posthog_otel import PosthogSpanProcessor, _default
 from posthog_otel.instrumentors.asgi import (
     PosthogASGIMiddleware,
     PosthogStarletteInstrumentor,
     instrument_app,
 )
-
-import posthog_otel as posthog
-from posthog_otel import PosthogSpanProcessor, _default
 from posthog_otel.testing import CapturedEvents, memory_client
 from posthog_otel.testing.capture_server import CaptureServer
 

@@ -19,10 +19,16 @@ W3C_MEMBER = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+=[\x21\x23-\x2b\x2d-\x3a\x
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def ids(distinct_id: str | None, session_id: str | None, window_id: str | None) -> dict[str, str]:
+    """Identity values by field name, as the codec takes them."""
+    values = {"distinct_id": distinct_id, "session_id": session_id, "window_id": window_id}
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def round_trip(
     tags: dict[str, Any], distinct_id: str | None = "user-1", session_id: str | None = None
 ) -> bg.Inbound:
-    encoded = bg.encode(distinct_id, session_id, None, tags)
+    encoded = bg.encode(ids(distinct_id, session_id, None), tags)
     header = bg.merge_header(None, encoded)
     return bg.parse_header([header] if header else None)
 
@@ -73,7 +79,7 @@ def test_every_json_type_round_trips_with_its_type() -> None:
 
 
 def test_members_are_valid_w3c_and_encode_space_plus_percent() -> None:
-    encoded = bg.encode("user 1+2%", None, None, TRICKY)
+    encoded = bg.encode(ids("user 1+2%", None, None), TRICKY)
     for member in encoded.identity + encoded.tags:
         assert W3C_MEMBER.fullmatch(member), member
     assert "posthog.distinct_id=user%201%2B2%25" in encoded.identity
@@ -90,14 +96,14 @@ def test_a_plain_value_from_another_language_reads_as_a_string() -> None:
 
 def test_keys_that_are_not_tokens_are_encoded_reversibly() -> None:
     tags = {"my key": 1, "a=b": 2, "c,d;e": 3, "ключ": 4, "100%": 5, "x+y": 6, "$current_url": 7}
-    encoded = bg.encode(None, None, None, tags)
+    encoded = bg.encode(ids(None, None, None), tags)
     assert "posthog.tag.my%20key=1" in encoded.tags
     assert "posthog.tag.$current_url=7" in encoded.tags  # a token character stays
     assert round_trip(tags).tags == tags
 
 
 def test_stock_python_reader_decodes_our_values_to_the_same_text() -> None:
-    encoded = bg.encode("a b+c", None, None, {"s": "x + y = 100%", "k e y": "v"})
+    encoded = bg.encode(ids("a b+c", None, None), {"s": "x + y = 100%", "k e y": "v"})
     decoded = {}
     for member in encoded.identity + encoded.tags:
         key, value = member.split("=", 1)
@@ -155,7 +161,7 @@ def test_inject_keeps_to_the_limits_dropping_largest_tags_never_identity() -> No
     before = counter("outbound_dropped_tags")
     tags = {f"t{i:03}": "v" * (10 + i % 50) for i in range(400)}
     tags["huge"] = "h" * 5000  # a member over 4096 bytes can never be sent
-    encoded = bg.encode("user-1", "session-1", "window-1", tags)
+    encoded = bg.encode(ids("user-1", "session-1", "window-1"), tags)
     header = bg.merge_header(None, encoded)
     assert header is not None
     members = header.split(",")
@@ -176,7 +182,7 @@ def test_inject_keeps_to_the_limits_dropping_largest_tags_never_identity() -> No
 
 def test_drop_order_prefers_the_most_recently_set_among_equals() -> None:
     tags = {f"k{i:03}": "x" for i in range(200)}
-    header = bg.merge_header(None, bg.encode(None, None, None, tags))
+    header = bg.merge_header(None, bg.encode(ids(None, None, None), tags))
     assert header is not None
     keys = [m.split("=", 1)[0] for m in header.split(",")]
     assert keys == [f"posthog.tag.k{i:03}" for i in range(180)]
@@ -185,7 +191,7 @@ def test_drop_order_prefers_the_most_recently_set_among_equals() -> None:
 def test_merge_fits_in_the_room_other_members_leave() -> None:
     others = ",".join(f"other{i}={'o' * 40}" for i in range(150))
     tags = {f"t{i}": "v" * 30 for i in range(60)}
-    header = bg.merge_header(others + ",posthog.tag.stale=1", bg.encode("u", None, None, tags))
+    header = bg.merge_header(others + ",posthog.tag.stale=1", bg.encode(ids("u", None, None), tags))
     assert header is not None
     members = header.split(",")
     assert members[:150] == others.split(",")  # untouched, in order
@@ -197,7 +203,7 @@ def test_merge_fits_in_the_room_other_members_leave() -> None:
 
 def test_merge_without_room_sends_only_the_others() -> None:
     full = ",".join(f"o{i}=1" for i in range(180))
-    assert bg.merge_header(full, bg.encode("u", None, None, {"a": 1})) == full
+    assert bg.merge_header(full, bg.encode(ids("u", None, None), {"a": 1})) == full
 
 
 def test_extract_keeps_at_most_64_tags_and_short_values() -> None:
@@ -241,7 +247,7 @@ def test_parse_never_raises_and_holds_the_limits(values: Any) -> None:
         assert key and not CONTROL.search(key)
         if isinstance(value, str):
             assert len(value) <= bg.MAX_VALUE_CHARS and not CONTROL.search(value)
-    for identity in (inbound.distinct_id, inbound.session_id, inbound.window_id):
+    for identity in (inbound.distinct_id, inbound.session_id, inbound.ids.get("window_id")):
         assert identity is None or (0 < len(identity) <= 1000 and not CONTROL.search(identity))
 
 
@@ -292,7 +298,7 @@ def test_any_json_tags_round_trip(tags: dict[str, Any]) -> None:
 )
 def test_valid_members_are_kept_among_garbage(tags: dict[str, Any], garbage: list[str]) -> None:
     assume(all(not isinstance(v, str) or v.isprintable() for v in tags.values()))
-    encoded = bg.encode("user-1", None, None, tags)
+    encoded = bg.encode(ids("user-1", None, None), tags)
     members = encoded.identity + encoded.tags
     mixed: list[str] = []
     for index, member in enumerate(members):

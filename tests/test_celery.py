@@ -25,10 +25,10 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from posthog_otel.instrumentors.celery import CONTEXT_TAGS_HEADER, PosthogCeleryInstrumentor
 
 import posthog_otel as posthog
 from posthog_otel import Client
+from posthog_otel.instrumentors.celery import CONTEXT_TAGS_HEADER, PosthogCeleryInstrumentor
 from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.testing import CapturedEvents, memory_client
 from posthog_otel.testing.capture_server import CaptureServer

@@ -17,8 +17,8 @@ from opentelemetry import context as otel_context
 
 import posthog_otel as posthog
 from posthog_otel import _default
-from posthog_otel.context import scope as contexts
-from posthog_otel.context.scope import get_tags, scoped
+from posthog_otel import context as contexts
+from posthog_otel.context import get_tags, scoped
 from posthog_otel.testing import CapturedEvents, memory_client
 
 

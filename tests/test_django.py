@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import requests
 from asgiref.sync import iscoroutinefunction
+
+import posthog_otel as posthog
+from posthog_otel import _default
 from posthog_otel.instrumentors.django import (
     MIDDLEWARE_PATH,
     PosthogContextMiddleware,
     PosthogDjangoInstrumentor,
     with_posthog_middleware,
 )
-
-import posthog_otel as posthog
-from posthog_otel import _default
 from posthog_otel.testing import CapturedEvents, memory_client
 from posthog_otel.testing.capture_server import CaptureServer
 from tests.apps.celery_tasks import make_app

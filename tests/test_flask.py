@@ -14,14 +14,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import posthog_otel as posthog
+from posthog_otel import PosthogSpanProcessor, _default
 from posthog_otel.instrumentors.flask import (
     PosthogFlaskInstrumentor,
     instrument_app,
     uninstrument_app,
 )
-
-import posthog_otel as posthog
-from posthog_otel import PosthogSpanProcessor, _default
 from posthog_otel.spans import record_exception as span_exceptions
 from posthog_otel.testing import CapturedEvents, memory_client
 from posthog_otel.testing.capture_server import CaptureServer

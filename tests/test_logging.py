@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from posthog_otel.instrumentors.logging import PosthogLoggingInstrumentor
 
 import posthog_otel as posthog
 from posthog_otel import _default
+from posthog_otel.instrumentors.logging import PosthogLoggingInstrumentor
 from posthog_otel.testing import CapturedEvents, memory_client
 
 

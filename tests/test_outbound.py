@@ -27,12 +27,12 @@ from opentelemetry.propagate import get_global_textmap, set_global_textmap
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+import posthog_otel as ph
 from posthog_otel.instrumentors import httpx as ph_httpx
 from posthog_otel.instrumentors import requests as ph_requests
 from posthog_otel.instrumentors.httpx import PosthogHttpxInstrumentor
 from posthog_otel.instrumentors.requests import PosthogRequestsInstrumentor
-
-import posthog_otel as ph
 from posthog_otel.propagation.propagator import PosthogPropagator
 
 from ._http_echo import EchoServer, loopback_names

@@ -21,10 +21,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import posthog_otel as ph
-from posthog_otel.config import PropagationSettings
-from posthog_otel.context.scope import context_with_scope
+from posthog_otel.context import context_with_scope
 from posthog_otel.propagation import baggage as bg
 from posthog_otel.propagation.propagator import PosthogPropagator, destination_of, with_destination
+from posthog_otel.propagation.settings import PropagationSettings
 from posthog_otel.propagation.targets import Targets, host_of
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -68,7 +68,7 @@ def test_round_trip_through_a_dict_carrier() -> None:
     assert carrier["X-POSTHOG-SESSION-ID"] == "session-1"
     assert carrier["X-POSTHOG-WINDOW-ID"] == "window-1"
     state = resolved(propagator.extract(carrier, Context()))
-    assert (state.distinct_id, state.session_id, state.window_id) == (
+    assert (state.distinct_id, state.session_id, state.get("window_id")) == (
         "user-1",
         "session-1",
         "window-1",
@@ -79,6 +79,7 @@ def test_round_trip_through_a_dict_carrier() -> None:
         "X-POSTHOG-DISTINCT-ID",
         "X-POSTHOG-SESSION-ID",
         "X-POSTHOG-WINDOW-ID",
+        "X-POSTHOG-DEVICE-ID",
     }
 
 
@@ -403,7 +404,7 @@ def test_extract_never_raises_on_any_carrier(carrier: dict[str, Any]) -> None:
     scope = ph.current_scope(ctx)
     if scope is not None:
         state = scope.resolve()
-        for value in (state.distinct_id, state.session_id, state.window_id):
+        for value in (state.distinct_id, state.session_id, state.get("window_id")):
             assert value is None or (len(value) <= 1000 and not CONTROL.search(value))
         assert len(state.tags) <= 64
 

@@ -11,15 +11,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import posthog_otel.instrumentors.threading as ours_module
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from posthog_otel.instrumentors.threading import PosthogThreadingInstrumentor
 
 import posthog_otel as posthog
+import posthog_otel.instrumentors.threading as ours_module
 from posthog_otel import _default
+from posthog_otel.instrumentors.threading import PosthogThreadingInstrumentor
 from posthog_otel.testing import CapturedEvents, memory_client
 
 from ._routing import route_to

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import requests
-from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware, request_info_from_environ
 
 import posthog_otel as posthog
 from posthog_otel import _default
+from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware, request_info_from_environ
 from posthog_otel.testing import CapturedEvents, memory_client
 
 from ._routing import route_to

@@ -14,7 +14,7 @@ Usage::
     POSTHOG_API_KEY=phc_... posthog-otel bridge --port 4318 --workers 2
 
     # in Python
-    from . import BridgeSettings, create_app, serve
+    from posthog_otel.bridge import BridgeSettings, create_app, serve
     serve(BridgeSettings.build(api_key="phc_...", capture_spans="roots", log_level="ERROR"))
 
 Modules: :mod:`.decode` (OTLP protobuf/JSON -> light span and log objects), :mod:`.logs` (log

@@ -348,7 +348,7 @@ def create_app(
 
 def app_from_environment() -> BridgeApp:
     """Factory for uvicorn's worker processes: settings from ``POSTHOG_OTEL_BRIDGE_SETTINGS``."""
-    from .server import configure_logging
+    from .log_setup import configure_logging
 
     text = os.environ.get(SETTINGS_ENV)
     settings = BridgeSettings.from_json(text) if text else BridgeSettings.build()

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..spans.mapping import (
     EVENT_ATTRIBUTE,
+    HIDDEN_ATTRIBUTES,
     SpanEvent,
     SpanMapper,
     context_properties,
@@ -43,7 +44,6 @@ from ..spans.mapping import (
 __all__ = ["LogMapper"]
 
 _EXCEPTION_KEYS = ("exception.type", "exception.message", "exception.stacktrace")
-_HIDDEN = frozenset({"posthogDistinctId", "sessionId"})
 
 
 def _level(severity: int) -> str:
@@ -81,7 +81,11 @@ class LogMapper:
         if marked:
             props = self._base(record, identity)
             for key, value in attributes.items():
-                if not key.startswith("posthog.") and key not in _HIDDEN and key not in props:
+                if (
+                    not key.startswith("posthog.")
+                    and key not in HIDDEN_ATTRIBUTES
+                    and key not in props
+                ):
                     props[key] = property_value(value)
             self._describe(record, props)
             events.append(SpanEvent(str(marked), identity.distinct_id, props, seconds))
@@ -94,7 +98,10 @@ class LogMapper:
             if entries:
                 props = self._base(record, identity)
                 for key, value in attributes.items():
-                    if not key.startswith(("posthog.", "exception.")) and key not in _HIDDEN:
+                    if (
+                        not key.startswith(("posthog.", "exception."))
+                        and key not in HIDDEN_ATTRIBUTES
+                    ):
                         props.setdefault(key, property_value(value))
                 self._describe(record, props)
                 props["$exception_list"] = entries

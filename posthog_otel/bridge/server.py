@@ -7,32 +7,19 @@ uvicorn's supervisor passes SIGTERM on to every worker and waits for them.
 
 Usage::
 
-    from . import BridgeSettings, serve
+    from posthog_otel.bridge import BridgeSettings, serve
     serve(BridgeSettings.build(api_key="phc_...", workers=2))   # blocks until SIGTERM
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
+from .log_setup import configure_logging
 from .settings import SETTINGS_ENV, BridgeSettings
 
-__all__ = ["configure_logging", "serve"]
-
-
-def configure_logging(verbose: bool) -> None:
-    """Our log lines on stderr (each worker process calls this too)."""
-    logger = logging.getLogger("posthog_otel")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(message)s")
-        )
-        logger.addHandler(handler)
-        logger.propagate = False
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+__all__ = ["serve"]
 
 
 def serve(settings: BridgeSettings) -> None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 
 from opentelemetry.context import Context
 
-from . import _runtime
+from . import runtime as _runtime
 
 __all__ = ["call_in_context", "propagate_context"]
 

@@ -1,114 +1,100 @@
-"""PostHog v6 contexts, stored in the OpenTelemetry Context.
+"""The :class:`Scope` object and where it lives: inside the OpenTelemetry Context.
 
-A :class:`Scope` holds the distinct id, session id, window id and tags of a unit of work (a
-request, a task). The current scope lives inside the OpenTelemetry ``Context`` under a private
-key, so it follows everything OpenTelemetry carries: threads started under contrib's
-``ThreadingInstrumentor``, ``asyncio`` tasks, Celery tasks and, through
-:class:`~posthog_otel.propagation.propagator.PosthogPropagator`, other services.
+A :class:`Scope` holds the identity values (distinct id, session id, window id, device id;
+see :mod:`posthog_otel._identity`) and tags of a unit of work (a request, a task). The current
+scope lives inside the OpenTelemetry ``Context`` under a private key, so it follows everything
+OpenTelemetry carries: threads started under contrib's ``ThreadingInstrumentor``, ``asyncio``
+tasks, Celery tasks and, through the propagator, other services.
 
-Usage::
+    with Scope() as scope:             # new_context() is this class
+        scope.set_id("distinct_id", "user-1")
+        current_scope() is scope       # True
+        scope.resolve().distinct_id    # "user-1" (parents merged, child wins)
 
-    from .. import new_context, identify_context, set_context_session, tag, capture
-
-    with new_context():
-        identify_context("user-123")
-        set_context_session(request.headers["X-POSTHOG-SESSION-ID"])
-        tag("plan", "pro")
-        capture("order_completed")      # carries the distinct id, session and tags
-
-    @scoped(fresh=True)
-    async def handle(job): ...
-
-Semantics are posthog-python v6's: nested contexts inherit from their parent unless
-``fresh=True``; child tags override parent tags inside the child; ``tag()`` mutates the current
-scope so later code in the same scope sees it; outside any context the setters are no-ops; an
-``Exception`` leaving a context is captured once (with the context's identity and tags) and
-re-raised.
+Lookups walk the parents unless the scope is ``fresh``. Leaving a scope restores the previous
+Context, also when it is left from another ``contextvars.Context`` (async generators,
+streaming responses). Exceptions leaving it are announced to
+:func:`~posthog_otel.context.observers.on_exit_exception` observers (the client captures them).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-import logging
 import os
-from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Mapping
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace.propagation import _SPAN_KEY
 
-from . import _runtime
-
-if TYPE_CHECKING:
-    from ..client import Client
+from .._identity import DISTINCT_ID, SESSION_ID
+from . import observers, runtime
 
 __all__ = [
+    "Resolved",
     "Scope",
+    "attach_scope",
+    "context_with_scope",
     "current_scope",
-    "get_context_distinct_id",
-    "get_context_session_id",
-    "get_context_window_id",
-    "get_tags",
-    "identify_context",
-    "new_context",
-    "scoped",
-    "set_context_session",
-    "set_context_window_id",
-    "tag",
+    "detach_scope",
+    "live_scope",
+    "stored_scope",
+    "without_scope",
 ]
 
-_logger = logging.getLogger("posthog_otel")
-
 _SCOPE_KEY = otel_context.create_key("posthog-otel-scope")
-_get_current = _runtime.get_current
-_attach = _runtime.attach
+_get_current = runtime.get_current
+_attach = runtime.attach
+_DISTINCT = DISTINCT_ID.name
+_SESSION = SESSION_ID.name
 
 # Bumped in a forked child: scopes created before the fork are not visible in the child.
 _generation = 0
-
-# Called after identify_context/set_context_session/set_context_window_id/tag with
-# (scope, field, key, value): field is "distinct_id", "session_id", "window_id" or "tag" (key is
-# the tag's), or None when anything may have changed. The span processor installs a hook here
-# to stamp late identity onto the current span.
-ScopeHook = Callable[["Scope", "str | None", "str | None", Any], None]
-_scope_changed_hooks: list[ScopeHook] = []
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Resolved:
     """The effective state of a scope chain at one moment (parent values merged, child wins).
 
     Treat it as immutable: it is cached on the scope and shared by every reader until the
-    scope or one of its ancestors changes.
+    scope or one of its ancestors changes. ``ids`` maps identity field names to values;
+    ``distinct_id`` and ``session_id`` are also attributes, as the hot paths read them.
     """
 
-    __slots__ = ("distinct_id", "extra", "session_id", "stamp", "tags", "window_id")
+    __slots__ = ("distinct_id", "extra", "ids", "session_id", "stamp", "tags")
 
-    def __init__(
-        self,
-        stamp: int,
-        distinct_id: str | None,
-        session_id: str | None,
-        window_id: str | None,
-        tags: dict[str, Any],
-    ) -> None:
+    def __init__(self, stamp: int, ids: dict[str, str], tags: dict[str, Any]) -> None:
         self.stamp = stamp
-        self.distinct_id = distinct_id
-        self.session_id = session_id
-        self.window_id = window_id
+        self.ids = ids
+        self.distinct_id = ids.get(_DISTINCT)
+        self.session_id = ids.get(_SESSION)
         self.tags = tags
         # Derived views cached by other modules (span attributes, baggage), keyed by name.
         self.extra: dict[str, Any] = {}
 
+    def get(self, name: str) -> str | None:
+        """The value of identity field ``name`` (``"window_id"``, ...), or None."""
+        return self.ids.get(name)
+
+
+class _IdAttribute:
+    """``scope.distinct_id`` and friends: read and write one identity field of a scope."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, scope: Scope | None, owner: type[Scope]) -> Any:
+        if scope is None:
+            return self
+        return scope.ids.get(self.name)
+
+    def __set__(self, scope: Scope, value: Any) -> None:
+        scope.set_id(self.name, value)
+
 
 class Scope:
-    """One PostHog context: identity, session, window and tags, with a parent.
+    """One PostHog context: identity values and tags, with a parent.
 
     Lookups walk up the parents unless the scope is ``fresh``. Create scopes with
-    :data:`new_context` (this class) or :func:`scoped`; entering one makes it current in the
+    :data:`new_context` (this class) or ``scoped``; entering one makes it current in the
     OpenTelemetry Context, with the scope that was current as its parent. The module-level
     setters change the current scope.
     """
@@ -122,29 +108,31 @@ class Scope:
         "_version",
         "capture_exceptions",
         "client",
-        "distinct_id",
         "fresh",
+        "ids",
         "parent",
-        "session_id",
         "tags",
-        "window_id",
     )
+
+    distinct_id = _IdAttribute("distinct_id")
+    session_id = _IdAttribute("session_id")
+    window_id = _IdAttribute("window_id")
+    device_id = _IdAttribute("device_id")
 
     def __init__(
         self,
         fresh: bool = False,
         capture_exceptions: bool | None = None,
-        client: Client | None = None,
+        client: Any = None,
         parent: Scope | None = None,
     ) -> None:
         self.fresh = fresh
         self.capture_exceptions = capture_exceptions
+        # The client that captures exceptions leaving this scope (None: the default one).
         self.client = client
         self.parent = None if fresh else parent
         self._outer = parent  # current when this scope was entered, even if fresh
-        self.distinct_id: str | None = None
-        self.session_id: str | None = None
-        self.window_id: str | None = None
+        self.ids: dict[str, str] = {}
         self.tags: dict[str, Any] = {}
         # Equals the module's _generation while the scope is live; -1 once exited. A fork bumps
         # _generation, so scopes from before the fork are not visible in the child.
@@ -155,12 +143,14 @@ class Scope:
         self._attached: otel_context.Context | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"Scope(distinct_id={self.distinct_id!r}, session_id={self.session_id!r}, "
-            f"window_id={self.window_id!r}, tags={sorted(self.tags)!r}, fresh={self.fresh})"
-        )
+        return f"Scope(ids={self.ids!r}, tags={sorted(self.tags)!r}, fresh={self.fresh})"
 
     # -- as a context manager (new_context) ----------------------------------------------
+
+    @property
+    def entered(self) -> bool:
+        """True while the scope is entered as a context manager."""
+        return self._token is not None
 
     def __enter__(self) -> Scope:
         if self._token is not None or self._epoch == -1:
@@ -190,13 +180,13 @@ class Scope:
         self._token = None
         try:
             if exc is not None:
-                _capture_leaving_exception(self, exc)
+                observers.notify_exit_exception(self, exc)
         finally:
             attached, self._attached = self._attached, None  # break the scope <-> Context cycle
             try:
                 token.var.reset(token)
             except (AttributeError, ValueError, RuntimeError):  # another Context, or not ours
-                if not _runtime.detach(token, attached):
+                if not runtime.detach(token, attached):
                     # The Context we were entered in may still show this scope: close it so
                     # readers there skip it. After a clean exit the scope stays readable for
                     # work it started that outlives it (threads, tasks), as in posthog-python.
@@ -210,23 +200,27 @@ class Scope:
         """
         self._epoch = -1
 
-    def __call__(self, fn: _F) -> _F:
-        """Use ``@new_context(...)`` as a decorator: each call runs in its own context."""
-        return scoped(self.fresh, self.capture_exceptions, _client=self.client)(fn)
-
     # -- mutation -------------------------------------------------------------------------
 
-    def set_distinct_id(self, distinct_id: str | None) -> None:
-        self.distinct_id = distinct_id
+    def set_id(self, name: str, value: str | None) -> None:
+        """Set (or with None, clear) identity field ``name`` of this scope."""
+        if value is None:
+            self.ids.pop(name, None)
+        else:
+            self.ids[name] = value
         self._version += 1
+
+    def set_distinct_id(self, distinct_id: str | None) -> None:
+        self.set_id(_DISTINCT, distinct_id)
 
     def set_session_id(self, session_id: str | None) -> None:
-        self.session_id = session_id
-        self._version += 1
+        self.set_id(_SESSION, session_id)
 
     def set_window_id(self, window_id: str | None) -> None:
-        self.window_id = window_id
-        self._version += 1
+        self.set_id("window_id", window_id)
+
+    def set_device_id(self, device_id: str | None) -> None:
+        self.set_id("device_id", device_id)
 
     def set_tag(self, key: str, value: Any) -> None:
         self.tags[key] = value
@@ -234,6 +228,13 @@ class Scope:
 
     def update_tags(self, tags: Mapping[str, Any]) -> None:
         self.tags.update(tags)
+        self._version += 1
+
+    def update_ids(self, ids: Mapping[str, str | None]) -> None:
+        """Set several identity fields at once (None values are skipped)."""
+        for name, value in ids.items():
+            if value is not None:
+                self.ids[name] = value
         self._version += 1
 
     # -- lookup ---------------------------------------------------------------------------
@@ -248,7 +249,7 @@ class Scope:
         return stamp
 
     def resolve(self) -> Resolved:
-        """The effective identity, session, window and tags, cached until something changes."""
+        """The effective identity values and tags, cached until something changes."""
         stamp = self._version if self.parent is None else self._stamp()
         cached = self._cache
         if cached is not None and cached.stamp == stamp:
@@ -258,38 +259,25 @@ class Scope:
         while node is not None:
             chain.append(node)
             node = node.parent
-        distinct_id = session_id = window_id = None
+        ids: dict[str, str] = {}
         tags: dict[str, Any] = {}
         for link in reversed(chain):  # root first, so the child wins
-            if link.distinct_id is not None:
-                distinct_id = link.distinct_id
-            if link.session_id is not None:
-                session_id = link.session_id
-            if link.window_id is not None:
-                window_id = link.window_id
+            if link.ids:
+                ids.update(link.ids)
             if link.tags:
                 tags.update(link.tags)
-        resolved = Resolved(stamp, distinct_id, session_id, window_id, tags)
+        resolved = Resolved(stamp, ids, tags)
         self._cache = resolved
         return resolved
 
-    def nearest_client(self) -> Client | None:
+    def nearest_client(self) -> Any:
+        """The client given to this scope or the nearest parent that has one (or None)."""
         node: Scope | None = self
         while node is not None:
             if node.client is not None:
                 return node.client
             node = node.parent
         return None
-
-    def wants_exception_capture(self) -> bool:
-        if self.capture_exceptions is not None:
-            return self.capture_exceptions
-        client = self.nearest_client()
-        if client is not None:
-            return client.enable_exception_autocapture
-        from .. import _default
-
-        return _default.exception_autocapture_enabled()
 
 
 # -- reading the current scope ------------------------------------------------------------
@@ -329,7 +317,7 @@ def context_with_scope(
 def attach_scope(scope: Scope) -> tuple[object, otel_context.Context]:
     """Make ``scope`` current; returns what :func:`detach_scope` needs to undo it."""
     ctx = context_with_scope(scope)
-    return _runtime.attach(ctx), ctx
+    return runtime.attach(ctx), ctx
 
 
 def detach_scope(token: object, attached: otel_context.Context | None) -> bool:
@@ -338,294 +326,27 @@ def detach_scope(token: object, attached: otel_context.Context | None) -> bool:
     Returns True when the reset applied cleanly; otherwise the caller should ``close()`` the
     scope so a Context still holding it no longer shows it.
     """
-    return _runtime.detach(token, attached)
+    return runtime.detach(token, attached)
 
 
-def notify_changed(scope: Scope) -> None:
-    """Tell listeners (the span processor) that ``scope`` changed outside the setters."""
-    if _scope_changed_hooks:
-        _notify_changed(scope, None, None, None)
+def stored_scope(context: otel_context.Context) -> Scope | None:
+    """The scope stored in ``context`` as is, even one exited elsewhere (no liveness check)."""
+    return context.get(_SCOPE_KEY)  # type: ignore[return-value]
 
 
-def _notify_changed(scope: Scope, field: str | None, key: str | None, value: Any) -> None:
-    for hook in _scope_changed_hooks:
-        try:
-            hook(scope, field, key, value)
-        except Exception:
-            _logger.debug("posthog-otel scope hook failed", exc_info=True)
-
-
-# -- public setters and getters -----------------------------------------------------------
-
-
-def _current() -> Scope | None:
-    scope: Scope | None = _get_current().get(_SCOPE_KEY)  # type: ignore[assignment]
-    if scope is not None and (scope._epoch != _generation):
+def live_scope(context: otel_context.Context) -> Scope | None:
+    """Like :func:`current_scope` for a given Context (skips scopes exited elsewhere)."""
+    scope: Scope | None = context.get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and scope._epoch != _generation:
         return _live_outer(scope)
     return scope
 
 
-def tag(key: str, value: Any) -> None:
-    """Add a tag to the current context; every event captured in it carries the tag."""
-    ctx = _get_current()
-    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
-    if scope is not None and scope._epoch != _generation:
-        scope = _live_outer(scope)
-    if scope is not None:
-        scope.tags[key] = value
-        scope._version += 1
-        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
-            _notify_changed(scope, "tag", key, value)
-
-
-def get_tags() -> dict[str, Any]:
-    """A copy of the current context's tags, parents first, child values winning."""
-    scope = _current()
-    if scope is None:
-        return {}
-    return dict(scope.resolve().tags)
-
-
-def identify_context(distinct_id: str) -> None:
-    """Set the distinct id of the current context and its children."""
-    ctx = _get_current()
-    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
-    if scope is not None and scope._epoch != _generation:
-        scope = _live_outer(scope)
-    if scope is not None:
-        scope.distinct_id = distinct_id
-        scope._version += 1
-        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
-            _notify_changed(scope, "distinct_id", None, distinct_id)
-
-
-def set_context_session(session_id: str) -> None:
-    """Set the session id of the current context and its children."""
-    ctx = _get_current()
-    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
-    if scope is not None and scope._epoch != _generation:
-        scope = _live_outer(scope)
-    if scope is not None:
-        scope.session_id = session_id
-        scope._version += 1
-        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
-            _notify_changed(scope, "session_id", None, session_id)
-
-
-def set_context_window_id(window_id: str) -> None:
-    """Set the window id (posthog-js ``$window_id``) of the current context and its children."""
-    ctx = _get_current()
-    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
-    if scope is not None and scope._epoch != _generation:
-        scope = _live_outer(scope)
-    if scope is not None:
-        scope.window_id = window_id
-        scope._version += 1
-        if _scope_changed_hooks and _SPAN_KEY in ctx:  # late stamping needs a current span
-            _notify_changed(scope, "window_id", None, window_id)
-
-
-def get_context_distinct_id() -> str | None:
-    """The distinct id of the current context, inherited from parents unless fresh."""
-    scope = _current()
-    return None if scope is None else scope.resolve().distinct_id
-
-
-def get_context_session_id() -> str | None:
-    """The session id of the current context, inherited from parents unless fresh."""
-    scope = _current()
-    return None if scope is None else scope.resolve().session_id
-
-
-def get_context_window_id() -> str | None:
-    """The window id of the current context, inherited from parents unless fresh."""
-    scope = _current()
-    return None if scope is None else scope.resolve().window_id
-
-
-# -- exception capture on exit ------------------------------------------------------------
-
-
-def _capture_leaving_exception(scope: Scope, exc: BaseException) -> None:
-    """Capture an Exception leaving ``scope`` (once per exception object). Never raises."""
-    if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, GeneratorExit, ...
-        return
-    try:
-        from ..errors import exceptions
-
-        if exceptions.is_captured(exc) or not scope.wants_exception_capture():
-            return
-        client = scope.nearest_client()
-        if client is None:
-            from .. import _default
-
-            client = _default.get_client()
-        client.capture_exception(exc, handled=False)
-    except Exception:
-        _logger.debug(
-            "posthog-otel could not capture an exception leaving a context", exc_info=True
-        )
-
-
-# -- new_context --------------------------------------------------------------------------
-
-
-new_context = Scope
-"""``new_context(fresh=False, capture_exceptions=None, client=None)``: a new :class:`Scope`.
-
-Use it as a context manager (``with new_context() as scope:``) or a decorator. ``fresh=True``
-starts empty instead of inheriting identity, session and tags. ``capture_exceptions``
-(default: the client's ``enable_exception_autocapture``, on unless switched off) captures an
-``Exception`` leaving the block, then re-raises it; ``client`` is used for that capture.
-"""
-
-
-# -- scoped -------------------------------------------------------------------------------
-
-
-@overload
-def scoped(fresh: _F) -> _F: ...
-
-
-@overload
-def scoped(
-    fresh: bool = False,
-    capture_exceptions: bool | None = None,
-    *,
-    _client: Client | None = None,
-) -> Callable[[_F], _F]: ...
-
-
-def scoped(
-    fresh: Any = False,
-    capture_exceptions: bool | None = None,
-    *,
-    _client: Client | None = None,
-) -> Any:
-    """Decorator: run each call of the function in a new PostHog context.
-
-    Works on plain functions, coroutine functions, and sync and async generators. For
-    generators the context is current only while the generator body runs (each step), never
-    in the consumer's code between steps. Use as ``@scoped()``, ``@scoped(fresh=True)`` or
-    bare ``@scoped``.
-    """
-    if callable(fresh):
-        return scoped()(fresh)
-
-    def decorate(fn: _F) -> _F:
-        def make_scope() -> Scope:
-            return Scope(bool(fresh), capture_exceptions, _client, current_scope())
-
-        if inspect.isasyncgenfunction(fn):
-            return cast(_F, _wrap_async_generator(fn, make_scope))
-        if inspect.isgeneratorfunction(fn):
-            return cast(_F, _wrap_generator(fn, make_scope))
-        if inspect.iscoroutinefunction(fn):
-            return cast(_F, _wrap_coroutine(fn, bool(fresh), capture_exceptions, _client))
-
-        @functools.wraps(fn)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with new_context(bool(fresh), capture_exceptions, _client):
-                return fn(*args, **kwargs)
-
-        return cast(_F, call)
-
-    return decorate
-
-
-def _wrap_coroutine(
-    fn: Callable[..., Coroutine[Any, Any, Any]],
-    fresh: bool,
-    capture_exceptions: bool | None,
-    client: Client | None,
-) -> Callable[..., Coroutine[Any, Any, Any]]:
-    @functools.wraps(fn)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        with new_context(fresh, capture_exceptions, client):
-            return await fn(*args, **kwargs)
-
-    return call
-
-
-def _wrap_generator(
-    fn: Callable[..., Generator[Any, Any, Any]], make_scope: Callable[[], Scope]
-) -> Callable[..., Generator[Any, Any, Any]]:
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        return _step_generator(fn(*args, **kwargs), make_scope())
-
-    return call
-
-
-def _step_generator(gen: Generator[Any, Any, Any], scope: Scope) -> Generator[Any, Any, Any]:
-    to_send: Any = None
-    to_throw: BaseException | None = None
-    while True:
-        token, attached = attach_scope(scope)
-        try:
-            item = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
-        except StopIteration as stop:
-            return stop.value
-        except BaseException as exc:
-            _capture_leaving_exception(scope, exc)
-            raise
-        finally:
-            detach_scope(token, attached)
-        try:
-            to_send = yield item
-            to_throw = None
-        except GeneratorExit:
-            token, attached = attach_scope(scope)
-            try:
-                gen.close()
-            finally:
-                detach_scope(token, attached)
-            raise
-        except BaseException as exc:  # thrown in by the consumer: forward it
-            to_throw = exc
-
-
-def _wrap_async_generator(
-    fn: Callable[..., AsyncGenerator[Any, Any]], make_scope: Callable[[], Scope]
-) -> Callable[..., AsyncGenerator[Any, Any]]:
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        return _step_async_generator(fn(*args, **kwargs), make_scope())
-
-    return call
-
-
-async def _step_async_generator(
-    gen: AsyncGenerator[Any, Any], scope: Scope
-) -> AsyncGenerator[Any, Any]:
-    to_send: Any = None
-    to_throw: BaseException | None = None
-    while True:
-        token, attached = attach_scope(scope)
-        try:
-            if to_throw is not None:
-                item = await gen.athrow(to_throw)
-            else:
-                item = await gen.asend(to_send)
-        except StopAsyncIteration:
-            return
-        except BaseException as exc:
-            _capture_leaving_exception(scope, exc)
-            raise
-        finally:
-            detach_scope(token, attached)
-        try:
-            to_send = yield item
-            to_throw = None
-        except GeneratorExit:
-            token, attached = attach_scope(scope)
-            try:
-                await gen.aclose()
-            finally:
-                detach_scope(token, attached)
-            raise
-        except BaseException as exc:
-            to_throw = exc
+def without_scope(context: otel_context.Context) -> otel_context.Context:
+    """``context`` without a PostHog scope (itself when it holds none)."""
+    if _SCOPE_KEY not in context:
+        return context
+    return otel_context.Context({k: v for k, v in context.items() if k != _SCOPE_KEY})
 
 
 # -- fork ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ the same signal again with its default handler, so exit handlers never run and w
 span and event queues hold is lost. Middleware that learns of a shutdown first — ASGI lifespan
 ``shutdown`` — calls :func:`flush_pending` there.
 
-    from .pending import flush_pending
+    from posthog_otel.delivery.pending import flush_pending
 
     flush_pending()           # budget: the largest ``shutdown_timeout`` of the live clients
     flush_pending(timeout=2)  # True when every queued span and event was handled in time

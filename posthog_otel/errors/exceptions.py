@@ -16,7 +16,7 @@ nested contexts, middleware and span hooks send each one only once.
 Usage::
 
     import os
-    from .exceptions import FrameOptions, exception_list, mark_captured
+    from posthog_otel.errors import FrameOptions, exception_list, mark_captured
 
     options = FrameOptions(project_root=os.getcwd(), in_app_modules=("myapp",))
     try:

@@ -41,24 +41,23 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_to_bytes
 
+from .. import _identity
 from ..delivery.encoding import json_safe
 
 if TYPE_CHECKING:
     from ..context.scope import Resolved
 
 __all__ = [
-    "DISTINCT_ID_KEY",
     "MAX_HEADER_BYTES",
     "MAX_INBOUND_TAGS",
     "MAX_MEMBERS",
     "MAX_MEMBER_BYTES",
     "MAX_VALUE_CHARS",
     "PREFIX",
-    "SESSION_ID_KEY",
     "TAG_PREFIX",
-    "WINDOW_ID_KEY",
     "Encoded",
     "Inbound",
+    "count",
     "decode_tag_key",
     "decode_tag_value",
     "encode",
@@ -76,11 +75,8 @@ __all__ = [
 
 _logger = logging.getLogger("posthog_otel")
 
-PREFIX = "posthog."
-DISTINCT_ID_KEY = "posthog.distinct_id"
-SESSION_ID_KEY = "posthog.session_id"
-WINDOW_ID_KEY = "posthog.window_id"
-TAG_PREFIX = "posthog.tag."
+PREFIX = _identity.PREFIX
+TAG_PREFIX = _identity.TAG_PREFIX
 
 MAX_MEMBERS = 180
 MAX_MEMBER_BYTES = 4096
@@ -89,7 +85,8 @@ MAX_INBOUND_TAGS = 64
 MAX_VALUE_CHARS = 1000
 
 _EXTRA_KEY = "posthog_otel.baggage"
-_IDENTITY_KEYS = (DISTINCT_ID_KEY, SESSION_ID_KEY, WINDOW_ID_KEY)
+_DISTINCT = _identity.DISTINCT_ID.name
+_SESSION = _identity.SESSION_ID.name
 
 # W3C baggage list-member: key (an RFC 7230 token) OWS "=" OWS value (baggage-octets) OWS,
 # then optional ";" properties (metadata, ignored). Only posthog.* members are matched.
@@ -130,7 +127,7 @@ def reset_stats() -> None:
         _stats[name] = 0
 
 
-def _count(name: str, amount: int = 1, detail: str = "") -> None:
+def count(name: str, amount: int = 1, detail: str = "") -> None:
     with _stats_lock:
         _stats[name] += amount
     if detail and _logger.isEnabledFor(logging.DEBUG):
@@ -265,23 +262,19 @@ class Encoded:
         return not (self.identity or self.tags or self.headers)
 
 
-_HEADER_NAMES = ("X-POSTHOG-DISTINCT-ID", "X-POSTHOG-SESSION-ID", "X-POSTHOG-WINDOW-ID")
-
-
-def encode(distinct_id: Any, session_id: Any, window_id: Any, tags: Mapping[Any, Any]) -> Encoded:
-    """Encode a PostHog state (identity values sanitised) into baggage members and headers."""
+def encode(ids: Mapping[str, Any], tags: Mapping[Any, Any]) -> Encoded:
+    """Encode a PostHog state (identity values by field name, sanitised) into baggage members
+    and headers."""
     identity: list[str] = []
     headers: list[tuple[str, str]] = []
     oversize_identity = 0
-    for key, header, raw in zip(
-        _IDENTITY_KEYS, _HEADER_NAMES, (distinct_id, session_id, window_id), strict=True
-    ):
-        value = sanitize_header_value(raw)
+    for field in _identity.FIELDS:
+        value = sanitize_header_value(ids.get(field.name))
         if value is None:
             continue
         if value.isascii():  # HTTP header values: printable ASCII only; baggage carries the rest
-            headers.append((header, value))
-        member = f"{key}={_pct(value, _VALUE_SAFE)}"
+            headers.append((field.header, value))
+        member = f"{field.attribute}={_pct(value, _VALUE_SAFE)}"
         if len(member) > MAX_MEMBER_BYTES:
             oversize_identity += 1
         else:
@@ -308,9 +301,7 @@ def encoded_for(resolved: Resolved) -> Encoded:
     """The encoding of a resolved scope state, cached on it (a dict lookup when unchanged)."""
     cached: Encoded | None = resolved.extra.get(_EXTRA_KEY)
     if cached is None:
-        cached = encode(
-            resolved.distinct_id, resolved.session_id, resolved.window_id, resolved.tags
-        )
+        cached = encode(resolved.ids, resolved.tags)
         resolved.extra[_EXTRA_KEY] = cached
     return cached
 
@@ -350,9 +341,9 @@ def _account(encoded: Encoded, dropped: tuple[int, int]) -> None:
     dropped_tags = dropped[0] + encoded.oversize_tags
     dropped_identity = dropped[1] + encoded.oversize_identity
     if dropped_tags:
-        _count("outbound_dropped_tags", dropped_tags, "tag members over the baggage limits")
+        count("outbound_dropped_tags", dropped_tags, "tag members over the baggage limits")
     if dropped_identity:
-        _count("outbound_dropped_identity", dropped_identity, "identity members over the limits")
+        count("outbound_dropped_identity", dropped_identity, "identity members over the limits")
 
 
 def split_members(header: str) -> tuple[list[str], bool]:
@@ -409,24 +400,34 @@ def merge_header(existing: str | None, encoded: Encoded | None) -> str | None:
 
 
 class Inbound:
-    """PostHog state read from baggage members (identity sanitised, tags typed)."""
+    """PostHog state read from baggage members: identity values by field name (sanitised)
+    and tags (typed)."""
 
-    __slots__ = ("distinct_id", "session_id", "tags", "window_id")
+    __slots__ = ("ids", "tags")
 
     def __init__(self) -> None:
-        self.distinct_id: str | None = None
-        self.session_id: str | None = None
-        self.window_id: str | None = None
+        self.ids: dict[str, str] = {}
         self.tags: dict[str, Any] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.distinct_id or self.session_id or self.window_id or self.tags)
+        return bool(self.ids or self.tags)
 
     def __repr__(self) -> str:
-        return (
-            f"Inbound(distinct_id={self.distinct_id!r}, session_id={self.session_id!r}, "
-            f"window_id={self.window_id!r}, tags={self.tags!r})"
-        )
+        return f"Inbound(ids={self.ids!r}, tags={self.tags!r})"
+
+    @property
+    def distinct_id(self) -> str | None:
+        return self.ids.get(_DISTINCT)
+
+    @property
+    def session_id(self) -> str | None:
+        return self.ids.get(_SESSION)
+
+    def set_id(self, name: str, value: object) -> None:
+        """Set identity field ``name`` from an untrusted value (sanitised; empty: unchanged)."""
+        text = sanitize_header_value(value)
+        if text:
+            self.ids[name] = text
 
 
 def _header_text(values: object) -> str | None:
@@ -463,7 +464,7 @@ def parse_header(values: object) -> Inbound:
         if header:
             _parse_into(inbound, header)
     except Exception:  # a bug here must not reach the app
-        _count("inbound_malformed", 1, "baggage header could not be read")
+        count("inbound_malformed", 1, "baggage header could not be read")
         _logger.debug("posthog-otel could not read a baggage header", exc_info=True)
     return inbound
 
@@ -471,13 +472,13 @@ def parse_header(values: object) -> Inbound:
 def _parse_into(inbound: Inbound, header: str) -> None:
     if len(header) > MAX_HEADER_BYTES:
         cut = header.rfind(",", 0, MAX_HEADER_BYTES + 1)
-        _count("inbound_over_limit", 1, f"baggage header of {len(header)} bytes cut at 8192")
+        count("inbound_over_limit", 1, f"baggage header of {len(header)} bytes cut at 8192")
         header = header[:cut] if cut > 0 else ""
     members = header.split(",")
     if len(members) > MAX_MEMBERS:
         extra = sum(1 for m in members[MAX_MEMBERS:] if m.strip(_OWS))
         if extra:
-            _count("inbound_over_limit", extra, "more than 180 baggage members")
+            count("inbound_over_limit", extra, "more than 180 baggage members")
         members = members[:MAX_MEMBERS]
     tags = inbound.tags
     match_member = _MEMBER.fullmatch
@@ -486,11 +487,11 @@ def _parse_into(inbound: Inbound, header: str) -> None:
         if not member.startswith(PREFIX):
             continue
         if len(member) > MAX_MEMBER_BYTES:
-            _count("inbound_over_limit", 1, "baggage member over 4096 bytes")
+            count("inbound_over_limit", 1, "baggage member over 4096 bytes")
             continue
         match = match_member(member)
         if match is None:
-            _count("inbound_malformed", 1, f"bad baggage member {member!r}")
+            count("inbound_malformed", 1, f"bad baggage member {member!r}")
             continue
         key, value = match.groups()
         text = _unquote(value) if "%" in value else value
@@ -499,25 +500,23 @@ def _parse_into(inbound: Inbound, header: str) -> None:
             if not name.isprintable():
                 name = _CONTROL.sub("", name)
             if not name:
-                _count("inbound_malformed", 1, f"empty tag key in {key!r}")
+                count("inbound_malformed", 1, f"empty tag key in {key!r}")
                 continue
             if len(text) > MAX_VALUE_CHARS:
-                _count("inbound_over_limit", 1, f"tag {name!r} over 1000 characters")
+                count("inbound_over_limit", 1, f"tag {name!r} over 1000 characters")
                 continue
             if name not in tags and len(tags) >= MAX_INBOUND_TAGS:
-                _count("inbound_over_limit", 1, f"tag {name!r} beyond 64 tags")
+                count("inbound_over_limit", 1, f"tag {name!r} beyond 64 tags")
                 continue
             tag_value = decode_tag_value(text)
             if type(tag_value) is str and not tag_value.isprintable():
                 tag_value = _CONTROL.sub("", tag_value)
             tags[name] = tag_value
-        elif key == DISTINCT_ID_KEY:
-            inbound.distinct_id = sanitize_header_value(text) or inbound.distinct_id
-        elif key == SESSION_ID_KEY:
-            inbound.session_id = sanitize_header_value(text) or inbound.session_id
-        elif key == WINDOW_ID_KEY:
-            inbound.window_id = sanitize_header_value(text) or inbound.window_id
-        # other posthog.* keys are reserved for later versions: ignored
+        else:
+            field = _identity.BY_ATTRIBUTE.get(key)
+            if field is not None:
+                inbound.set_id(field.name, text)
+            # other posthog.* keys are reserved for later versions: ignored
 
 
 def state_from_entries(entries: Mapping[str, object]) -> Inbound | None:
@@ -535,10 +534,8 @@ def state_from_entries(entries: Mapping[str, object]) -> Inbound | None:
             name = decode_tag_key(key[len(TAG_PREFIX) :])
             if name:
                 found.tags[name] = decode_tag_value(value) if isinstance(value, str) else value
-        elif key == DISTINCT_ID_KEY:
-            found.distinct_id = sanitize_header_value(value)
-        elif key == SESSION_ID_KEY:
-            found.session_id = sanitize_header_value(value)
-        elif key == WINDOW_ID_KEY:
-            found.window_id = sanitize_header_value(value)
+        else:
+            field = _identity.BY_ATTRIBUTE.get(key)
+            if field is not None:
+                found.set_id(field.name, value)
     return found

@@ -34,8 +34,7 @@ from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators import textmap
 
-from ..context import _runtime
-from ..context.scope import _SCOPE_KEY, Scope
+from ..context import Scope, runtime, stored_scope, without_scope
 from .propagator import (
     PosthogPropagator,
     default_propagator,
@@ -73,7 +72,7 @@ def inject(
     """
     carrier: MutableMapping[str, Any] = {} if headers is None else headers
     try:
-        ctx = _runtime.get_current() if context is None else context
+        ctx = runtime.get_current() if context is None else context
         if url is not None:
             ctx = with_destination(url, ctx)
         propagate.inject(carrier, ctx)
@@ -110,15 +109,9 @@ class _AnyCaseGetter(textmap.Getter[Mapping[str, Any]]):
         return list(self._lowered)
 
 
-def _without_scope(ctx: Context) -> Context:
-    if _SCOPE_KEY not in ctx:
-        return ctx
-    return Context({k: v for k, v in ctx.items() if k != _SCOPE_KEY})
-
-
 def _extract_context(headers: Mapping[str, Any] | None) -> Context:
     """The current Context updated from ``headers``, without any scope current here."""
-    ctx = _without_scope(_runtime.get_current())
+    ctx = without_scope(runtime.get_current())
     if not headers:
         return ctx
     getter = _AnyCaseGetter(headers)
@@ -141,15 +134,15 @@ def extract(
         ctx = _extract_context(headers)
     except Exception:
         _logger.debug("posthog-otel could not extract headers", exc_info=True)
-        ctx = _without_scope(_runtime.get_current())
-    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
-    if scope is None or scope._token is not None:
+        ctx = without_scope(runtime.get_current())
+    scope = stored_scope(ctx)
+    if scope is None or scope.entered:
         scope = Scope(fresh=True)
-    ctx = _without_scope(ctx)  # Scope.__enter__ below makes it current on top of ctx
+    ctx = without_scope(ctx)  # Scope.__enter__ below makes it current on top of ctx
     scope.capture_exceptions = capture_exceptions
-    token = _runtime.attach(ctx)
+    token = runtime.attach(ctx)
     try:
         with scope:
             yield scope
     finally:
-        _runtime.detach(token, ctx)
+        runtime.detach(token, ctx)

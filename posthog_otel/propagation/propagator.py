@@ -62,13 +62,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context, create_key
 from opentelemetry.propagators import textmap
 
-from ..config import PropagationSettings, name_matcher
-from ..context import _runtime
-from ..context.scope import Scope, context_with_scope, current_scope
+from .. import _identity
+from ..config import name_matcher
+from ..context import Scope, context_with_scope, current_scope, runtime
 from .baggage import (
     PREFIX,
     Encoded,
-    _count,
+    count,
     encode,
     encoded_for,
     merge_header,
@@ -76,6 +76,7 @@ from .baggage import (
     sanitize_header_value,
     state_from_entries,
 )
+from .settings import PropagationSettings
 from .targets import Targets, host_of, normalize_host
 
 __all__ = [
@@ -93,15 +94,15 @@ __all__ = [
 _logger = logging.getLogger("posthog_otel")
 
 BAGGAGE_HEADER = "baggage"
-DISTINCT_ID_HEADER = "X-POSTHOG-DISTINCT-ID"
-SESSION_ID_HEADER = "X-POSTHOG-SESSION-ID"
-WINDOW_ID_HEADER = "X-POSTHOG-WINDOW-ID"
-_IDENTITY_HEADERS = (DISTINCT_ID_HEADER, SESSION_ID_HEADER, WINDOW_ID_HEADER)
+DISTINCT_ID_HEADER = _identity.DISTINCT_ID.header
+SESSION_ID_HEADER = _identity.SESSION_ID.header
+WINDOW_ID_HEADER = _identity.WINDOW_ID.header
+_IDENTITY_HEADERS = tuple(field.header for field in _identity.FIELDS)
 _IDENTITY_LOWER = tuple(h.lower() for h in _IDENTITY_HEADERS)
 _FIELDS = frozenset((BAGGAGE_HEADER, *_IDENTITY_HEADERS))
 
 _DESTINATION_KEY = create_key("posthog-otel-destination")
-_get_current = _runtime.get_current
+_get_current = runtime.get_current
 _CLIENT = trace.SpanKind.CLIENT
 
 
@@ -317,28 +318,22 @@ class PosthogPropagator(textmap.TextMapPropagator):
             cached: Encoded | None = resolved.extra.get(self._cache_key)
             if cached is None:
                 tags = {k: v for k, v in resolved.tags.items() if not excluded(str(k))}
-                cached = encode(resolved.distinct_id, resolved.session_id, resolved.window_id, tags)
+                cached = encode(resolved.ids, tags)
                 resolved.extra[self._cache_key] = cached
             return cached
         assert fallback is not None
         if scope is None:
-            distinct_id, session_id, window_id = (
-                fallback.distinct_id,
-                fallback.session_id,
-                fallback.window_id,
-            )
+            ids: Mapping[str, str] = fallback.ids
             merged = fallback.tags
         else:
             resolved = scope.resolve()
-            distinct_id = resolved.distinct_id or fallback.distinct_id
-            session_id = resolved.session_id or fallback.session_id
-            window_id = resolved.window_id or fallback.window_id
+            ids = _merged_ids(resolved.ids, fallback.ids)
             merged = {**fallback.tags, **resolved.tags}
         tags = {k: v for k, v in merged.items() if not excluded(str(k))}
-        return encode(distinct_id, session_id, window_id, tags)
+        return encode(ids, tags)
 
     def _withhold(self, carrier: Any, setter: textmap.Setter[Any]) -> None:
-        _count("outbound_withheld")
+        count("outbound_withheld")
         key, existing = _read(carrier, BAGGAGE_HEADER)
         if existing:
             header = merge_header(existing, None)
@@ -360,7 +355,7 @@ class PosthogPropagator(textmap.TextMapPropagator):
         try:
             return self._extract(carrier, ctx, getter)
         except Exception:
-            _count("inbound_malformed", 1, "extract failed")
+            count("inbound_malformed", 1, "extract failed")
             _logger.debug("posthog-otel could not extract PostHog context", exc_info=True)
             return ctx
 
@@ -369,27 +364,25 @@ class PosthogPropagator(textmap.TextMapPropagator):
         trust = self.trust_inbound
         if trust == "none":
             return ctx
-        distinct_id = _first(getter, carrier, DISTINCT_ID_HEADER, "x-posthog-distinct-id")
-        session_id = _first(getter, carrier, SESSION_ID_HEADER, "x-posthog-session-id")
-        window_id = _first(getter, carrier, WINDOW_ID_HEADER, "x-posthog-window-id")
+        ids: dict[str, str] = {}
+        for field in _identity.FIELDS:
+            value = _first(getter, carrier, field.header, field.header.lower())
+            if value:
+                ids[field.name] = value
         tags: dict[str, Any] = {}
         if trust == "all":
             values = getter.get(carrier, BAGGAGE_HEADER)
             if values:
                 inbound = parse_header(values)
-                distinct_id = distinct_id or inbound.distinct_id
-                session_id = session_id or inbound.session_id
-                window_id = window_id or inbound.window_id
+                ids = _merged_ids(ids, inbound.ids)  # the headers win for identity
                 tags = inbound.tags
                 excluded = self._excluded
                 if excluded is not None and tags:
                     tags = {k: v for k, v in tags.items() if not excluded(k)}
-        if not (distinct_id or session_id or window_id or tags):
+        if not (ids or tags):
             return ctx
         scope = Scope(fresh=True)
-        scope.distinct_id = distinct_id
-        scope.session_id = session_id
-        scope.window_id = window_id
+        scope.update_ids(ids)
         scope.tags = tags
         return context_with_scope(scope, ctx)
 
@@ -408,16 +401,18 @@ def _encoded(ctx: Context) -> Encoded | None:
     if scope is None:
         if fallback is None:
             return None
-        return encode(fallback.distinct_id, fallback.session_id, fallback.window_id, fallback.tags)
+        return encode(fallback.ids, fallback.tags)
     resolved = scope.resolve()
     if fallback is None:
         return encoded_for(resolved)
-    return encode(
-        resolved.distinct_id or fallback.distinct_id,
-        resolved.session_id or fallback.session_id,
-        resolved.window_id or fallback.window_id,
-        {**fallback.tags, **resolved.tags},
-    )
+    return encode(_merged_ids(resolved.ids, fallback.ids), {**fallback.tags, **resolved.tags})
+
+
+def _merged_ids(first: Mapping[str, str], fallback: Mapping[str, str]) -> dict[str, str]:
+    """Identity values of ``first``, with ``fallback`` filling the fields it leaves empty."""
+    merged = {name: value for name, value in fallback.items() if value}
+    merged.update((name, value) for name, value in first.items() if value)
+    return merged
 
 
 def _settings(

@@ -14,7 +14,7 @@ view of ``$exception`` events. ``GET /api/events`` serves the same data as JSON.
 
 From Python (tests, scripts)::
 
-    from . import SinkServer
+    from posthog_otel.sink import SinkServer
 
     with SinkServer(port=0, db_path=tmp_path / "sink.sqlite3") as sink:
         client = sink.client()

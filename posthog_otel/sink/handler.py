@@ -18,7 +18,7 @@ a storage failure a 503 with ``Retry-After`` so SDKs retry.
 Usage (what :class:`~posthog_otel.sink.server.SinkServer` does)::
 
     httpd = SinkHTTPServer(("127.0.0.1", 8010), SinkHandler)
-    httpd.sink = sink          # anything with .store (EventStore) and ._notify()
+    httpd.sink = sink          # anything with .store (EventStore) and .notify()
     httpd.serve_forever()
 """
 
@@ -31,7 +31,7 @@ import re
 import sqlite3
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from . import pages
@@ -39,10 +39,18 @@ from .ingest import MAX_BODY_BYTES, ingest_capture
 from .otlp import ingest_otlp
 from .records import KINDS, STATUS_ACCEPTED, STATUS_REJECTED, StoredEvent
 from .static import STATIC
-from .store import EventFilter
+from .store import EventFilter, EventStore
 
-if TYPE_CHECKING:
-    from .server import SinkServer
+
+class Sink(Protocol):
+    """What the handler needs from the server that owns it."""
+
+    @property
+    def store(self) -> EventStore: ...
+
+    def notify(self) -> None:
+        """Wake threads waiting for events to arrive."""
+
 
 __all__ = ["SinkHTTPServer", "SinkHandler"]
 
@@ -64,7 +72,7 @@ _CSP = (
 
 
 class SinkHTTPServer(ThreadingHTTPServer):
-    sink: SinkServer
+    sink: Sink
     request_queue_size = 128
 
 
@@ -80,7 +88,7 @@ class SinkHandler(BaseHTTPRequestHandler):
         _log.debug("%s %s", self.address_string(), format % args)
 
     @property
-    def sink(self) -> SinkServer:
+    def sink(self) -> Sink:
         return self.server.sink
 
     def _route(self) -> tuple[str, dict[str, list[str]]]:
@@ -232,7 +240,7 @@ class SinkHandler(BaseHTTPRequestHandler):
         if answer.status != 200:
             _log.info("rejected %s request: %s", path, answer.body.get("detail"))
         self._json(answer.status, answer.body, _CORS)
-        self.sink._notify()
+        self.sink.notify()
 
     def _otlp(self, path: str, signal: str) -> None:
         raw = self._read_body()
@@ -246,7 +254,7 @@ class SinkHandler(BaseHTTPRequestHandler):
         if answer.status != 200:
             _log.info("rejected OTLP %s request (%s)", signal, answer.status)
         self._send(answer.status, answer.body, answer.content_type)
-        self.sink._notify()
+        self.sink.notify()
 
     # -- GET ------------------------------------------------------------------------------
 
@@ -331,7 +339,7 @@ class SinkHandler(BaseHTTPRequestHandler):
         if path.rstrip("/") == "/api/events":
             deleted = self.sink.store.clear()
             self._json(200, {"deleted": deleted})
-            self.sink._notify()
+            self.sink.notify()
         else:
             self._json(404, _error("not_found", f"nothing to delete at {path}"))
 

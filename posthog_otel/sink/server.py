@@ -148,6 +148,7 @@ class SinkServer:
         options.setdefault("max_retries", 0)
         return Client(options.pop("api_key", self.api_key), host=self.url, **options)
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Wake threads waiting in :meth:`wait_for` (called when events arrive)."""
         with self._arrived:
             self._arrived.notify_all()

@@ -61,6 +61,11 @@ class PosthogSpanExporter(SpanExporter):
         self._shut_down = False
 
     @property
+    def capture_spans(self) -> str:
+        """Which spans become events: ``"roots"``, ``"all"`` or ``"none"``."""
+        return self._capture_spans
+
+    @property
     def client(self) -> Client:
         return self._client if self._client is not None else _default.get_client()
 

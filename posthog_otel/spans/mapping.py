@@ -36,13 +36,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind, StatusCode
 
+from .. import _identity
 from ..errors.exceptions import FrameOptions, exception_list_from_stacktrace
 from ._sdk import attribute_store, has_events
 
@@ -64,16 +65,10 @@ CAPTURE_MODES = ("roots", "all", "none")
 EVENT_ATTRIBUTE = "posthog.event"
 EXCEPTION_CAPTURED_ATTRIBUTE = "posthog.exception_captured"
 
-DISTINCT_ID = "posthog.distinct_id"
-SESSION_ID = "posthog.session_id"
-WINDOW_ID = "posthog.window_id"
-TAG_PREFIX = "posthog.tag."
-NATIVE_DISTINCT_ID = "posthogDistinctId"  # PostHog's own OTLP ingestion names
-NATIVE_SESSION_ID = "sessionId"
-
-_DISTINCT_ID_KEYS = (DISTINCT_ID, NATIVE_DISTINCT_ID, "user.id", "enduser.id")
-_SESSION_ID_KEYS = (SESSION_ID, NATIVE_SESSION_ID, "session.id")
-_HIDDEN = frozenset({NATIVE_DISTINCT_ID, NATIVE_SESSION_ID})
+TAG_PREFIX = _identity.TAG_PREFIX
+HIDDEN_ATTRIBUTES = _identity.NATIVE_NAMES  # ingestion aliases, never event properties
+_DISTINCT = _identity.DISTINCT_ID.name
+_SESSION = _identity.SESSION_ID.name
 _ROOT_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
 _ATTRIBUTE_SCALARS = (str, bool, int, float)
 # Enum .name is a descriptor call; these run for every span event
@@ -82,12 +77,21 @@ _STATUS_NAMES = {code: code.name.lower() for code in StatusCode}
 
 
 class Identity(NamedTuple):
-    """Who and what a span belongs to: from the live scope, or read back from attributes."""
+    """Who and what a span belongs to: from the live scope, or read back from attributes.
 
-    distinct_id: str | None
-    session_id: str | None
-    window_id: str | None
+    ``ids`` maps identity field names (:data:`posthog_otel._identity.FIELDS`) to values.
+    """
+
+    ids: Mapping[str, str]
     tags: Mapping[str, Any]
+
+    @property
+    def distinct_id(self) -> str | None:
+        return self.ids.get(_DISTINCT)
+
+    @property
+    def session_id(self) -> str | None:
+        return self.ids.get(_SESSION)
 
 
 class SpanEvent(NamedTuple):
@@ -142,50 +146,25 @@ def property_value(value: Any) -> Any:
 
 
 def span_attributes_for(
-    distinct_id: str | None,
-    session_id: str | None,
-    window_id: str | None,
-    tags: Mapping[str, Any],
-    native_aliases: bool = True,
+    ids: Mapping[str, str], tags: Mapping[str, Any], native_aliases: bool = True
 ) -> dict[str, Any]:
-    """The attributes that stamp a scope's state onto a span."""
-    attributes: dict[str, Any] = {}
-    if distinct_id is not None:
-        attributes[DISTINCT_ID] = str(distinct_id)
-        if native_aliases:
-            attributes[NATIVE_DISTINCT_ID] = str(distinct_id)
-    if session_id is not None:
-        attributes[SESSION_ID] = str(session_id)
-        if native_aliases:
-            attributes[NATIVE_SESSION_ID] = str(session_id)
-    if window_id is not None:
-        attributes[WINDOW_ID] = str(window_id)
+    """The attributes that stamp a scope's identity values and tags onto a span."""
+    attributes: dict[str, Any] = _identity.stamp_attributes(ids, native_aliases)
     for key, value in tags.items():
         attributes[TAG_PREFIX + str(key)] = _attribute_value(value)
     return attributes
 
 
 def identity_from_attributes(attributes: Mapping[str, Any] | None) -> Identity:
-    """Read identity, session, window and tags back from span or log attributes."""
+    """Read identity values and tags back from span or log attributes."""
     if not attributes:
-        return Identity(None, None, None, {})
-    distinct_id = _first(attributes, _DISTINCT_ID_KEYS)
-    session_id = _first(attributes, _SESSION_ID_KEYS)
-    window = attributes.get(WINDOW_ID)
+        return Identity({}, {})
     tags = {
         key[len(TAG_PREFIX) :]: property_value(value)
         for key, value in attributes.items()
         if key.startswith(TAG_PREFIX)
     }
-    return Identity(distinct_id, session_id, None if window is None else str(window), tags)
-
-
-def _first(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None and value != "":
-            return str(value)
-    return None
+    return Identity(_identity.read_attributes(attributes), tags)
 
 
 # -- HTTP semantic conventions ------------------------------------------------------------
@@ -281,10 +260,7 @@ def context_properties(
         props["$trace_id"] = format(trace_id, "032x")
     if span_id:
         props["$span_id"] = format(span_id, "016x")
-    if identity.session_id is not None:
-        props["$session_id"] = identity.session_id
-    if identity.window_id is not None:
-        props["$window_id"] = identity.window_id
+    _identity.event_properties(identity.ids, props)
     if service:
         props["service.name"] = service
     return props
@@ -394,7 +370,7 @@ class SpanMapper:
     ) -> SpanEvent:
         props = self._common(span, attributes, identity)
         for key, value in attributes.items():
-            if key in props or key in _HIDDEN or key.startswith("posthog."):
+            if key in props or key in HIDDEN_ATTRIBUTES or key.startswith(_identity.PREFIX):
                 continue
             kind = type(value)
             if kind is tuple or (kind is str and value[:1] in "[{"):  # the rare slow cases

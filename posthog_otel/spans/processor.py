@@ -24,7 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -33,20 +32,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-from ..context import _runtime
-from ..context import scope as contexts
+from .. import _identity
+from ..context import Scope, current_scope, observers, runtime
 from ..delivery.queue import BackgroundWorker
 from . import record_exception as span_exceptions
 from ._sdk import attribute_store, has_events, may_become_event, stamp_new_span
 from .exporter import PosthogSpanExporter
-from .mapping import (
-    DISTINCT_ID,
-    EVENT_ATTRIBUTE,
-    NATIVE_DISTINCT_ID,
-    SESSION_ID,
-    Identity,
-    span_attributes_for,
-)
+from .mapping import EVENT_ATTRIBUTE, Identity, span_attributes_for
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -55,9 +47,14 @@ __all__ = ["PosthogSpanProcessor"]
 
 _logger = logging.getLogger("posthog_otel")
 
-_get_current = _runtime.get_current
+_get_current = runtime.get_current
 _ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})
-_IDENTITY_KEYS = (DISTINCT_ID, NATIVE_DISTINCT_ID, SESSION_ID)
+# attributes that make a span "identified" (an event in "roots" mode)
+_IDENTITY_KEYS = (
+    _identity.DISTINCT_ID.attribute,
+    *(() if _identity.DISTINCT_ID.native is None else (_identity.DISTINCT_ID.native,)),
+    _identity.SESSION_ID.attribute,
+)
 _MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
 
 
@@ -83,18 +80,18 @@ class PosthogSpanProcessor(SpanProcessor):
         self._exporter = exporter or PosthogSpanExporter(
             client, capture_spans=capture_spans, capture_exceptions=capture_exceptions
         )
-        self._all = self._exporter._capture_spans == "all"
+        self._all = self._exporter.capture_spans == "all"
         self._aliases = native_attribute_aliases
         self._cache_key = "span_attributes" if native_attribute_aliases else "span_attributes_plain"
         # span_id -> the scope whose end-time state the span's event uses
-        self._open: dict[int, contexts.Scope] = {}
+        self._open: dict[int, Scope] = {}
         # trace_id -> span_id of the local root span being tracked in that trace
         self._roots: dict[int, int] = {}
         self._worker: BackgroundWorker[tuple[ReadableSpan, Identity | None]] = BackgroundWorker(
             "posthog-otel-spans", self._handle, max_queue_size
         )
         self.enabled = True
-        contexts._scope_changed_hooks.append(self._on_scope_changed)
+        self._unsubscribe = observers.on_change(self._on_scope_changed)
         # Live exception capture: full frames, and one event per exception object whichever
         # of span, context or middleware sees it first.
         self._hooked = not span_exceptions.is_hooked()
@@ -107,13 +104,11 @@ class PosthogSpanProcessor(SpanProcessor):
 
     # -- stamping -------------------------------------------------------------------------
 
-    def _attributes(self, scope: contexts.Scope) -> dict[str, Any]:
+    def _attributes(self, scope: Scope) -> dict[str, Any]:
         state = scope.resolve()
         cached: dict[str, Any] | None = state.extra.get(self._cache_key)
         if cached is None:
-            cached = span_attributes_for(
-                state.distinct_id, state.session_id, state.window_id, state.tags, self._aliases
-            )
+            cached = span_attributes_for(state.ids, state.tags, self._aliases)
             state.extra[self._cache_key] = cached
         return cached
 
@@ -121,7 +116,7 @@ class PosthogSpanProcessor(SpanProcessor):
         if not self.enabled:
             return
         try:
-            scope = contexts.current_scope(parent_context)
+            scope = current_scope(parent_context)
             if scope is None:
                 return
             attributes = stamp_new_span(span, self._attributes(scope))
@@ -137,7 +132,7 @@ class PosthogSpanProcessor(SpanProcessor):
             _logger.debug("posthog-otel on_start failed", exc_info=True)
 
     def _on_scope_changed(
-        self, scope: contexts.Scope, field: str | None, key: str | None, value: Any
+        self, scope: Scope, field: str | None, key: str | None, value: Any
     ) -> None:
         """Late identity: stamp what changed on the current span; re-point its trace's root."""
         if not self.enabled:
@@ -148,17 +143,9 @@ class PosthogSpanProcessor(SpanProcessor):
         if field is None:
             span.set_attributes(self._attributes(scope))
         elif field == "tag":
-            span.set_attributes(span_attributes_for(None, None, None, {str(key): value}))
+            span.set_attributes(span_attributes_for({}, {str(key): value}))
         else:
-            span.set_attributes(
-                span_attributes_for(
-                    value if field == "distinct_id" else None,
-                    value if field == "session_id" else None,
-                    value if field == "window_id" else None,
-                    {},
-                    self._aliases,
-                )
-            )
+            span.set_attributes(span_attributes_for({field: value}, {}, self._aliases))
         context = span.get_span_context()
         root = self._roots.get(context.trace_id)
         if root is None and _is_local_root(span) and len(self._open) < _MAX_OPEN:
@@ -191,7 +178,7 @@ class PosthogSpanProcessor(SpanProcessor):
                 and EVENT_ATTRIBUTE not in attribute_store(span)
             ):
                 return
-            identity = Identity(state.distinct_id, state.session_id, state.window_id, state.tags)
+            identity = Identity(state.ids, state.tags)
             self._worker.put((span, identity))
         except Exception:
             _logger.debug("posthog-otel on_end failed", exc_info=True)
@@ -215,8 +202,7 @@ class PosthogSpanProcessor(SpanProcessor):
         self._worker.shutdown(budget)
         self._exporter.shutdown(budget * 1000)
         self.enabled = False
-        with contextlib.suppress(ValueError):
-            contexts._scope_changed_hooks.remove(self._on_scope_changed)
+        self._unsubscribe()
         if self._hooked:
             span_exceptions.unhook_record_exception()
             self._hooked = False

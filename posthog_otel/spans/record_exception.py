@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
+from .._identity import event_properties
 from ..errors import exceptions
 from .mapping import EXCEPTION_CAPTURED_ATTRIBUTE, identity_from_attributes
 
@@ -108,8 +109,5 @@ def _span_properties(span: Any) -> dict[str, Any]:
     context = span.get_span_context()
     props["$trace_id"] = format(context.trace_id, "032x")
     props["$span_id"] = format(context.span_id, "016x")
-    if identity.session_id is not None:
-        props["$session_id"] = identity.session_id
-    if identity.window_id is not None:
-        props["$window_id"] = identity.window_id
+    event_properties(identity.ids, props)
     return props

@@ -43,6 +43,7 @@ class _Quiet(WSGIRequestHandler):
 
 def main() -> None:
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
     from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 
     posthog.PosthogInstrumentor().instrument(instrument_libraries=False)

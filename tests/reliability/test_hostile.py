@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.context import Context
 
-from posthog_otel.context.scope import Scope, context_with_scope, current_scope
+from posthog_otel.context import Scope, context_with_scope, current_scope
 from posthog_otel.delivery import encoding as _json
 from posthog_otel.errors.exceptions import FrameOptions, exception_list_from_stacktrace
 from posthog_otel.propagation import baggage as bg
@@ -220,7 +220,7 @@ def _check_state(scope: Scope | None) -> None:
     if scope is None:
         return
     state = scope.resolve()
-    for value in (state.distinct_id, state.session_id, state.window_id):
+    for value in (state.distinct_id, state.session_id, state.get("window_id")):
         assert value is None or (0 < len(value) <= 1000 and not CONTROL.search(value)), value
     inbound = [k for k in state.tags if not k.startswith("$")]
     assert len(inbound) <= bg.MAX_INBOUND_TAGS

@@ -219,6 +219,7 @@ def _threads(url: Callable[[int], str], total_threads: int, per_thread: int) -> 
 def test_fastapi_2000_concurrent_requests(pipeline: Pipeline) -> None:
     from fastapi import FastAPI
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
     from posthog_otel.instrumentors.asgi import instrument_app
 
     app = FastAPI()
@@ -275,6 +276,7 @@ def test_fastapi_2000_concurrent_requests(pipeline: Pipeline) -> None:
 def test_wsgi_64_threads(pipeline: Pipeline) -> None:
     from opentelemetry.instrumentation.threading import ThreadingInstrumentor
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
     from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -342,6 +344,7 @@ def django_stack() -> Iterator[None]:
     pytest.importorskip("posthog_otel.instrumentors.django")
     _configure_django()
     from django.test import override_settings
+
     from posthog_otel.instrumentors.django import MIDDLEWARE_PATH
 
     stack = [

@@ -42,10 +42,11 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 import posthog_otel as ph
 from posthog_otel import Client, PosthogSpanProcessor
-from posthog_otel.config import ClientSettings, PropagationSettings
-from posthog_otel.context.scope import current_scope
+from posthog_otel.config import ClientSettings
+from posthog_otel.context import current_scope
 from posthog_otel.delivery.transport import Transport
 from posthog_otel.propagation.propagator import PosthogPropagator
+from posthog_otel.propagation.settings import PropagationSettings
 from posthog_otel.testing.capture_server import CaptureServer, Fault
 
 from .._http_echo import EchoServer, loopback_names
@@ -403,6 +404,7 @@ HOSTILE = [
 
 def _hostile_app(client: Client) -> tuple[Any, Any]:
     from fastapi import FastAPI
+
     from posthog_otel.instrumentors.asgi import instrument_app
     from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 

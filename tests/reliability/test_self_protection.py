@@ -81,6 +81,7 @@ def wsgi_app(client: Client) -> Any:
 def asgi_app(client: Client) -> Any:
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import JSONResponse
+
     from posthog_otel.instrumentors.asgi import instrument_app
 
     app = FastAPI()

@@ -12,9 +12,8 @@ import json
 import os
 from typing import Any
 
-from posthog_otel.instrumentors.asgi import PosthogASGIMiddleware
-
 from posthog_otel import Client
+from posthog_otel.instrumentors.asgi import PosthogASGIMiddleware
 
 client = Client(flush_interval=0.05, shutdown_timeout=5)
 

@@ -14,9 +14,8 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
-
 from posthog_otel import Client
+from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 
 client = Client(flush_interval=0.05, shutdown_timeout=5)
 client.capture("app_loaded", distinct_id="server", properties={"pid": os.getpid()})
