@@ -65,7 +65,7 @@ def _report(environ: dict[str, Any]) -> dict[str, Any]:
         else {
             "distinct_id": resolved.distinct_id,
             "session_id": resolved.session_id,
-            "window_id": resolved.window_id,
+            "window_id": resolved.get("window_id"),
             "tags": resolved.tags,
             "fresh": scope.fresh if scope is not None else None,
         },
