@@ -451,9 +451,9 @@ def _capture_leaving_exception(scope: Scope, exc: BaseException) -> None:
     if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, GeneratorExit, ...
         return
     try:
-        from ..errors import exceptions
+        from ..errors import is_captured
 
-        if exceptions.is_captured(exc) or not scope.wants_exception_capture():
+        if is_captured(exc) or not scope.wants_exception_capture():
             return
         client = scope.nearest_client()
         if client is None:

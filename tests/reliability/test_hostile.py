@@ -43,7 +43,7 @@ from opentelemetry.context import Context
 
 from posthog_otel.context.scope import Scope, context_with_scope, current_scope
 from posthog_otel.delivery import encoding as _json
-from posthog_otel.errors.exceptions import FrameOptions, exception_list_from_stacktrace
+from posthog_otel.errors import FrameOptions, exception_list_from_stacktrace
 from posthog_otel.propagation import baggage as bg
 from posthog_otel.propagation.propagator import PosthogPropagator
 
