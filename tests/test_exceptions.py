@@ -839,6 +839,32 @@ def test_node_stack_trace() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "function", "filename"),
+    [
+        ("    at async handler (/srv/a.js:2:3)", "handler", "/srv/a.js"),
+        ("    at new Widget (/srv/w.js:2:3)  ", "new Widget", "/srv/w.js"),
+        ("\tat async /srv/a.js:2:3", "<anonymous>", "/srv/a.js"),
+        (
+            "    at eval (eval at <anonymous> (/srv/e.js:9:9), <anonymous>:2:3)",
+            "eval",
+            "eval at <anonymous> (/srv/e.js:9:9), <anonymous>",
+        ),
+    ],
+)
+def test_node_frame_lines_split_at_the_first_opening_and_the_last_closing(
+    line: str, function: str, filename: str
+) -> None:
+    [entry] = exception_list_from_stacktrace(f"Error: x\n{line}\n")
+    [frame] = frames_of(entry)
+    assert (frame["function"], frame["filename"], frame["lineno"], frame["colno"]) == (
+        function,
+        filename,
+        2,
+        3,
+    )
+
+
 GO_TRACE = """\
 panic: runtime error: index out of range [5] with length 3
 

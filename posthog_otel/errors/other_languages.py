@@ -19,7 +19,10 @@ Usage::
     lines = stack_text.splitlines()
     root = parse_java(lines) or parse_node(lines) or parse_go(lines)
 
-Imports only the standard library and its sibling modules.
+The text comes from other processes, so every line is read in time linear in its length:
+patterns have no nested or competing unbounded quantifiers, and Node's ``at fn (location)``
+lines are split with string methods.  Imports only the standard library and its sibling
+modules.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ _JAVA_HEADER = re.compile(
     r"(?P<type>[A-Za-z_$][\w$.]*)(?::\s?(?P<value>.*))?$"
 )
 _JAVA_SOURCE_SUFFIXES = (".java", ".kt", ".scala", ".groovy")
-_NODE_FRAME = re.compile(r"^\s+at (?:async )?(?:(?P<fn>.+?) \((?P<loc>.+)\)|(?P<bare>\S+))\s*$")
+_NO_WHITESPACE = re.compile(r"\S+")
 _NODE_LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)$")
 _GO_FILE = re.compile(r"^\s+(?P<file>\S.*?\.go):(?P<line>\d+)(?: \+0x[0-9a-fA-F]+)?\s*$")
 _GO_GOROUTINE = re.compile(r"^goroutine \d+ \[")
@@ -90,18 +93,19 @@ def parse_node(lines: list[str]) -> ExceptionNode | None:
     head: list[str] = []
     frames: list[dict[str, Any]] = []
     for line in lines:
-        found = _NODE_FRAME.match(line)
-        if found is None:
+        call = _node_call(line)
+        if call is None:
             if not frames and line.strip():
                 head.append(line)
             continue
-        location = _NODE_LOCATION.match(found["loc"] or found["bare"])
+        function, where = call
+        location = _NODE_LOCATION.match(where)
         if location is not None:
             frames.append(
                 {
                     "platform": "node:javascript",
                     "filename": location["file"],
-                    "function": found["fn"] or "<anonymous>",
+                    "function": function or "<anonymous>",
                     "lineno": int(location["line"]),
                     "colno": int(location["col"]),
                 }
@@ -146,6 +150,32 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
         node = ExceptionNode(UNKNOWN_TYPE, first, None)
     node.frames = _oldest_first(frames)
     return node
+
+
+def _node_call(line: str) -> tuple[str | None, str] | None:
+    """``(function or None, location)`` of a Node frame line, or None for other lines.
+
+    Accepts ``<indent>at [async ]fn (location)`` and ``<indent>at [async ]location``; the
+    function is everything before the first `` (`` and the location runs to the last ``)``.
+    Split with string methods: a regex with a lazy function and a greedy location tries every
+    `` (`` against every ``)`` and takes quadratic time on hostile lines.
+    """
+    if not line[:1].isspace():
+        return None
+    body = line.lstrip()
+    if not body.startswith("at "):
+        return None
+    body = body[len("at ") :]
+    # "async " is a marker when what follows reads as a frame, else part of the function name
+    candidates = [body[len("async ") :], body] if body.startswith("async ") else [body]
+    for text in candidates:
+        text = text.rstrip()
+        opening = text.find(" (", 1)  # the function name is never empty
+        if text.endswith(")") and 0 < opening < len(text) - 3:
+            return text[:opening], text[opening + 2 : -1]
+        if _NO_WHITESPACE.fullmatch(text):
+            return None, text
+    return None
 
 
 def _headline(text: str) -> ExceptionNode:
