@@ -124,9 +124,9 @@ def _enrich(record: logging.LogRecord) -> None:
 def _capture(record: logging.LogRecord, exc: BaseException | None) -> None:
     if not isinstance(exc, Exception):
         return
-    from posthog_otel.errors import exceptions
+    from posthog_otel.errors import is_captured
 
-    if exceptions.is_captured(exc):
+    if is_captured(exc):
         return
     local = _state.local
     local.busy = True

@@ -168,9 +168,9 @@ def _capture_unhandled(exc: BaseException | None, ctx: Any, properties: dict[str
     if not _state.active or not isinstance(exc, Exception):
         return
     try:
-        from posthog_otel.errors import exceptions
+        from posthog_otel.errors import is_captured
 
-        if exceptions.is_captured(exc):
+        if is_captured(exc):
             return
         client = _client()
         if not _capture_wanted(client):

@@ -105,9 +105,9 @@ def exception_autocapture_enabled() -> bool:
 
 def _capture_exit_exception(scope: Scope, exc: Exception) -> None:
     """Capture an Exception leaving ``scope`` once, with the scope's or the default client."""
-    from .errors import exceptions  # loaded on the first exception, not at import
+    from . import errors  # loaded on the first exception, not at import
 
-    if exceptions.is_captured(exc):
+    if errors.is_captured(exc):
         return
     client = scope.nearest_client()
     if scope.capture_exceptions is not None:

@@ -37,10 +37,9 @@ from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from . import _identity
+from . import _identity, errors
 from .config import ClientSettings, name_matcher
 from .context import current_scope, get_context_distinct_id
-from .errors import exceptions
 from .version import __version__
 
 __all__ = ["Client", "EventTransport", "Posthog"]
@@ -129,7 +128,7 @@ class Client:
         self._super_properties = dict(settings.super_properties or {})
         self._system = _system_properties(settings)
         self._excluded = name_matcher(settings.exclude_properties)
-        self._frames = exceptions.FrameOptions(
+        self._frames = errors.FrameOptions(
             project_root=settings.project_root or os.getcwd(),
             in_app_modules=settings.in_app_modules,
         )
@@ -161,7 +160,7 @@ class Client:
         return self._settings
 
     @property
-    def frame_options(self) -> exceptions.FrameOptions:
+    def frame_options(self) -> errors.FrameOptions:
         """How this client judges frames (``project_root``, ``in_app_modules``)."""
         return self._frames
 
@@ -211,10 +210,10 @@ class Client:
             exc = exception if exception is not None else sys.exc_info()[1]
             if exc is None or self._settings.disabled:
                 return None
-            if not exceptions.mark_captured(exc):
+            if not errors.mark_captured(exc):
                 return None
             props: dict[str, Any] = {
-                "$exception_list": exceptions.exception_list(
+                "$exception_list": errors.exception_list(
                     exc, handled=handled, options=self._frames
                 ),
                 "$exception_level": "error",

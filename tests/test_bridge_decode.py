@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from posthog_otel.bridge.limits import BadBody, BodyTooLarge, Inflater, MemoryBudget
 from posthog_otel.bridge.logs import LogMapper
-from posthog_otel.errors.exceptions import FrameOptions
+from posthog_otel.errors import FrameOptions
 from posthog_otel.otlp.decode import DecodeError, decode_logs, decode_traces
 from posthog_otel.otlp.responses import JSON, PROTOBUF, answer_type, export_response, status_body
 from posthog_otel.spans.mapping import MappingOptions, SpanMapper

@@ -1,4 +1,4 @@
-"""Tests for posthog_otel.errors.exceptions: $exception_list from live exceptions and from text."""
+"""Tests for posthog_otel.errors: $exception_list from live exceptions and from text."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posthog_otel.errors import exceptions
-from posthog_otel.errors.exceptions import (
+import posthog_otel
+from posthog_otel.errors import (
     FrameOptions,
     exception_list,
     exception_list_from_stacktrace,
@@ -35,7 +35,7 @@ FIXTURE = Path(raisers.__file__).resolve()
 FIXTURE_LINES = FIXTURE.read_text().splitlines()
 FIXTURE_MODULE = raisers.__name__  # "tests._exc_fixtures.raisers"
 FIXTURE_PACKAGE = FIXTURE_MODULE.rpartition(".")[0]
-PACKAGE_DIR = Path(exceptions.__file__).resolve().parent
+PACKAGE_DIR = Path(posthog_otel.__file__).resolve().parent
 EXCEPTION_GROUP: Any = getattr(builtins, "ExceptionGroup", None)
 needs_groups = pytest.mark.skipif(EXCEPTION_GROUP is None, reason="ExceptionGroup is 3.11+")
 
@@ -176,9 +176,28 @@ def test_frames_of_this_package_are_never_in_app() -> None:
     options = FrameOptions(project_root=str(ROOT), in_app_modules=("posthog_otel",))
     exc = caught(lambda: setattr(options, "context_lines", 1))  # frozen dataclass __setattr__
     [entry] = exception_list(exc, options=options)
-    own = [f for f in frames_of(entry) if f.get("module") == "posthog_otel.errors.exceptions"]
+    own = [f for f in frames_of(entry) if f.get("module") == "posthog_otel.errors.frames"]
     assert own, "the dataclass-generated __setattr__ runs with this package's globals"
     assert all(f["in_app"] is False for f in own)
+
+
+def test_frames_in_this_package_are_named_from_the_package_root() -> None:
+    path = PACKAGE_DIR / "errors" / "frames.py"
+    lineno, line = next(
+        (number, text)
+        for number, text in enumerate(path.read_text().splitlines(), start=1)
+        if text.startswith("class FrameOptions")
+    )
+    text = (
+        "Traceback (most recent call last):\n"
+        f'  File "{path}", line {lineno}, in <module>\n'
+        f"    {line}\n"
+        "ValueError: boom\n"
+    )
+    [frame] = frames_of(exception_list_from_stacktrace(text)[0])
+    assert frame["filename"] == "posthog_otel/errors/frames.py"
+    assert frame["context_line"] == line
+    assert frame["in_app"] is False
 
 
 def test_frame_count_is_capped_keeping_the_frames_nearest_the_raise() -> None:
@@ -818,6 +837,32 @@ def test_node_stack_trace() -> None:
             "colno": 19,
         },
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "function", "filename"),
+    [
+        ("    at async handler (/srv/a.js:2:3)", "handler", "/srv/a.js"),
+        ("    at new Widget (/srv/w.js:2:3)  ", "new Widget", "/srv/w.js"),
+        ("\tat async /srv/a.js:2:3", "<anonymous>", "/srv/a.js"),
+        (
+            "    at eval (eval at <anonymous> (/srv/e.js:9:9), <anonymous>:2:3)",
+            "eval",
+            "eval at <anonymous> (/srv/e.js:9:9), <anonymous>",
+        ),
+    ],
+)
+def test_node_frame_lines_split_at_the_first_opening_and_the_last_closing(
+    line: str, function: str, filename: str
+) -> None:
+    [entry] = exception_list_from_stacktrace(f"Error: x\n{line}\n")
+    [frame] = frames_of(entry)
+    assert (frame["function"], frame["filename"], frame["lineno"], frame["colno"]) == (
+        function,
+        filename,
+        2,
+        3,
+    )
 
 
 GO_TRACE = """\

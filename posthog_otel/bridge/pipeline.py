@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..client import Client
-from ..errors.exceptions import FrameOptions
+from ..errors import FrameOptions
 from ..otlp.decode import DecodedSpan, DecodeError, decode_logs, decode_traces
 from ..spans.mapping import MappingOptions, SpanEvent, SpanMapper
 from .logs import LogMapper

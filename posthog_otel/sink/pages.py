@@ -347,7 +347,7 @@ def _meta(event: StoredEvent) -> str:
 
 def _span_exceptions(event: StoredEvent) -> str:
     """Exceptions recorded on a span (OTel ``exception`` span events), as an error tracker."""
-    from ..errors.exceptions import exception_list_from_stacktrace
+    from ..errors import exception_list_from_stacktrace
 
     blocks = []
     for span_event in event.properties.get("events") or []:

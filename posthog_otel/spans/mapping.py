@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import _identity
-from ..errors.exceptions import FrameOptions, exception_list_from_stacktrace
+from ..errors import FrameOptions, exception_list_from_stacktrace
 from ._sdk import attribute_store, has_events
 
 __all__ = [

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from .._identity import event_properties
-from ..errors import exceptions
+from ..errors import is_captured
 from .mapping import EXCEPTION_CAPTURED_ATTRIBUTE, identity_from_attributes
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def _capture(
         return args, kwargs
     if not isinstance(exception, Exception):  # KeyboardInterrupt, SystemExit, ...
         return args, kwargs
-    if not exceptions.is_captured(exception):
+    if not is_captured(exception):
         client = getter()
         if not client.enable_exception_autocapture:
             return args, kwargs

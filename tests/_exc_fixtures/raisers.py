@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from posthog_otel.errors.exceptions import exception_list
+from posthog_otel.errors import exception_list
 
 
 class PaymentError(Exception):

@@ -19,7 +19,7 @@ with atheris.instrument_imports(include=["posthog_otel"]):
     from opentelemetry.context import Context
 
     from posthog_otel.context import context_with_scope, current_scope
-    from posthog_otel.errors.exceptions import exception_list_from_stacktrace
+    from posthog_otel.errors import exception_list_from_stacktrace
     from posthog_otel.propagation import baggage
     from posthog_otel.propagation.propagator import PosthogPropagator
     from posthog_otel.sink.ingest import ingest_capture

@@ -43,7 +43,7 @@ from opentelemetry.context import Context
 
 from posthog_otel.context import Scope, context_with_scope, current_scope
 from posthog_otel.delivery import encoding as _json
-from posthog_otel.errors.exceptions import FrameOptions, exception_list_from_stacktrace
+from posthog_otel.errors import FrameOptions, exception_list_from_stacktrace
 from posthog_otel.propagation import baggage as bg
 from posthog_otel.propagation.propagator import PosthogPropagator
 
@@ -454,6 +454,29 @@ def test_line_numbers_of_thousands_of_digits_are_handled() -> None:
     )
     entries = exception_list_from_stacktrace(text, exc_type="ValueError")
     _check_entries(entries)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "hostile",
+    ["    at " + "f (" * 80_000, "    at f" + " (x)" * 60_000 + " x"],
+    ids=["open", "closed"],
+)
+def test_node_frame_lines_full_of_parentheses_parse_in_linear_time(hostile: str) -> None:
+    # Any " (" might open a Node frame's location and any ")" close it; splitting
+    # "at fn (location)" by trying every pair takes minutes on lines this long.
+    text = f"TypeError: boom\n{hostile}\n    at handler (/srv/app.js:3:7)\n"
+    [entry] = exception_list_from_stacktrace(text, options=FrameOptions(local_source=False))
+    assert (entry["type"], entry["value"]) == ("TypeError", f"boom\n{hostile}")
+    assert entry["stacktrace"]["frames"] == [
+        {
+            "platform": "node:javascript",
+            "filename": "/srv/app.js",
+            "function": "handler",
+            "lineno": 3,
+            "colno": 7,
+        }
+    ]
 
 
 # -- event encoding -----------------------------------------------------------------------------
