@@ -7,9 +7,9 @@ import pytest
 from posthog_otel import _default
 from posthog_otel.testing.capture_server import CaptureServer
 
-from . import _routing
+from .support import routing
 
-_routing.install()
+routing.install()
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def _isolated_default_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST", "POSTHOG_DISABLED"):
         monkeypatch.delenv(name, raising=False)
     previous = _default.set_client(None)
-    _routing.route_to(None)
+    routing.route_to(None)
     yield
     client = _default.set_client(previous)
     if client is not None and client is not previous:

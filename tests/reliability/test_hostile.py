@@ -1,7 +1,7 @@
 """Hostile input: property-based tests (hypothesis) and a bounded atheris fuzz run.
 
-Extends ``tests/test_baggage.py``, ``tests/test_propagator.py``, ``tests/test_exceptions.py``
-and ``tests/test_sink_fuzz.py`` (which cover ``parse_header`` on raw strings, dict carriers,
+Extends ``tests/unit/propagation/test_baggage.py``, ``test_propagator.py``, ``tests/unit/errors/test_exceptions.py``
+and ``tests/unit/sink/test_sink_fuzz.py`` (which cover ``parse_header`` on raw strings, dict carriers,
 arbitrary text for the stacktrace parser and arbitrary JSON-ish sink bodies) with:
 
 - extraction through every kind of carrier a server hands us (dicts in any case, WSGI
@@ -46,8 +46,8 @@ from posthog_otel.delivery import encoding as _json
 from posthog_otel.errors.exceptions import FrameOptions, exception_list_from_stacktrace
 from posthog_otel.propagation import baggage as bg
 from posthog_otel.propagation.propagator import PosthogPropagator
+from tests.support.procs import ROOT
 
-from .._procs import ROOT
 from ._report import LONG
 
 SCALE = 10 if LONG else 1

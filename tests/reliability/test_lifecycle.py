@@ -32,8 +32,7 @@ import pytest
 import requests
 
 from posthog_otel.testing.capture_server import CaptureServer
-
-from .._procs import BIN, ROOT, free_port, wait_until_up
+from tests.support.procs import BIN, ROOT, free_port, wait_until_up
 
 EXIT_TIMEOUT = 30.0
 

@@ -27,9 +27,9 @@ import requests
 from posthog_otel import Client
 from posthog_otel.delivery.transport import Transport
 from posthog_otel.testing.capture_server import CaptureServer, Fault
+from tests.support.procs import free_port
+from tests.support.servers import uvicorn_server, wsgi_server
 
-from .._procs import free_port
-from .._servers import uvicorn_server, wsgi_server
 from ._report import LONG
 
 API_KEY = "phc_selfprotection_SECRET_0123456789"
