@@ -27,8 +27,7 @@ from posthog_otel.instrumentors.requests import PosthogRequestsInstrumentor
 from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.spans.mapping import SpanMapper, identity_from_attributes
 from posthog_otel.testing import CapturedEvents
-
-from ._http_echo import EchoServer
+from tests.support.http_echo import EchoServer
 
 # -- the vocabulary ---------------------------------------------------------------------------
 
