@@ -586,15 +586,19 @@ def test_sink_survives_degenerate_json() -> None:
         _ingest(raw, {}, {}, "/batch/")
 
 
-def test_sink_stores_or_refuses_lone_surrogates(tmp_path: Path) -> None:
+def test_sink_refuses_lone_surrogates_and_stores_the_refusal(tmp_path: Path) -> None:
     from posthog_otel.sink.ingest import ingest_capture
     from posthog_otel.sink.store import EventStore
 
     raw = b'{"api_key":"k","batch":[{"event":"\\ud800x","distinct_id":"\\udfff"}]}'
     answer = ingest_capture(raw, endpoint="/batch/", headers={}, query={}, now=time.time())
+    assert (answer.status, answer.body["code"]) == (400, "invalid_payload")
     store = EventStore(tmp_path / "s.sqlite3")
     try:
-        store.insert(answer.records)  # must not raise, whichever answer was chosen
+        assert len(store.insert(answer.records)) == 1  # the refusal is kept, as sent
+        (row,) = store.query()
+        assert (row.status, row.code) == ("rejected", "invalid_payload")
+        assert row.raw["body"] == raw.decode()
     finally:
         store.close()
 

@@ -409,13 +409,21 @@ def test_extract_never_raises_on_any_carrier(carrier: dict[str, Any]) -> None:
         assert len(state.tags) <= 64
 
 
-def test_inject_into_unreadable_carriers_does_not_raise() -> None:
+def test_inject_into_unreadable_carriers_does_not_raise(caplog: pytest.LogCaptureFixture) -> None:
     class Odd:
         def __setitem__(self, key: str, value: str) -> None:
             raise RuntimeError("read-only")
 
-    PosthogPropagator().inject(Odd(), scope_context())  # logged, not raised
-    PosthogPropagator().inject(None, scope_context())
+    with caplog.at_level(logging.DEBUG, logger="posthog_otel"):
+        PosthogPropagator().inject(Odd(), scope_context())  # logged, not raised
+        PosthogPropagator().inject(None, scope_context())
+    logged = [
+        (r.levelno, r.getMessage(), r.exc_info[0] if r.exc_info else None)
+        for r in caplog.records
+        if r.name == "posthog_otel"
+    ]
+    message = "posthog-otel could not inject PostHog context"
+    assert logged == [(logging.DEBUG, message, RuntimeError), (logging.DEBUG, message, TypeError)]
 
 
 # -- settings and targets --------------------------------------------------------------------
