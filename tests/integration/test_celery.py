@@ -36,6 +36,7 @@ from tests.support.apps.celery_tasks import make_app
 from tests.support.e2e import start_celery_worker
 from tests.support.procs import stop
 from tests.support.routing import route_to
+from tests.support.waiting import wait_for_events
 
 WORKER_MODES = ("ours", "posthog_python", "contrib_first", "ours_first")
 TIMEOUT = 30.0
@@ -64,18 +65,8 @@ class Workers:
     def wait(
         self, predicate: Callable[[dict[str, Any]], bool], count: int = 1
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            found = [e for e in self.server.events if predicate(e)]
-            if len(found) >= count:
-                return found
-            for mode, proc in self.procs.items():
-                if proc.poll() is not None:
-                    out, err = proc.communicate()
-                    raise AssertionError(f"worker {mode} exited:\n{out}\n{err}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {count} matching events, got {found}")
-            time.sleep(0.05)
+        workers = {f"worker {mode}": proc for mode, proc in self.procs.items()}
+        return wait_for_events(self.server, predicate, count, timeout=TIMEOUT, procs=workers)
 
     def settle(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         """The matching events after a short quiet period (to see that nothing more comes)."""

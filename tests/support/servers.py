@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .procs import free_port
+from .waiting import wait_until
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -56,11 +56,7 @@ def uvicorn_server(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.02)
+    wait_until(lambda: server.started, timeout=10, interval=0.02, what="uvicorn to start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
