@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from posthog_otel import _default
+from posthog_otel.testing import CapturedEvents
 from posthog_otel.testing.capture_server import CaptureServer
 
 from .support import routing
@@ -29,3 +30,10 @@ def _isolated_default_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     client = _default.set_client(previous)
     if client is not None and client is not previous:
         client.shutdown(0.5)
+
+
+@pytest.fixture
+def events(posthog_events: CapturedEvents) -> CapturedEvents:
+    """The shipped ``posthog_events`` fixture (posthog_otel.testing's pytest plugin), under the
+    short name the tests use: an in-memory client installed as the default for the test."""
+    return posthog_events

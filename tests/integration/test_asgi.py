@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from posthog_otel.instrumentors.asgi import (
     PosthogStarletteInstrumentor,
     instrument_app,
 )
-from posthog_otel.testing import CapturedEvents, memory_client
+from posthog_otel.testing import CapturedEvents
 from posthog_otel.testing.capture_server import CaptureServer
 from tests.support.routing import route_to
 from tests.support.servers import uvicorn_server
@@ -83,13 +83,6 @@ def _app(seen: dict[str, Any]) -> FastAPI:
         await websocket.close()
 
     return app
-
-
-@pytest.fixture
-def events() -> Iterator[CapturedEvents]:
-    client, captured = memory_client()
-    _default.set_client(client)
-    yield captured
 
 
 def test_request_context_routes_background_and_streaming(events: CapturedEvents) -> None:

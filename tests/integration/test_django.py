@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tests.support.apps.celery_tasks import make_app
 from tests.support.e2e import HEADERS, check_end_to_end, start_celery_worker, start_downstream
 from tests.support.procs import BIN, ROOT, free_port, start, stop, wait_until_up
 from tests.support.servers import uvicorn_server
+from tests.support.waiting import wait_until
 
 SESSION = "django.contrib.sessions.middleware.SessionMiddleware"
 COMMON = "django.middleware.common.CommonMiddleware"
@@ -60,13 +60,6 @@ def _configure_django() -> None:
 @pytest.fixture(scope="module", autouse=True)
 def _django() -> None:
     _configure_django()
-
-
-@pytest.fixture
-def events() -> Iterator[CapturedEvents]:
-    client, captured = memory_client()
-    _default.set_client(client)
-    yield captured
 
 
 @pytest.fixture
@@ -466,16 +459,16 @@ def test_end_to_end_django_with_downstream_and_celery(
 def _wait_for_events(
     server: CaptureServer, names: set[str], worker: subprocess.Popen[str], timeout: float = 30
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def all_names() -> list[dict[str, Any]] | None:
         found = [e for e in server.events if e["event"] in names]
-        if {e["event"] for e in found} == names:
-            return found
-        if worker.poll() is not None:
-            raise AssertionError(f"the Celery worker exited: {worker.communicate()[1][-3000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {sorted(names)} from the worker: {server.events}")
-        time.sleep(0.05)
+        return found if {e["event"] for e in found} == names else None
+
+    return wait_until(
+        all_names,
+        timeout=timeout,
+        procs={"the Celery worker": worker},
+        what=lambda: f"{sorted(names)} from the worker: {server.events}",
+    )
 
 
 _LAZY_SCRIPT = """

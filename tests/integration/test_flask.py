@@ -23,7 +23,7 @@ from posthog_otel.instrumentors.flask import (
     uninstrument_app,
 )
 from posthog_otel.spans import record_exception as span_exceptions
-from posthog_otel.testing import CapturedEvents, memory_client
+from posthog_otel.testing import CapturedEvents
 from posthog_otel.testing.capture_server import CaptureServer
 from tests.support.e2e import HEADERS, check_end_to_end, start_downstream
 from tests.support.procs import BIN, free_port, start, stop, wait_until_up
@@ -77,13 +77,6 @@ def _make_app() -> flask.Flask:
         return flask.Response(chunks(), mimetype="text/plain")
 
     return app
-
-
-@pytest.fixture
-def events() -> Iterator[CapturedEvents]:
-    client, captured = memory_client()
-    _default.set_client(client)
-    yield captured
 
 
 @pytest.fixture

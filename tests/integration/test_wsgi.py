@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 import requests
 
 import posthog_otel as posthog
-from posthog_otel import _default
 from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware, request_info_from_environ
-from posthog_otel.testing import CapturedEvents, memory_client
+from posthog_otel.testing import CapturedEvents
 from tests.support.routing import route_to
 from tests.support.servers import wsgi_server
 
@@ -35,13 +33,6 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
     posthog.capture("page_viewed")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(posthog.get_tags().get("$request_path")).encode()]
-
-
-@pytest.fixture
-def events() -> Iterator[CapturedEvents]:
-    client, captured = memory_client()
-    _default.set_client(client)
-    yield captured
 
 
 def test_request_context_and_streaming_body(events: CapturedEvents) -> None:

@@ -18,7 +18,6 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
 import posthog_otel.instrumentors.threading as ours_module
-from posthog_otel import _default
 from posthog_otel.instrumentors.threading import PosthogThreadingInstrumentor
 from posthog_otel.testing import CapturedEvents, memory_client
 from tests.support.routing import route_to
@@ -221,14 +220,6 @@ def test_uninstrument_restores_threading() -> None:
 
 
 # -- unhandled exceptions ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def events() -> Iterator[CapturedEvents]:
-    client, captured = memory_client()
-    previous = _default.set_client(client)
-    yield captured
-    _default.set_client(previous)
 
 
 @pytest.fixture

@@ -18,14 +18,6 @@ from posthog_otel.testing import CapturedEvents, memory_client
 
 
 @pytest.fixture
-def events() -> Iterator[CapturedEvents]:
-    client, captured = memory_client()
-    previous = _default.set_client(client)
-    yield captured
-    _default.set_client(previous)
-
-
-@pytest.fixture
 def instrumented(events: CapturedEvents) -> Iterator[PosthogLoggingInstrumentor]:
     instrumentor = PosthogLoggingInstrumentor()
     instrumentor.instrument()
