@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,37 @@ from posthog_otel.testing.capture_server import CaptureServer
 from .support import routing
 
 routing.install()
+
+TESTS = Path(__file__).resolve().parent
+SLOW_DIRECTORIES = ("integration", "reliability")
+# Unit tests that take over ~1.5 s on their own (pytest --durations): out of the fast tier.
+SLOW_UNIT_TESTS = {
+    "unit/bridge/test_bridge_decode.py::test_wire_reader_agrees_with_the_generated_classes",
+    "unit/delivery/test_transport.py::test_flush_keeps_its_time_budget",
+    "unit/propagation/test_baggage.py::test_valid_members_are_kept_among_garbage",
+    "unit/sink/test_sink_fuzz.py::test_any_capture_body_is_answered_and_rendered",
+    "unit/testing/test_testing_plugin.py::test_the_plugin_loads_in_another_project",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` everything under integration/ and reliability/, and the slow unit tests."""
+    modules: dict[str, object] = {}
+    for item in items:
+        path = item.path.resolve()
+        if not path.is_relative_to(TESTS):
+            continue
+        relative = path.relative_to(TESTS).as_posix()
+        modules[relative] = getattr(item, "module", None)
+        test_id = f"{relative}::{item.name.split('[')[0]}"
+        if relative.split("/")[0] in SLOW_DIRECTORIES or test_id in SLOW_UNIT_TESTS:
+            item.add_marker(pytest.mark.slow)
+    # A renamed or moved test must not silently drop out of the list (and into the fast tier).
+    for test_id in SLOW_UNIT_TESTS:
+        file, name = test_id.split("::")
+        if file in modules and not hasattr(modules[file], name):
+            raise pytest.UsageError(f"SLOW_UNIT_TESTS names a test that does not exist: {test_id}")
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ import requests
 from posthog_otel.sink import SinkServer
 from tests.support.sink_helpers import batch, event, post
 
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = os.environ.get("POSTHOG_OTEL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("POSTHOG_OTEL_CHROMEDRIVER", "/usr/bin/chromedriver")
