@@ -15,12 +15,18 @@ routing.install()
 
 TESTS = Path(__file__).resolve().parent
 SLOW_DIRECTORIES = ("integration", "reliability")
-# Unit tests that take over ~1.5 s on their own (pytest --durations): out of the fast tier.
+# Unit tests that take about a second or more on their own (pytest --durations), or run a
+# subprocess: out of the fast tier.
 SLOW_UNIT_TESTS = {
     "unit/bridge/test_bridge_decode.py::test_wire_reader_agrees_with_the_generated_classes",
+    "unit/delivery/test_transport.py::test_429_honours_retry_after",
     "unit/delivery/test_transport.py::test_flush_keeps_its_time_budget",
+    "unit/propagation/test_baggage.py::test_any_json_tags_round_trip",
     "unit/propagation/test_baggage.py::test_valid_members_are_kept_among_garbage",
     "unit/sink/test_sink_fuzz.py::test_any_capture_body_is_answered_and_rendered",
+    "unit/sink/test_sink_fuzz.py::test_any_otlp_json_body_is_answered_and_rendered",
+    "unit/spans/test_exporter.py::test_no_events_lost_at_exit_whatever_the_atexit_order",
+    "unit/testing/test_testing_plugin.py::test_importing_the_helpers_never_needs_pytest",
     "unit/testing/test_testing_plugin.py::test_the_plugin_loads_in_another_project",
 }
 
