@@ -1,10 +1,11 @@
-# Set-up and everyday commands. `make demo` runs the main job, `make test` runs the tests.
-# Both create .venv and install the project with its dev extras on first use.
+# Set-up and everyday commands. `make demo` runs the main job, `make test` runs all the tests,
+# `make test-fast` the fast tier (pytest -m "not slow").
+# Each creates .venv and installs the project with its dev extras on first use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test test-fast lint bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,6 +20,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check posthog_otel instrumentors tests benchmarks examples

@@ -29,6 +29,7 @@ import requests
 from posthog_otel import Client
 from posthog_otel.delivery.transport import Transport
 from posthog_otel.testing.capture_server import CaptureServer, Fault
+from tests.support.waiting import wait_until
 
 from ._report import LONG, latency_ms, write_artifact
 
@@ -97,9 +98,7 @@ def test_capture_server_does_not_store_a_request_its_client_abandoned(
     body = {"api_key": "phc_k", "batch": [{"event": "e", "distinct_id": "d", "uuid": "u1"}]}
     with pytest.raises(requests.Timeout):
         requests.post(faulty_server.url + "/batch/", json=body, timeout=0.2)
-    deadline = time.monotonic() + 5
-    while faulty_server.abandoned < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: faulty_server.abandoned >= 1, timeout=5, what="the abandoned request")
     assert faulty_server.abandoned == 1
     assert faulty_server.uuids == set() and faulty_server.requests == []
     # A stall shorter than the client's patience is a slow but successful request.
@@ -261,9 +260,12 @@ def test_shutdown_in_the_middle_of_a_slow_batch_counts_each_event_once(
         client.capture("e", distinct_id=str(i))
     time.sleep(0.05)
     assert client.shutdown(0.45) is False
-    deadline = time.monotonic() + 5
-    while client.stats()["queued"] and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(
+        lambda: not client.stats()["queued"],
+        timeout=5,
+        interval=0.01,
+        what=lambda: f"the queue to settle: {client.stats()}",
+    )
     time.sleep(0.5)  # long enough for a batch started after the deadline to show up
     stats = client.stats()
     assert stats["captured"] == 100 == stats["sent"] + stats["dropped_total"], stats

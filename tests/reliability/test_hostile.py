@@ -1,7 +1,7 @@
 """Hostile input: property-based tests (hypothesis) and a bounded atheris fuzz run.
 
-Extends ``tests/test_baggage.py``, ``tests/test_propagator.py``, ``tests/test_exceptions.py``
-and ``tests/test_sink_fuzz.py`` (which cover ``parse_header`` on raw strings, dict carriers,
+Extends ``tests/unit/propagation/test_baggage.py``, ``test_propagator.py``, ``tests/unit/errors/test_exceptions.py``
+and ``tests/unit/sink/test_sink_fuzz.py`` (which cover ``parse_header`` on raw strings, dict carriers,
 arbitrary text for the stacktrace parser and arbitrary JSON-ish sink bodies) with:
 
 - extraction through every kind of carrier a server hands us (dicts in any case, WSGI
@@ -46,8 +46,8 @@ from posthog_otel.delivery import encoding as _json
 from posthog_otel.errors import FrameOptions, exception_list_from_stacktrace
 from posthog_otel.propagation import baggage as bg
 from posthog_otel.propagation.propagator import PosthogPropagator
+from tests.support.procs import ROOT
 
-from .._procs import ROOT
 from ._report import LONG
 
 SCALE = 10 if LONG else 1
@@ -609,15 +609,19 @@ def test_sink_survives_degenerate_json() -> None:
         _ingest(raw, {}, {}, "/batch/")
 
 
-def test_sink_stores_or_refuses_lone_surrogates(tmp_path: Path) -> None:
+def test_sink_refuses_lone_surrogates_and_stores_the_refusal(tmp_path: Path) -> None:
     from posthog_otel.sink.ingest import ingest_capture
     from posthog_otel.sink.store import EventStore
 
     raw = b'{"api_key":"k","batch":[{"event":"\\ud800x","distinct_id":"\\udfff"}]}'
     answer = ingest_capture(raw, endpoint="/batch/", headers={}, query={}, now=time.time())
+    assert (answer.status, answer.body["code"]) == (400, "invalid_payload")
     store = EventStore(tmp_path / "s.sqlite3")
     try:
-        store.insert(answer.records)  # must not raise, whichever answer was chosen
+        assert len(store.insert(answer.records)) == 1  # the refusal is kept, as sent
+        (row,) = store.query()
+        assert (row.status, row.code) == ("rejected", "invalid_payload")
+        assert row.raw["body"] == raw.decode()
     finally:
         store.close()
 

@@ -43,9 +43,9 @@ from opentelemetry.sdk.trace import TracerProvider
 import posthog_otel as posthog
 from posthog_otel import Client, PosthogSpanProcessor, _default
 from posthog_otel.testing.capture_server import CaptureServer
+from tests.support.routing import route_to
+from tests.support.servers import wsgi_server
 
-from .._routing import route_to
-from .._servers import wsgi_server
 from ._report import LONG, write_artifact
 
 ASYNC_REQUESTS = 10_000 if LONG else 2_000
@@ -326,8 +326,10 @@ def _configure_django() -> None:
     import django
     from django.conf import settings
 
-    if not settings.configured:  # the same site as tests/test_django.py, whichever runs first
-        from tests.apps.django_site import settings as site
+    if (
+        not settings.configured
+    ):  # the same site as tests/integration/test_django.py, whichever runs first
+        from tests.support.apps.django_site import settings as site
 
         values = {name: getattr(site, name) for name in dir(site) if name.isupper()}
         db = os.path.join(tempfile.mkdtemp(prefix="posthog-otel-django-"), "db.sqlite3")

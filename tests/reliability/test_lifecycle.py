@@ -32,8 +32,8 @@ import pytest
 import requests
 
 from posthog_otel.testing.capture_server import CaptureServer
-
-from .._procs import BIN, ROOT, free_port, wait_until_up
+from tests.support.procs import BIN, ROOT, free_port, wait_until_up
+from tests.support.waiting import wait_until
 
 EXIT_TIMEOUT = 30.0
 
@@ -125,10 +125,12 @@ def _burst_then_sigterm(proc: subprocess.Popen[str], url: str, served: Served) -
     pool = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(8)]
     for thread in pool:
         thread.start()
-    deadline = time.monotonic() + 30
-    while len(served) < baseline + 100:
-        assert time.monotonic() < deadline, "the burst did not get going"
-        time.sleep(0.005)
+    wait_until(
+        lambda: len(served) >= baseline + 100,
+        timeout=30,
+        interval=0.005,
+        what="the burst to get going",
+    )
     at_signal = len(served)
     proc.send_signal(signal.SIGTERM)
     try:
@@ -153,15 +155,15 @@ def _burst_then_sigterm(proc: subprocess.Popen[str], url: str, served: Served) -
 
 
 def _wait_for_uuids(server: CaptureServer, wanted: set[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def missing() -> set[str]:
         with server._lock:
-            missing = wanted - server.uuids
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(missing)} of {len(wanted)} events never arrived")
-        time.sleep(0.05)
+            return wanted - server.uuids
+
+    wait_until(
+        lambda: not missing(),
+        timeout=timeout,
+        what=lambda: f"{len(wanted)} events ({len(missing())} never arrived)",
+    )
 
 
 def _check_delivery(server: CaptureServer, served: Served) -> dict[str, int]:

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from posthog_otel.testing.capture_server import CaptureServer, Fault
+from tests.support.procs import ROOT
 
-from .._procs import ROOT
 from ._report import LONG, write_artifact
 
 MAX_QUEUE = 2_000

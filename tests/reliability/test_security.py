@@ -48,10 +48,9 @@ from posthog_otel.delivery.transport import Transport
 from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.propagation.settings import PropagationSettings
 from posthog_otel.testing.capture_server import CaptureServer, Fault
-
-from .._http_echo import EchoServer, loopback_names
-from .._routing import route_to
-from .._servers import uvicorn_server, wsgi_server
+from tests.support.http_echo import EchoServer, loopback_names
+from tests.support.routing import route_to
+from tests.support.servers import uvicorn_server, wsgi_server
 
 API_KEY = "phc_SECURITY_TEST_KEY_a1b2c3d4e5f6"
 PUBLIC = "api.partner-payments.com"

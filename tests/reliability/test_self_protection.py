@@ -27,9 +27,10 @@ import requests
 from posthog_otel import Client
 from posthog_otel.delivery.transport import Transport
 from posthog_otel.testing.capture_server import CaptureServer, Fault
+from tests.support.procs import free_port
+from tests.support.servers import uvicorn_server, wsgi_server
+from tests.support.waiting import wait_until
 
-from .._procs import free_port
-from .._servers import uvicorn_server, wsgi_server
 from ._report import LONG
 
 API_KEY = "phc_selfprotection_SECRET_0123456789"
@@ -174,9 +175,11 @@ def test_app_is_unaffected_and_warned_once(
             with serve(build_app(client)) as url:
                 results, slowest = _hammer(url)
             # Let several batches fail (a black hole costs a timeout per attempt).
-            deadline = time.monotonic() + 15
-            while client.stats()["dropped_total"] < 20 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(
+                lambda: client.stats()["dropped_total"] >= 20,
+                timeout=15,
+                what=lambda: f"20 dropped events: {client.stats()}",
+            )
             stats = client.stats()
         finally:
             client.shutdown(0.5)

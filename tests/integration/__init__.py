@@ -1,0 +1,1 @@
+"""Tests with real servers, subprocesses, frameworks and a browser."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: loopback servers, subprocess control, test apps."""

@@ -1,0 +1,266 @@
+"""The package's import graph keeps its layers: read every module's imports and check them.
+
+Layers, lowest first (CONTRIBUTING.md explains them): a module may import modules of its own
+layer or lower layers, never higher ones; imports inside functions and under
+``TYPE_CHECKING`` count too. On top of that: no import cycles between modules, no module
+reads another module's private (``_name``) attributes, and a private module is imported
+only from inside the package that holds it.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "posthog_otel"
+
+# (layer name, module-name prefixes), lowest layer first.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("foundation", ("posthog_otel.version", "posthog_otel._identity", "posthog_otel.config")),
+    ("context", ("posthog_otel.context",)),
+    ("errors", ("posthog_otel.errors",)),
+    ("delivery", ("posthog_otel.delivery",)),
+    ("client", ("posthog_otel.client", "posthog_otel._default")),
+    ("propagation", ("posthog_otel.propagation",)),
+    ("spans", ("posthog_otel.spans",)),
+    ("otlp", ("posthog_otel.otlp",)),
+    ("instrumentation", ("posthog_otel.instrumentor", "posthog_otel.instrumentors")),
+    # the public API (``import posthog_otel``), which the applications below may use
+    ("api", ("posthog_otel",)),
+    (
+        "applications",
+        (
+            "posthog_otel.bridge",
+            "posthog_otel.sink",
+            "posthog_otel.demo",
+            "posthog_otel.testing",
+            "posthog_otel.cli",
+            "posthog_otel.__main__",
+        ),
+    ),
+    # deprecated aliases of moved modules sit on top of everything
+    ("aliases", ("posthog_otel.contexts", "posthog_otel.baggage", "posthog_otel.capture_server")),
+)
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    path: Path
+    is_package: bool
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    imported: str
+    line: int
+    names: tuple[str, ...]  # for "from X import a, b": ("a", "b")
+
+
+def _modules() -> dict[str, Module]:
+    found: dict[str, Module] = {}
+    sources = [(ROOT / PACKAGE, PACKAGE), (ROOT / "instrumentors", f"{PACKAGE}.instrumentors")]
+    for folder, dotted in sources:
+        for path in sorted(folder.rglob("*.py")):
+            parts = list(path.relative_to(folder).with_suffix("").parts)
+            is_package = parts[-1] == "__init__"
+            if is_package:
+                parts = parts[:-1]
+            name = ".".join([dotted, *parts])
+            if name.startswith(f"{PACKAGE}.instrumentors.instrumentors"):
+                continue
+            found[name] = Module(name, path, is_package)
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(module: Module, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    base = module.name.split(".")
+    if not module.is_package:
+        base = base[:-1]
+    if level > 1:
+        base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([target] if target else []))
+
+
+def _imports(module: Module) -> Iterator[Import]:
+    tree = ast.parse(module.path.read_text(encoding="utf-8"), str(module.path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == PACKAGE:
+                    yield Import(module.name, alias.name, node.lineno, ())
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, node.level, node.module)
+            if target.split(".")[0] != PACKAGE:
+                continue
+            names = tuple(alias.name for alias in node.names)
+            submodules = [f"{target}.{n}" for n in names if f"{target}.{n}" in MODULES]
+            rest = tuple(n for n in names if f"{target}.{n}" not in MODULES)
+            for sub in submodules:
+                yield Import(module.name, sub, node.lineno, ())
+            if rest:
+                yield Import(module.name, target, node.lineno, rest)
+
+
+def _layer(name: str) -> int:
+    best, best_len = -1, -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best_len:
+                best, best_len = index, len(prefix)
+    return best
+
+
+ALL_IMPORTS = [imp for module in MODULES.values() for imp in _imports(module)]
+
+
+def test_every_module_has_a_layer() -> None:
+    assert len(MODULES) > 60
+    assert [name for name in MODULES if _layer(name) < 0] == []
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    upward = [
+        f"{imp.importer} ({LAYERS[_layer(imp.importer)][0]}) imports {imp.imported} "
+        f"({LAYERS[_layer(imp.imported)][0]}) at line {imp.line}"
+        for imp in ALL_IMPORTS
+        if imp.imported in MODULES and _layer(imp.imported) > _layer(imp.importer)
+    ]
+    assert upward == []
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    edges: dict[str, set[str]] = {}
+    for imp in ALL_IMPORTS:
+        if imp.imported in MODULES and imp.imported != imp.importer:
+            # a package's __init__ re-exporting its own modules is not a cycle
+            parent = imp.importer if MODULES[imp.importer].is_package else None
+            if parent is not None and imp.imported.startswith(parent + "."):
+                continue
+            edges.setdefault(imp.importer, set()).add(imp.imported)
+    assert _cycles(edges) == []
+
+
+def _owner(private_module: str) -> str:
+    return private_module.rsplit(".", 1)[0]
+
+
+def test_private_modules_are_imported_only_inside_their_package() -> None:
+    outside = [
+        f"{imp.importer} imports {imp.imported} at line {imp.line}"
+        for imp in ALL_IMPORTS
+        if imp.imported.rsplit(".", 1)[-1].startswith("_")
+        and not imp.imported.rsplit(".", 1)[-1].startswith("__")
+        and not (imp.importer + ".").startswith(_owner(imp.imported) + ".")
+    ]
+    assert outside == []
+
+
+def test_no_module_reads_another_modules_private_names() -> None:
+    readers: list[str] = []
+    for imp in ALL_IMPORTS:
+        for name in imp.names:
+            if name.startswith("_") and not name.startswith("__") and imp.imported != imp.importer:
+                readers.append(f"{imp.importer} imports {imp.imported}.{name} at line {imp.line}")
+    for module in MODULES.values():
+        tree = ast.parse(module.path.read_text(encoding="utf-8"))
+        aliases = _module_aliases(module, tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                readers.append(
+                    f"{module.name} reads {aliases[node.value.id]}.{node.attr} "
+                    f"at line {node.lineno}"
+                )
+    assert readers == []
+
+
+def _module_aliases(module: Module, tree: ast.AST) -> dict[str, str]:
+    """Local names bound to other modules of the package (``from . import scope as s``)."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            target = _resolve(module, node.level, node.module)
+            for alias in node.names:
+                full = f"{target}.{alias.name}"
+                if full in MODULES and full != module.name:
+                    aliases[alias.asname or alias.name] = full
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MODULES and alias.asname:
+                    aliases[alias.asname] = alias.name
+    return aliases
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported", "allowed"),
+    [
+        ("posthog_otel.spans.processor", "posthog_otel.context.scope", True),
+        ("posthog_otel.context.scope", "posthog_otel.spans.processor", False),
+        ("posthog_otel.context.api", "posthog_otel._default", False),
+        ("posthog_otel.sink.server", "posthog_otel.client", True),
+    ],
+)
+def test_the_rule_itself_tells_up_from_down(importer: str, imported: str, allowed: bool) -> None:
+    assert (_layer(imported) <= _layer(importer)) is allowed
+
+
+def test_the_checks_see_violations() -> None:
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(edges) == [["a", "b", "c"]]
+    fake = Module("posthog_otel.context.fake", ROOT / PACKAGE / "context" / "fake.py", False)
+    assert _resolve(fake, 2, "spans.processor") == "posthog_otel.spans.processor"
+    assert _resolve(fake, 1, None) == "posthog_otel.context"
