@@ -183,12 +183,17 @@ def _wire_id(value: bytes, size: int, name: str, required: bool) -> str | None:
     return value.hex()
 
 
+def _wire_link_id(value: bytes, size: int) -> str | None:
+    """A link's id as hex; None when absent, all zeros or malformed (links are not checked)."""
+    return value.hex() if len(value) == size and any(value) else None
+
+
 def _wire_span(data: bytes, start: int, end: int) -> tuple[dict[str, Any], Callable[[], Any]]:
     head = span_head(data, start, end, _ALL)
     code, message = status_in(data, *head.status) if head.status else (0, "")
     events = tuple(EventItem(*event_in(data, begin, stop, _ALL)) for begin, stop in head.events)
     links = tuple(
-        LinkItem(trace.hex() or None, span.hex() or None, attributes)
+        LinkItem(_wire_link_id(trace, 16), _wire_link_id(span, 8), attributes)
         for trace, span, attributes in links_in(data, start, end, _ALL)
     )
     raw = {

@@ -157,13 +157,14 @@ def json_any_value(value: Any, depth: int = 0) -> Any:
 
 
 def json_attributes(value: Any, depth: int = 0) -> dict[str, Any]:
-    """An OTLP JSON ``KeyValue`` list as a dict (entries without a text key are skipped)."""
+    """An OTLP JSON ``KeyValue`` list as a dict. A missing key is ``""`` (proto3 JSON leaves
+    default values out); entries whose key is not text are skipped."""
     if not isinstance(value, list):
         return {}
     return {
-        item["key"]: json_any_value(item.get("value"), depth)
+        item.get("key", ""): json_any_value(item.get("value"), depth)
         for item in value
-        if isinstance(item, dict) and isinstance(item.get("key"), str)
+        if isinstance(item, dict) and isinstance(item.get("key", ""), str)
     }
 
 
