@@ -403,3 +403,35 @@ def test_bridge_reads_protobuf_and_json_logs_alike(request: ExportLogsServiceReq
 
 def test_the_reader_and_the_mapping_spell_the_event_marker_alike() -> None:
     assert keys.EVENT_ATTRIBUTE == mapping.EVENT_ATTRIBUTE
+
+
+def test_the_sink_reads_protobuf_without_the_generated_classes() -> None:
+    """A plain install has no opentelemetry-proto: the sink's protobuf path must not need it."""
+    import subprocess
+    import sys
+
+    request = ExportLogsServiceRequest()
+    record = request.resource_logs.add().scope_logs.add().log_records.add(severity_text="WARN")
+    record.body.string_value = "low stock"
+    script = (
+        "import sys, time\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith(('opentelemetry.proto', 'google.protobuf')):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from posthog_otel.sink.otlp import ingest_otlp\n"
+        "answer = ingest_otlp(sys.stdin.buffer.read(), signal='logs', endpoint='/i/v1/logs',\n"
+        "    headers={'content-type': 'application/x-protobuf', 'authorization': 'Bearer k'},\n"
+        "    now=time.time())\n"
+        "print(answer.status, answer.records[0].properties['body'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=request.SerializeToString(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == ["200", "low", "stock"]
