@@ -1,4 +1,4 @@
-"""OTLP/HTTP pieces shared by the local sink and the bridge: content types, answers, JSON values.
+"""OTLP/HTTP pieces shared by the local sink and the bridge: content types and answers.
 
 Neither needs ``opentelemetry-proto``: the two small protobuf messages a receiver answers with
 (``google.rpc.Status`` and ``Export*ServiceResponse``) are encoded here by hand, so a JSON-only
@@ -9,13 +9,11 @@ Usage::
     kind = answer_type(headers.get("content-type"))     # "application/x-protobuf" / JSON / None
     body = status_body(INVALID_ARGUMENT, "body is not valid gzip", kind)         # for a 400
     body = export_response("traces", kind, rejected=2, message="span has no name")  # for a 200
-    value = json_any_value({"intValue": "42"})          # 42 (OTLP JSON AnyValue -> Python)
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 __all__ = [
     "INVALID_ARGUMENT",
@@ -24,8 +22,6 @@ __all__ = [
     "UNAUTHENTICATED",
     "answer_type",
     "export_response",
-    "json_any_value",
-    "json_attributes",
     "status_body",
 ]
 
@@ -39,8 +35,6 @@ RESOURCE_EXHAUSTED = 8
 INTERNAL = 13
 UNAVAILABLE = 14
 UNAUTHENTICATED = 16
-
-_MAX_JSON_DEPTH = 32  # nested arrayValue/kvlistValue levels kept; deeper values become None
 
 
 def answer_type(content_type: str | None) -> str | None:
@@ -97,51 +91,3 @@ def export_response(signal: str, kind: str, rejected: int = 0, message: str = ""
         return b"{}"
     field = "rejectedLogRecords" if signal == "logs" else "rejectedSpans"
     return json.dumps({"partialSuccess": {field: rejected, "errorMessage": message}}).encode()
-
-
-# --------------------------------------------------------------------------- OTLP JSON values
-
-
-def json_any_value(value: Any, depth: int = 0) -> Any:
-    """An OTLP JSON ``AnyValue`` as plain Python (64-bit integers may arrive as text)."""
-    if not isinstance(value, dict):
-        return None
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "intValue" in value:
-        try:
-            return int(value["intValue"])
-        except (TypeError, ValueError, OverflowError):
-            return value["intValue"]
-    if "doubleValue" in value:
-        try:
-            return float(value["doubleValue"])
-        except (TypeError, ValueError):
-            return value["doubleValue"]
-    if depth >= _MAX_JSON_DEPTH:
-        return None
-    if "arrayValue" in value:
-        inner = value["arrayValue"]
-        items = inner.get("values") if isinstance(inner, dict) else None
-        if not isinstance(items, list):
-            return []
-        return [json_any_value(v, depth + 1) for v in items if isinstance(v, dict)]
-    if "kvlistValue" in value:
-        inner = value["kvlistValue"]
-        return json_attributes(inner.get("values") if isinstance(inner, dict) else None, depth + 1)
-    if "bytesValue" in value:
-        return value["bytesValue"]  # base64 text, as OTLP JSON writes it
-    return None
-
-
-def json_attributes(value: Any, depth: int = 0) -> dict[str, Any]:
-    """An OTLP JSON ``KeyValue`` list as a dict (entries without a text key are skipped)."""
-    if not isinstance(value, list):
-        return {}
-    return {
-        item["key"]: json_any_value(item.get("value"), depth)
-        for item in value
-        if isinstance(item, dict) and isinstance(item.get("key"), str)
-    }

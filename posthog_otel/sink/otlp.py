@@ -6,8 +6,8 @@ its attributes, resource and scope. A row is linked to a person by the attribute
 to a session by ``sessionId``, ``session.id`` or ``posthog.session_id``.
 
 Bodies are ``application/json`` (OTLP JSON: hex ids, integer enums, 64-bit integers as text or
-numbers) or, when the ``opentelemetry-proto`` package is installed (``pip install
-'posthog-otel[sink]'``), ``application/x-protobuf``; gzip is accepted. As PostHog does, the
+numbers) or ``application/x-protobuf``, read by the same OTLP reader the bridge uses
+(:mod:`posthog_otel.otlp.items`); gzip is accepted. As PostHog does, the
 project token is required as ``Authorization: Bearer <token>``. Answers follow OTLP/HTTP: 200
 with an empty ``Export*ServiceResponse`` (or ``partial_success`` naming rejected items), 400 for
 undecodable bodies, 401 without a token, 415 for other content types, in the request's
@@ -23,12 +23,14 @@ Usage::
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..otlp.items import Item, LogItem, SpanItem, read_logs, read_traces
+from ..otlp.keys import PERSON_KEYS, SESSION_KEYS
+from ..otlp.model import DecodeError
 from ..otlp.responses import (
     INVALID_ARGUMENT,
     JSON,
@@ -36,18 +38,14 @@ from ..otlp.responses import (
     UNAUTHENTICATED,
     answer_type,
     export_response,
-    json_any_value,
-    json_attributes,
     status_body,
 )
 from .ingest import MAX_BODY_BYTES, gunzip_capped
 from .records import KIND_OTLP_LOG, KIND_OTLP_SPAN, Record
 from .validation import Rejection
 
-__all__ = ["OtlpAnswer", "ingest_otlp", "protobuf_available"]
+__all__ = ["OtlpAnswer", "ingest_otlp"]
 
-_PERSON_KEYS = ("posthogDistinctId", "posthog.distinct_id", "user.id")
-_SESSION_KEYS = ("sessionId", "session.id", "posthog.session_id")
 _SPAN_KINDS = {
     0: "UNSPECIFIED",
     1: "INTERNAL",
@@ -71,15 +69,6 @@ class _BadItem(ValueError):
     """One log record or span that cannot be stored as valid (rejected individually)."""
 
 
-def protobuf_available() -> bool:
-    """True when ``opentelemetry-proto`` is importable (protobuf OTLP bodies are accepted)."""
-    try:
-        from . import _otlp_proto  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def ingest_otlp(
     raw: bytes, *, signal: str, endpoint: str, headers: Mapping[str, str], now: float
 ) -> OtlpAnswer:
@@ -95,8 +84,8 @@ def ingest_otlp(
         )
     token = _bearer(headers.get("authorization"))
     try:
-        document = _decode(raw, headers, answer, signal)
-        records, rejected, first_error = _records(document, signal, endpoint, token, now)
+        items = _decode(raw, headers, answer, signal)
+        records, rejected, first_error = _records(items, signal, endpoint, token, now)
     except Rejection as problem:
         record = Record(kind=_kind(signal), endpoint=endpoint, api_key=token, ts=now)
         record.raw = {"body": raw[:4096].decode("utf-8", errors="replace"), "bytes": len(raw)}
@@ -130,7 +119,7 @@ def _bearer(value: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _decode(raw: bytes, headers: Mapping[str, str], kind: str, signal: str) -> Any:
+def _decode(raw: bytes, headers: Mapping[str, str], kind: str, signal: str) -> list[Item]:
     if len(raw) > MAX_BODY_BYTES:
         raise Rejection("payload_too_large", f"body is over {MAX_BODY_BYTES} bytes", status=413)
     encoding = (headers.get("content-encoding") or "").strip().lower()
@@ -138,104 +127,41 @@ def _decode(raw: bytes, headers: Mapping[str, str], kind: str, signal: str) -> A
         raw = gunzip_capped(raw)
     elif encoding not in ("", "identity"):
         raise Rejection("invalid_payload", f"unsupported Content-Encoding {encoding!r}", status=415)
-    if kind == PROTOBUF:
-        try:
-            from . import _otlp_proto
-        except ImportError:
-            raise Rejection(
-                "unsupported_media_type",
-                "protobuf OTLP needs the opentelemetry-proto package: "
-                "pip install 'posthog-otel[sink]', or send application/json",
-                status=415,
-            ) from None
-        return _otlp_proto.decode(signal, raw)
     try:
-        document = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise Rejection("invalid_payload", f"body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise Rejection("invalid_payload", "an OTLP JSON body must be an object")
-    return document
+        return read_logs(raw, kind) if signal == "logs" else read_traces(raw, kind)
+    except DecodeError as exc:
+        raise Rejection("invalid_payload", str(exc)) from None
 
 
 def _records(
-    document: Any, signal: str, endpoint: str, token: str | None, now: float
+    items: list[Item], signal: str, endpoint: str, token: str | None, now: float
 ) -> tuple[list[Record], int, str | None]:
-    top, middle, leaf = (
-        ("resourceLogs", "scopeLogs", "logRecords")
-        if signal == "logs"
-        else ("resourceSpans", "scopeSpans", "spans")
-    )
-    build: Callable[[dict[str, Any], dict[str, Any]], Record] = (
-        _log_record if signal == "logs" else _span_record
-    )
     records: list[Record] = []
     rejected = 0
     first_error: str | None = None
-    for resource_block in _list(document, top):
-        resource = json_attributes(_dict(resource_block.get("resource")).get("attributes"))
-        for scope_block in _list(resource_block, middle):
-            scope = _dict(scope_block.get("scope"))
-            context = {
-                "resource": resource,
-                "scope": {"name": scope.get("name"), "version": scope.get("version")},
-            }
-            for item in _list(scope_block, leaf):
-                try:
-                    record = build(item, context)
-                except _BadItem as exc:
-                    record = Record(kind=_kind(signal), endpoint=endpoint, raw=item, ts=now)
-                    record.reject(
-                        f"invalid_{'log_record' if signal == 'logs' else 'span'}", str(exc)
-                    )
-                    rejected += 1
-                    first_error = first_error or str(exc)
-                record.endpoint = endpoint
-                record.api_key = token
-                if record.ts is None:
-                    record.ts = now
-                records.append(record)
+    for item in items:
+        context = {
+            "resource": item.resource,
+            "scope": {"name": item.scope.name, "version": item.scope.version},
+        }
+        try:
+            if item.error is not None:
+                raise _BadItem(item.error)
+            if isinstance(item.value, LogItem):
+                record = _log_record(item.value, item.raw, context)
+            else:
+                record = _span_record(item.value, item.raw, context)
+        except _BadItem as exc:
+            record = Record(kind=_kind(signal), endpoint=endpoint, raw=item.raw, ts=now)
+            record.reject(f"invalid_{'log_record' if signal == 'logs' else 'span'}", str(exc))
+            rejected += 1
+            first_error = first_error or str(exc)
+        record.endpoint = endpoint
+        record.api_key = token
+        if record.ts is None:
+            record.ts = now
+        records.append(record)
     return records, rejected, first_error
-
-
-def _list(holder: Any, key: str) -> list[dict[str, Any]]:
-    value = holder.get(key) if isinstance(holder, dict) else None
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Rejection("invalid_payload", f"{key} must be a list")
-    return [item for item in value if isinstance(item, dict)]
-
-
-def _items(value: Any) -> list[Any]:
-    """The elements of a JSON list (dicts only when they are objects); [] for anything else."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _hex_id(value: Any, length: int, name: str, required: bool) -> str | None:
-    if value in (None, ""):
-        if required:
-            raise _BadItem(f"{name} is missing")
-        return None
-    text = str(value).strip().lower()
-    if len(text) != length or any(c not in "0123456789abcdef" for c in text):
-        raise _BadItem(f"{name} {str(value)[:64]!r} is not {length} hex digits")
-    if text == "0" * length:
-        if required:
-            raise _BadItem(f"{name} is all zeros")
-        return None
-    return text
-
-
-def _nanos(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        raise _BadItem(f"time {str(value)[:40]!r} is not an integer") from None
 
 
 def _iso(nanos: int) -> str | None:
@@ -256,22 +182,22 @@ def _first(keys: tuple[str, ...], *holders: dict[str, Any]) -> str | None:
     return None
 
 
-def _log_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
-    attributes = json_attributes(item.get("attributes"))
-    nanos = _nanos(item.get("timeUnixNano")) or _nanos(item.get("observedTimeUnixNano"))
-    record = Record(kind=KIND_OTLP_LOG, endpoint="", raw=item)
-    record.trace_id = _hex_id(item.get("traceId"), 32, "traceId", required=False)
-    record.span_id = _hex_id(item.get("spanId"), 16, "spanId", required=False)
+def _log_record(log: LogItem, raw: Any, context: dict[str, Any]) -> Record:
+    attributes = log.attributes
+    nanos = log.time or log.observed_time
+    record = Record(kind=KIND_OTLP_LOG, endpoint="", raw=raw)
+    record.trace_id = log.trace_id
+    record.span_id = log.span_id
     record.timestamp = _iso(nanos)
     record.ts = nanos / 1e9 if nanos > 0 else None
     resource = context["resource"]
-    record.distinct_id = _first(_PERSON_KEYS, attributes, resource)
-    record.session_id = _first(_SESSION_KEYS, attributes, resource)
+    record.distinct_id = _first(PERSON_KEYS, attributes, resource)
+    record.session_id = _first(SESSION_KEYS, attributes, resource)
     record.properties = {
-        "body": json_any_value(item.get("body")),
-        "severity_text": item.get("severityText") or None,
-        "severity_number": item.get("severityNumber") or None,
-        "event_name": item.get("eventName") or None,
+        "body": log.body,
+        "severity_text": log.severity_text or None,
+        "severity_number": log.severity_number or None,
+        "event_name": log.event_name or None,
         "attributes": attributes,
         "resource": resource,
         "scope": context["scope"],
@@ -279,62 +205,40 @@ def _log_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
     return record
 
 
-def _span_record(item: dict[str, Any], context: dict[str, Any]) -> Record:
-    name = item.get("name")
-    if not isinstance(name, str) or not name:
-        raise _BadItem("span has no name")
-    attributes = json_attributes(item.get("attributes"))
-    start = _nanos(item.get("startTimeUnixNano"))
-    end = _nanos(item.get("endTimeUnixNano"))
-    record = Record(kind=KIND_OTLP_SPAN, endpoint="", raw=item, event=name)
-    record.trace_id = _hex_id(item.get("traceId"), 32, "traceId", required=True)
-    record.span_id = _hex_id(item.get("spanId"), 16, "spanId", required=True)
-    parent = _hex_id(item.get("parentSpanId"), 16, "parentSpanId", required=False)
+def _span_record(span: SpanItem, raw: Any, context: dict[str, Any]) -> Record:
+    start, end = span.start_time, span.end_time
+    record = Record(kind=KIND_OTLP_SPAN, endpoint="", raw=raw, event=span.name)
+    record.trace_id = span.trace_id
+    record.span_id = span.span_id
     record.timestamp = _iso(start)
     record.ts = start / 1e9 if start > 0 else None
     resource = context["resource"]
-    record.distinct_id = _first(_PERSON_KEYS, attributes, resource)
-    record.session_id = _first(_SESSION_KEYS, attributes, resource)
-    status = _dict(item.get("status"))
+    record.distinct_id = _first(PERSON_KEYS, span.attributes, resource)
+    record.session_id = _first(SESSION_KEYS, span.attributes, resource)
     record.properties = {
-        "name": name,
-        "kind": _SPAN_KINDS.get(_int(item.get("kind")), str(item.get("kind"))),
-        "parent_span_id": parent,
+        "name": span.name,
+        "kind": _SPAN_KINDS.get(span.kind, str(span.kind)),
+        "parent_span_id": span.parent_span_id,
         "start_time": record.timestamp,
         "end_time": _iso(end),
         "duration_ms": round((end - start) / 1e6, 3) if end >= start > 0 else None,
         "status": {
-            "code": _STATUS_CODES.get(_int(status.get("code")), str(status.get("code"))),
-            "message": status.get("message") or None,
+            "code": _STATUS_CODES.get(span.status_code, str(span.status_code)),
+            "message": span.status_message or None,
         },
-        "attributes": attributes,
+        "attributes": span.attributes,
         "events": [
-            {
-                "name": event.get("name"),
-                "time": _iso(_nanos(event.get("timeUnixNano"))),
-                "attributes": json_attributes(event.get("attributes")),
-            }
-            for event in _items(item.get("events"))
+            {"name": event.name or None, "time": _iso(event.time), "attributes": event.attributes}
+            for event in span.events
         ],
         "links": [
-            {
-                "trace_id": link.get("traceId"),
-                "span_id": link.get("spanId"),
-                "attributes": json_attributes(link.get("attributes")),
-            }
-            for link in _items(item.get("links"))
+            {"trace_id": link.trace_id, "span_id": link.span_id, "attributes": link.attributes}
+            for link in span.links
         ],
         "resource": resource,
         "scope": context["scope"],
     }
     return record
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return -1
 
 
 # --------------------------------------------------------------------------- answers
