@@ -29,7 +29,9 @@ __all__ = [
     "BY_HEADER",
     "DEVICE_ID",
     "DISTINCT_ID",
+    "EVENT_ATTRIBUTE",
     "FIELDS",
+    "IDENTITY_KEY_PREFIXES",
     "NATIVE_NAMES",
     "PREFIX",
     "SESSION_ID",
@@ -46,6 +48,9 @@ PREFIX = "posthog."
 
 TAG_PREFIX = "posthog.tag."
 """A context tag ``plan`` travels as ``posthog.tag.plan``."""
+
+EVENT_ATTRIBUTE = "posthog.event"
+"""Marks a span or log record as a PostHog event (its value is the event name)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class Field:
     """PostHog's own OTLP ingestion attribute, stamped on spans when aliases are on."""
     aliases: tuple[str, ...] = ()
     """Other attribute names read on input (OpenTelemetry semantic conventions)."""
+    ingestion_keys: tuple[str, ...] = ()
+    """The attributes PostHog's own OTLP ingestion links by, in its order (the sink mirrors it)."""
 
     @property
     def input_keys(self) -> tuple[str, ...]:
@@ -79,6 +86,7 @@ DISTINCT_ID = Field(
     None,
     native="posthogDistinctId",
     aliases=("user.id", "enduser.id"),
+    ingestion_keys=("posthogDistinctId", "posthog.distinct_id", "user.id"),
 )
 SESSION_ID = Field(
     "session_id",
@@ -87,6 +95,7 @@ SESSION_ID = Field(
     "$session_id",
     native="sessionId",
     aliases=("session.id",),
+    ingestion_keys=("sessionId", "session.id", "posthog.session_id"),
 )
 WINDOW_ID = Field("window_id", "posthog.window_id", "X-POSTHOG-WINDOW-ID", "$window_id")
 DEVICE_ID = Field("device_id", "posthog.device_id", "X-POSTHOG-DEVICE-ID", "$device_id")
@@ -102,6 +111,13 @@ BY_HEADER: Mapping[str, Field] = {field.header.lower(): field for field in FIELD
 
 NATIVE_NAMES: frozenset[str] = frozenset(field.native for field in FIELDS if field.native)
 """Ingestion aliases: stamped on spans for PostHog's OTLP endpoints, never event properties."""
+
+IDENTITY_KEY_PREFIXES: tuple[str, ...] = (
+    "posthog",  # every posthog.* attribute and the posthogDistinctId alias
+    *(field.native for field in FIELDS if field.native and not field.native.startswith("posthog")),
+    *(alias for field in FIELDS for alias in field.aliases),
+)
+"""Prefixes of every attribute that can carry identity (kept past attribute limits)."""
 
 # (property, name) pairs of the fields that become event properties, for the hot path.
 _PROPERTY_FIELDS = tuple((f.event_property, f.name) for f in FIELDS if f.event_property is not None)

@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 CAPTURE_MODES = ("roots", "all", "none")
-EVENT_ATTRIBUTE = "posthog.event"
+EVENT_ATTRIBUTE = _identity.EVENT_ATTRIBUTE
 EXCEPTION_CAPTURED_ATTRIBUTE = "posthog.exception_captured"
 
 TAG_PREFIX = _identity.TAG_PREFIX

@@ -20,11 +20,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from posthog_otel.otlp import keys
 from posthog_otel.otlp.decode import decode_logs, decode_traces
 from posthog_otel.otlp.items import Item, read_logs, read_traces
 from posthog_otel.otlp.responses import JSON, PROTOBUF
-from posthog_otel.spans import mapping
 
 _ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
 
@@ -399,10 +397,6 @@ def test_bridge_reads_protobuf_and_json_logs_alike(request: ExportLogsServiceReq
             theirs.span_id,
             theirs.event_name,
         )
-
-
-def test_the_reader_and_the_mapping_spell_the_event_marker_alike() -> None:
-    assert keys.EVENT_ATTRIBUTE == mapping.EVENT_ATTRIBUTE
 
 
 def test_the_sink_reads_protobuf_without_the_generated_classes() -> None:
