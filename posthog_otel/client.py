@@ -24,23 +24,28 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import sys
-import threading
 import time
 import uuid as uuid_module
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 
-from . import _identity, errors
+from . import errors
+from ._events import (
+    apply_geoip,
+    event_timestamp,
+    event_uuid,
+    identify_from_context,
+    remove_excluded,
+    run_before_send,
+    system_properties,
+)
+from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
 from .context import current_scope, get_context_distinct_id
-from .version import __version__
 
 __all__ = ["Client", "EventTransport", "Posthog"]
 
@@ -60,56 +65,6 @@ class EventTransport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-class _UnsentTransport:
-    """Used when no API key is configured: counts events, sends nothing."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._captured = 0
-
-    def enqueue(self, event: dict[str, Any]) -> bool:
-        with self._lock:
-            self._captured += 1
-        return False
-
-    def flush(self, timeout: float | None = None) -> bool:
-        return True
-
-    def shutdown(self, timeout: float | None = None) -> bool:
-        return True
-
-    def stats(self) -> dict[str, Any]:
-        count = self._captured
-        return {
-            "captured": count,
-            "queued": 0,
-            "sent": 0,
-            "batches": 0,
-            "retries": 0,
-            "dropped": {"no_api_key": count} if count else {},
-            "dropped_total": count,
-            "last_error": None,
-        }
-
-
-def _system_properties(settings: ClientSettings) -> dict[str, Any]:
-    os_name = {"Darwin": "Mac OS X", "Windows": "Windows", "Linux": "Linux"}.get(
-        platform.system(), platform.system()
-    )
-    props: dict[str, Any] = {
-        "$lib": "posthog-otel",
-        "$lib_version": __version__,
-        "$is_server": True,
-        "$python_runtime": platform.python_implementation(),
-        "$python_version": platform.python_version(),
-        "$os": os_name,
-        "$os_version": platform.release(),
-    }
-    if settings.disable_geoip:
-        props["$geoip_disable"] = True
-    return props
-
-
 class Client:
     """A PostHog project client. See the module docstring and the README's option table."""
 
@@ -126,7 +81,7 @@ class Client:
         self.enable_exception_autocapture = settings.enable_exception_autocapture
         self._before_send = settings.before_send
         self._super_properties = dict(settings.super_properties or {})
-        self._system = _system_properties(settings)
+        self._system = system_properties(settings)
         self._excluded = name_matcher(settings.exclude_properties)
         self._frames = errors.FrameOptions(
             project_root=settings.project_root or os.getcwd(),
@@ -142,7 +97,7 @@ class Client:
 
             self._transport = Transport(settings)
         else:
-            self._transport = _UnsentTransport()
+            self._transport = UnsentTransport()
             if not settings.disabled:
                 _warn_not_sending()
 
@@ -359,25 +314,8 @@ class Client:
         if properties:
             props.update(properties)
         props.update(self._system)
-        if disable_geoip is not None:
-            if disable_geoip:
-                props["$geoip_disable"] = True
-            else:
-                props.pop("$geoip_disable", None)
-        if resolved is not None:
-            _identity.event_properties(resolved.ids, props)
-            if distinct_id is None:
-                distinct_id = resolved.distinct_id
-        if groups:
-            props["$groups"] = dict(groups)
-        if distinct_id is None or "$session_id" not in props:
-            distinct_id = _baggage_fallback(ctx, distinct_id, props)
-        span_context = trace.get_current_span(ctx).get_span_context()
-        if span_context.is_valid:
-            if "$trace_id" not in props:
-                props["$trace_id"] = format(span_context.trace_id, "032x")
-            if "$span_id" not in props:
-                props["$span_id"] = format(span_context.span_id, "016x")
+        apply_geoip(props, disable_geoip)
+        distinct_id = identify_from_context(ctx, resolved, props, distinct_id, groups)
         return self._emit(event, distinct_id, props, timestamp, uuid, top_level)
 
     def capture_raw(
@@ -425,93 +363,27 @@ class Client:
         elif not isinstance(distinct_id, str):
             distinct_id = str(distinct_id)
         if self._excluded is not None:
-            _remove_excluded(props, self._excluded, self._system)
-        event_uuid = _event_uuid(uuid)
+            remove_excluded(props, self._excluded, self._system)
+        uuid_text = event_uuid(uuid)
         message: dict[str, Any] = {
             "event": event,
             "distinct_id": distinct_id,
             "properties": props,
-            "timestamp": time.time() if timestamp is None else _timestamp(timestamp),
-            "uuid": event_uuid,
+            "timestamp": time.time() if timestamp is None else event_timestamp(timestamp),
+            "uuid": uuid_text,
         }
         if top_level:
             message.update(top_level)
         if self._before_send is not None:
-            kept = self._run_before_send(message)
+            kept = run_before_send(self._before_send, message)
             if kept is None:
                 return None
             message = kept
         self._transport.enqueue(message)
-        return event_uuid
-
-    def _run_before_send(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        assert self._before_send is not None
-        try:
-            result = self._before_send(message)
-        except Exception:
-            _logger.warning(
-                "before_send raised; event %r dropped", message.get("event"), exc_info=True
-            )
-            return None
-        if result is None:
-            _logger.debug("before_send dropped event %r", message.get("event"))
-            return None
-        if not isinstance(result, dict):
-            _logger.warning(
-                "before_send returned %s, not a dict; event dropped", type(result).__name__
-            )
-            return None
-        return result
+        return uuid_text
 
 
 Posthog = Client
-
-
-def _remove_excluded(
-    props: dict[str, Any], excluded: Callable[[str], bool], keep: Mapping[str, Any]
-) -> None:
-    """Drop properties named by ``exclude_properties`` (tags, caller properties, span
-    attributes alike; the library's own properties stay), and their ``$context_tags`` names."""
-    for key in [k for k in props if k not in keep and excluded(k)]:
-        del props[key]
-    tags = props.get("$context_tags")
-    if isinstance(tags, list) and any(excluded(t) for t in tags if isinstance(t, str)):
-        props["$context_tags"] = [t for t in tags if not (isinstance(t, str) and excluded(t))]
-
-
-def _event_uuid(value: Any) -> str:
-    if value is None:
-        return str(uuid_module.uuid4())
-    try:
-        return str(value if isinstance(value, uuid_module.UUID) else uuid_module.UUID(str(value)))
-    except ValueError:
-        _logger.warning("invalid event uuid %r; a new one was generated", value)
-        return str(uuid_module.uuid4())
-
-
-def _timestamp(value: Any) -> datetime | float:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    _logger.warning("invalid timestamp %r; using the current time", value)
-    return time.time()
-
-
-def _baggage_fallback(ctx: otel_context.Context, distinct_id: Any, props: dict[str, Any]) -> Any:
-    """Honour ``posthog.*`` entries other code put in OTel baggage when no scope set them."""
-    entries = otel_baggage.get_all(ctx)
-    if not entries:
-        return distinct_id
-    if distinct_id is None:
-        distinct_id = entries.get(_identity.DISTINCT_ID.attribute)
-    ids = {
-        field.name: value
-        for field in _identity.FIELDS
-        if isinstance(value := entries.get(field.attribute), str)
-    }
-    _identity.event_properties(ids, props)
-    return distinct_id
 
 
 def _warn_not_sending() -> None:

@@ -25,7 +25,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("context", ("posthog_otel.context",)),
     ("errors", ("posthog_otel.errors",)),
     ("delivery", ("posthog_otel.delivery",)),
-    ("client", ("posthog_otel.client", "posthog_otel._default")),
+    (
+        "client",
+        (
+            "posthog_otel.client",
+            "posthog_otel._default",
+            "posthog_otel._events",
+            "posthog_otel._unsent",
+        ),
+    ),
     ("propagation", ("posthog_otel.propagation",)),
     ("spans", ("posthog_otel.spans",)),
     ("otlp", ("posthog_otel.otlp",)),
