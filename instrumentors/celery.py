@@ -72,7 +72,6 @@ from posthog_otel.config import env_flag
 
 from ._base import PosthogLibraryInstrumentor
 from ._celery_headers import CONTEXT_TAGS_HEADER
-from ._celery_headers import write_headers as _write_headers  # noqa: F401  (tests' path)
 from ._celery_receivers import RECEIVERS, options
 
 __all__ = [

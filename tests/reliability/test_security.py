@@ -217,10 +217,10 @@ def test_exclude_tags_from_the_environment_and_on_extract(
 
 
 def test_celery_task_headers_respect_exclude_tags(textmap: PosthogPropagator) -> None:
-    from posthog_otel.instrumentors import celery as ph_celery
+    from posthog_otel.instrumentors._celery_headers import write_headers as write_celery_headers
 
     headers: dict[str, Any] = {}
-    _in_context(lambda: ph_celery._write_headers(headers))
+    _in_context(lambda: write_celery_headers(headers))
     assert "posthog.distinct_id=user-7" in headers.get("baggage", "")
     assert EMAIL not in json.dumps(headers)
 
