@@ -374,9 +374,10 @@ def _measure(variants: dict[str, Callable[[], float]]) -> dict[str, float]:
 
 
 def _dropped_spans() -> int:
-    from posthog_otel.delivery.queue import live_workers
+    from posthog_otel.delivery.queue import live_queues
 
-    return sum(worker.dropped for worker in live_workers())
+    spans = [queue for queue in live_queues() if queue.name == "posthog-otel-spans"]
+    return sum(queue.counts().dropped for queue in spans)
 
 
 def measure(name: str) -> str:

@@ -2,6 +2,8 @@
 
 May import :mod:`posthog_otel.config` and :mod:`posthog_otel.version`, never the client,
 contexts or spans. Every queue in the package (events, spans) is
-:class:`~posthog_otel.delivery.queue.BackgroundWorker`, so flushing everything at shutdown
-is one registry (:mod:`posthog_otel.delivery.pending`).
+:class:`~posthog_otel.delivery.queue.WorkQueue` (bounded, one daemon thread, fork-safe,
+deadline-bounded flush and shutdown), so flushing everything at shutdown reads one registry
+(:mod:`posthog_otel.delivery.pending`). :mod:`~posthog_otel.delivery.transport` is that queue
+plus :mod:`~posthog_otel.delivery.sender` (HTTP posting, retries, gzip).
 """

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import time
 
-from .queue import live_workers
-from .transport import live_transports
+from .queue import live_queues
 
 __all__ = ["flush_pending"]
 
@@ -27,14 +26,13 @@ _DEFAULT_BUDGET = 5.0
 
 
 def flush_pending(timeout: float | None = None) -> bool:
-    """Flush every live span worker, then every open transport, within one budget."""
-    transports = [t for t in live_transports() if not t.closed]
+    """Flush every open queue, span queues before event queues, within one budget."""
+    queues = [queue for queue in live_queues() if not queue.closed]
     if timeout is None:
-        timeout = max((t.shutdown_timeout for t in transports), default=_DEFAULT_BUDGET)
+        budgets = [q.shutdown_timeout for q in queues if q.shutdown_timeout is not None]
+        timeout = max(budgets, default=_DEFAULT_BUDGET)
     deadline = time.monotonic() + timeout
     complete = True
-    for worker in live_workers():
-        complete = worker.flush(max(0.0, deadline - time.monotonic())) and complete
-    for transport in transports:
-        complete = transport.flush(max(0.0, deadline - time.monotonic())) and complete
+    for queue in queues:  # feeders first: their spans become events in the later queues
+        complete = queue.flush(max(0.0, deadline - time.monotonic())) and complete
     return complete

@@ -34,7 +34,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 from .. import _identity
 from ..context import Scope, current_scope, observers, runtime
-from ..delivery.queue import BackgroundWorker
+from ..delivery.queue import WorkQueue
 from . import record_exception as span_exceptions
 from ._sdk import attribute_store, has_events, may_become_event, stamp_new_span
 from .exporter import PosthogSpanExporter
@@ -87,8 +87,8 @@ class PosthogSpanProcessor(SpanProcessor):
         self._open: dict[int, Scope] = {}
         # trace_id -> span_id of the local root span being tracked in that trace
         self._roots: dict[int, int] = {}
-        self._worker: BackgroundWorker[tuple[ReadableSpan, Identity | None]] = BackgroundWorker(
-            "posthog-otel-spans", self._handle, max_queue_size
+        self._worker: WorkQueue[tuple[ReadableSpan, Identity | None]] = WorkQueue(
+            "posthog-otel-spans", self._handle, max_size=max_queue_size
         )
         self.enabled = True
         self._unsubscribe = observers.on_change(self._on_scope_changed)
@@ -183,14 +183,18 @@ class PosthogSpanProcessor(SpanProcessor):
         except Exception:
             _logger.debug("posthog-otel on_end failed", exc_info=True)
 
-    def _handle(self, item: tuple[ReadableSpan, Identity | None]) -> None:
-        span, identity = item
-        self._exporter.export_span(span, identity)
+    def _handle(self, batch: list[tuple[ReadableSpan, Identity | None]]) -> None:
+        for span, identity in batch:
+            self._exporter.export_span(span, identity)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        return {"open_spans": len(self._open), "dropped_spans": self._worker.dropped}
+        counts = self._worker.counts()
+        # Spans that never became events because of the queue: full, closed, or left over
+        # when shutdown's budget ran out.
+        dropped = counts.dropped + counts.refused + counts.discarded
+        return {"open_spans": len(self._open), "dropped_spans": dropped}
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         budget = timeout_millis / 1000

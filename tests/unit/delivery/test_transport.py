@@ -49,9 +49,16 @@ def test_batches_close_at_flush_at(capture_server: CaptureServer) -> None:
 
 
 def test_batches_close_at_flush_interval(capture_server: CaptureServer) -> None:
-    client = _client(capture_server, flush_at=100, flush_interval=0.1)
+    client = _client(capture_server, flush_at=100, flush_interval=0.3)
+    started = time.monotonic()
     client.capture("lonely", distinct_id="d")
-    capture_server.wait_for_events(1, timeout=3)
+    time.sleep(0.1)
+    assert capture_server.events == []  # a partial batch waits for the interval...
+    (event,) = capture_server.wait_for_events(1, timeout=5)  # ...then goes without a flush()
+    assert time.monotonic() - started >= 0.25
+    assert event["event"] == "lonely"
+    assert [len(r.body["batch"]) for r in capture_server.accepted] == [1]  # type: ignore[index]
+    assert client.flush(5) and client.stats()["sent"] == 1
     client.shutdown(1)
 
 
