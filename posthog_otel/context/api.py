@@ -18,11 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.trace.propagation import _SPAN_KEY
-
 from .._identity import DEVICE_ID, DISTINCT_ID, SESSION_ID, WINDOW_ID
 from . import observers, runtime
-from .scope import Scope, live_scope
+from .scope import Scope, field_setter, live_scope, tag_current
 
 __all__ = [
     "get_context_device_id",
@@ -49,12 +47,7 @@ def notify_changed(scope: Scope) -> None:
 
 def tag(key: str, value: Any) -> None:
     """Add a tag to the current context; every event captured in it carries the tag."""
-    ctx = _get_current()
-    scope = live_scope(ctx)
-    if scope is not None:
-        scope.set_tag(key, value)
-        if _SPAN_KEY in ctx and observers.has_change_observers():
-            observers.notify_change(scope, "tag", key, value)
+    tag_current(key, value)
 
 
 def get_tags() -> dict[str, Any]:
@@ -65,13 +58,10 @@ def get_tags() -> dict[str, Any]:
     return dict(scope.resolve().tags)
 
 
-def _set(name: str, value: Any) -> None:
-    ctx = _get_current()
-    scope = live_scope(ctx)
-    if scope is not None:
-        scope.set_id(name, value)
-        if _SPAN_KEY in ctx and observers.has_change_observers():  # late stamping needs a span
-            observers.notify_change(scope, name, None, value)
+_set_distinct_id = field_setter(DISTINCT_ID.name)
+_set_session_id = field_setter(SESSION_ID.name)
+_set_window_id = field_setter(WINDOW_ID.name)
+_set_device_id = field_setter(DEVICE_ID.name)
 
 
 def _get(name: str) -> str | None:
@@ -81,22 +71,22 @@ def _get(name: str) -> str | None:
 
 def identify_context(distinct_id: str) -> None:
     """Set the distinct id of the current context and its children."""
-    _set(DISTINCT_ID.name, distinct_id)
+    _set_distinct_id(distinct_id)
 
 
 def set_context_session(session_id: str) -> None:
     """Set the session id of the current context and its children."""
-    _set(SESSION_ID.name, session_id)
+    _set_session_id(session_id)
 
 
 def set_context_window_id(window_id: str) -> None:
     """Set the window id (posthog-js ``$window_id``) of the current context and its children."""
-    _set(WINDOW_ID.name, window_id)
+    _set_window_id(window_id)
 
 
 def set_context_device_id(device_id: str) -> None:
     """Set the device id (posthog-js ``$device_id``) of the current context and its children."""
-    _set(DEVICE_ID.name, device_id)
+    _set_device_id(device_id)
 
 
 def get_context_distinct_id() -> str | None:

@@ -20,11 +20,12 @@ streaming responses). Exceptions leaving it are announced to
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from .._identity import DISTINCT_ID, SESSION_ID
 from . import observers, runtime
@@ -36,8 +37,10 @@ __all__ = [
     "context_with_scope",
     "current_scope",
     "detach_scope",
+    "field_setter",
     "live_scope",
     "stored_scope",
+    "tag_current",
     "without_scope",
 ]
 
@@ -347,6 +350,48 @@ def without_scope(context: otel_context.Context) -> otel_context.Context:
     if _SCOPE_KEY not in context:
         return context
     return otel_context.Context({k: v for k, v in context.items() if k != _SCOPE_KEY})
+
+
+# -- changing the current scope (the setters in .api run these on every call) -------------
+
+
+def field_setter(name: str) -> Callable[[Any], None]:
+    """A setter of identity field ``name`` on the current scope; a no-op outside any.
+
+    Inlined (no nested calls) because apps call it on every request; observers hear about
+    the change when a span is current (late stamping).
+    """
+
+    def set_current(value: Any) -> None:
+        ctx = _get_current()
+        scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
+        if scope is not None and scope._epoch != _generation:
+            scope = _live_outer(scope)
+        if scope is None:
+            return
+        if value is None:
+            scope.ids.pop(name, None)
+        else:
+            scope.ids[name] = value
+        scope._version += 1
+        if _SPAN_KEY in ctx and observers.has_change_observers():
+            observers.notify_change(scope, name, None, value)
+
+    return set_current
+
+
+def tag_current(key: str, value: Any) -> None:
+    """Set tag ``key`` on the current scope; a no-op outside any."""
+    ctx = _get_current()
+    scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
+    if scope is not None and scope._epoch != _generation:
+        scope = _live_outer(scope)
+    if scope is None:
+        return
+    scope.tags[key] = value
+    scope._version += 1
+    if _SPAN_KEY in ctx and observers.has_change_observers():
+        observers.notify_change(scope, "tag", key, value)
 
 
 # -- fork ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from posthog_otel.testing.capture_server import CaptureServer, Fault
 from tests.support.procs import free_port, start, wait_until_up
+from tests.support.waiting import wait_for_events
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
@@ -77,13 +78,10 @@ def bridge(posthog: CaptureServer) -> Iterator[tuple[str, subprocess.Popen[str]]
 
 
 def _events_for(server: CaptureServer, distinct_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        found = [e for e in server.events if e["distinct_id"] == distinct_id]
-        if len(found) >= count or time.monotonic() > deadline:
-            assert len(found) == count, found
-            return found
-        time.sleep(0.05)
+    """Exactly ``count`` events of ``distinct_id`` (waiting for them, then none more)."""
+    found = wait_for_events(server, lambda e: e["distinct_id"] == distinct_id, count)
+    assert len(found) == count, found
+    return found
 
 
 def _tracer(url: str, compression: Compression, headers: dict[str, str] | None = None) -> Any:

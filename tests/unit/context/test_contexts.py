@@ -21,14 +21,6 @@ from posthog_otel import context as contexts
 from posthog_otel.context import get_tags, scoped
 from posthog_otel.testing import CapturedEvents, memory_client
 
-
-@pytest.fixture
-def events() -> Iterator[CapturedEvents]:
-    client, captured = memory_client()
-    _default.set_client(client)
-    yield captured
-
-
 # -- the seed's examples ------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 import posthog_otel as posthog
-from posthog_otel import PosthogSpanProcessor, _default, capture_span
+from posthog_otel import PosthogSpanProcessor, capture_span
 from posthog_otel.spans import record_exception as span_exceptions
 from posthog_otel.testing import CapturedEvents, memory_client
 from tests.support.routing import route_to
@@ -36,10 +36,9 @@ class Harness:
         return next(s for s in self.spans.get_finished_spans() if s.name == name)
 
 
-def _harness(**options: Any) -> Iterator[Harness]:
-    client, events = memory_client()
-    _default.set_client(client)
-    processor = PosthogSpanProcessor(client, **options)
+def _harness(events: CapturedEvents, **options: Any) -> Iterator[Harness]:
+    """Spans of a real SDK provider into ``events`` (the installed default client's)."""
+    processor = PosthogSpanProcessor(events.client, **options)
     provider = TracerProvider(resource=Resource.create({"service.name": "checkout-api"}))
     provider.add_span_processor(processor)
     exporter = InMemorySpanExporter()
@@ -50,8 +49,8 @@ def _harness(**options: Any) -> Iterator[Harness]:
 
 
 @pytest.fixture
-def harness() -> Iterator[Harness]:
-    yield from _harness()
+def harness(posthog_events: CapturedEvents) -> Iterator[Harness]:
+    yield from _harness(posthog_events)
 
 
 # -- stamping -----------------------------------------------------------------------------
@@ -84,8 +83,8 @@ def test_on_start_stamps_scope_in_one_set_of_attributes(harness: Harness) -> Non
     }
 
 
-def test_native_aliases_can_be_switched_off() -> None:
-    for harness in _harness(native_attribute_aliases=False):
+def test_native_aliases_can_be_switched_off(posthog_events: CapturedEvents) -> None:
+    for harness in _harness(posthog_events, native_attribute_aliases=False):
         with posthog.new_context():
             posthog.identify_context("u")
             posthog.set_context_session("s")
@@ -178,14 +177,17 @@ def test_roots_mode_skips_anonymous_and_non_root_spans(harness: Harness) -> None
     assert [e["event"] for e in harness.events] == ["root"]
 
 
-def test_all_and_none_modes() -> None:
-    for harness in _harness(capture_spans="all"):
+def test_all_mode(posthog_events: CapturedEvents) -> None:
+    for harness in _harness(posthog_events, capture_spans="all"):
         with harness.tracer.start_as_current_span("a"), harness.tracer.start_as_current_span("b"):
             pass
         harness.flush()
         assert sorted(e["event"] for e in harness.events) == ["a", "b"]
         assert all(e["properties"]["$process_person_profile"] is False for e in harness.events)
-    for harness in _harness(capture_spans="none"):
+
+
+def test_none_mode_keeps_only_marked_spans(posthog_events: CapturedEvents) -> None:
+    for harness in _harness(posthog_events, capture_spans="none"):
         with posthog.new_context():
             posthog.identify_context("u")
             with harness.tracer.start_as_current_span("root", kind=SpanKind.SERVER):
