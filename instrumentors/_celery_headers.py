@@ -31,13 +31,13 @@ from posthog_otel.propagation.baggage import (
     parse_header,
     sanitize_header_value,
 )
+from posthog_otel.propagation.destination import with_destination
 from posthog_otel.propagation.propagator import (
     BAGGAGE_HEADER,
     DISTINCT_ID_HEADER,
     SESSION_ID_HEADER,
     default_propagator,
     find_posthog_propagator,
-    with_destination,
 )
 
 __all__ = ["CONTEXT_TAGS_HEADER", "inbound_state", "write_headers"]

@@ -35,7 +35,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from posthog_otel.propagation.propagator import with_destination
+from posthog_otel.propagation.destination import with_destination
 
 from ._base import PosthogLibraryInstrumentor
 from ._outbound import Outbound, find_wrapper, unwrap_ours

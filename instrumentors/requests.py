@@ -36,7 +36,7 @@ import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from posthog_otel.context import runtime as _runtime
-from posthog_otel.propagation.propagator import with_destination
+from posthog_otel.propagation.destination import with_destination
 
 from ._base import PosthogLibraryInstrumentor
 from ._outbound import Outbound, find_wrapper, unwrap_ours

@@ -35,11 +35,11 @@ from opentelemetry.context import Context
 from opentelemetry.propagators import textmap
 
 from ..context import Scope, runtime, stored_scope, without_scope
+from .destination import with_destination
 from .propagator import (
     PosthogPropagator,
     default_propagator,
     find_posthog_propagator,
-    with_destination,
 )
 
 __all__ = ["extract", "inject"]

@@ -58,8 +58,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from opentelemetry import baggage as otel_baggage
-from opentelemetry import trace
-from opentelemetry.context import Context, create_key
+from opentelemetry.context import Context
 from opentelemetry.propagators import textmap
 
 from .. import _identity
@@ -76,8 +75,9 @@ from .baggage import (
     sanitize_header_value,
     state_from_entries,
 )
+from .destination import destination_of
 from .settings import PropagationSettings
-from .targets import Targets, host_of, normalize_host
+from .targets import Targets
 
 __all__ = [
     "BAGGAGE_HEADER",
@@ -86,9 +86,7 @@ __all__ = [
     "WINDOW_ID_HEADER",
     "PosthogPropagator",
     "default_propagator",
-    "destination_of",
     "find_posthog_propagator",
-    "with_destination",
 ]
 
 _logger = logging.getLogger("posthog_otel")
@@ -101,61 +99,7 @@ _IDENTITY_HEADERS = tuple(field.header for field in _identity.FIELDS)
 _IDENTITY_LOWER = tuple(h.lower() for h in _IDENTITY_HEADERS)
 _FIELDS = frozenset((BAGGAGE_HEADER, *_IDENTITY_HEADERS))
 
-_DESTINATION_KEY = create_key("posthog-otel-destination")
 _get_current = runtime.get_current
-_CLIENT = trace.SpanKind.CLIENT
-
-
-# -- destination --------------------------------------------------------------------------
-
-
-def with_destination(
-    url: str | None, context: Context | None = None, *, host: str | None = None
-) -> Context:
-    """A copy of ``context`` (default: current) naming the outbound destination.
-
-    ``url`` is a URL or a bare host (or pass ``host=`` directly). A URL whose host cannot be
-    read counts as a destination that is not a target (nothing PostHog is sent to it).
-    Neither given makes the destination unknown again.
-    """
-    ctx = _get_current() if context is None else context
-    if host is not None:
-        host = normalize_host(host)
-    elif url is not None:
-        host = host_of(url) or ""
-    new = Context(ctx)
-    dict.__setitem__(new, _DESTINATION_KEY, host)  # a fresh copy, not yet shared
-    return new
-
-
-def destination_of(context: Context | None = None) -> str | None:
-    """The destination host an inject in ``context`` goes to, or None when unknown."""
-    ctx = _get_current() if context is None else context
-    host: str | None = ctx.get(_DESTINATION_KEY)  # type: ignore[assignment]
-    if host is not None:
-        return host
-    return _span_destination(ctx)
-
-
-def _span_destination(ctx: Context) -> str | None:
-    """The server of the current HTTP CLIENT span, when the span says so."""
-    span = trace.get_current_span(ctx)
-    if getattr(span, "kind", None) is not _CLIENT:
-        return None
-    attributes = getattr(span, "attributes", None)
-    if not attributes or (
-        "http.request.method" not in attributes and "http.method" not in attributes
-    ):
-        return None
-    url = attributes.get("url.full") or attributes.get("http.url")
-    if isinstance(url, str):
-        host = host_of(url)
-        if host:
-            return host
-    address = attributes.get("server.address") or attributes.get("net.peer.name")
-    if isinstance(address, str) and address:
-        return normalize_host(address)
-    return None
 
 
 # -- carriers -----------------------------------------------------------------------------
@@ -284,9 +228,7 @@ class PosthogPropagator(textmap.TextMapPropagator):
     ) -> None:
         try:
             ctx = _get_current() if context is None else context
-            host: str | None = ctx.get(_DESTINATION_KEY)  # type: ignore[assignment]
-            if host is None:
-                host = _span_destination(ctx)
+            host = destination_of(ctx)
             if host is not None and not self.targets.matches_host(host):
                 self._withhold(carrier, setter)
                 return

@@ -23,7 +23,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 import posthog_otel as ph
 from posthog_otel.context import context_with_scope
 from posthog_otel.propagation import baggage as bg
-from posthog_otel.propagation.propagator import PosthogPropagator, destination_of, with_destination
+from posthog_otel.propagation.destination import destination_of, with_destination
+from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.propagation.settings import PropagationSettings
 from posthog_otel.propagation.targets import Targets, host_of
 
