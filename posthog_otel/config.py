@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
+    "CLIENT_OPTIONS",
     "DEFAULT_HOST",
     "ClientSettings",
     "name_matcher",
@@ -239,3 +240,9 @@ def _check_names(value: Any) -> tuple[str, ...]:
     if not all(isinstance(n, str) and n for n in names):
         raise ValueError("in_app_modules must contain non-empty module names")
     return names
+
+
+CLIENT_OPTIONS: frozenset[str] = frozenset(
+    field.name for field in fields(ClientSettings) if field.name not in ("api_key", "host")
+)
+"""Option names a :class:`~posthog_otel.Client` takes besides ``api_key`` and ``host``."""

@@ -35,8 +35,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 
-from . import _default
-from .config import env_flag
+from . import default_client
+from .config import CLIENT_OPTIONS, env_flag
 from .spans import record_exception as span_exceptions
 from .spans.processor import PosthogSpanProcessor
 
@@ -44,27 +44,6 @@ __all__ = ["PosthogInstrumentor"]
 
 _logger = logging.getLogger("posthog_otel")
 
-_CLIENT_OPTIONS = frozenset(
-    {
-        "flush_at",
-        "flush_interval",
-        "max_queue_size",
-        "gzip",
-        "max_retries",
-        "timeout",
-        "disabled",
-        "debug",
-        "sync_mode",
-        "before_send",
-        "on_error",
-        "super_properties",
-        "enable_exception_autocapture",
-        "project_root",
-        "in_app_modules",
-        "disable_geoip",
-        "shutdown_timeout",
-    }
-)
 _PROPAGATOR_OPTIONS = ("trust_inbound", "propagation_targets")
 
 
@@ -99,14 +78,14 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         instrument_libraries: bool = True,
         **options: Any,
     ) -> None:
-        client_options = {k: v for k, v in options.items() if k in _CLIENT_OPTIONS}
+        client_options = {k: v for k, v in options.items() if k in CLIENT_OPTIONS}
         propagator_options = {k: options[k] for k in _PROPAGATOR_OPTIONS if k in options}
-        unknown = set(options) - _CLIENT_OPTIONS - set(_PROPAGATOR_OPTIONS)
+        unknown = set(options) - CLIENT_OPTIONS - set(_PROPAGATOR_OPTIONS)
         if unknown:
             raise ValueError(f"unknown PosthogInstrumentor option(s): {', '.join(sorted(unknown))}")
         if api_key is not None or host is not None or client_options:
-            _default.setup(api_key, host, **client_options)
-        client = _default.get_client()
+            default_client.setup(api_key, host, **client_options)
+        client = default_client.get_client()
 
         provider = _sdk_provider(tracer_provider)
         if provider is not None:
@@ -120,17 +99,14 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._processor = processor
         if propagate:
             self._add_propagator(propagator_options)
-        span_exceptions.hook_record_exception(_default.get_client)
+        span_exceptions.hook_record_exception(default_client.get_client)
         self._enabled = _enable_library_instrumentors() if instrument_libraries else []
 
     def _add_propagator(self, options: dict[str, Any]) -> None:
-        try:
-            from .propagation.propagator import PosthogPropagator
-        except ImportError:
-            _logger.warning("posthog-otel propagator is not available; context stays in-process")
-            return
+        from .propagation.propagator import PosthogPropagator, find_posthog_propagator
+
         current = otel_propagate.get_global_textmap()
-        if _contains_posthog(current, PosthogPropagator):
+        if find_posthog_propagator(current) is not None:
             return
         self._previous_textmap = current
         otel_propagate.set_global_textmap(
@@ -172,13 +148,6 @@ def _sdk_provider(given: Any) -> Any:
         _logger.warning("another tracer provider is installed; PostHog span capture is off")
         return None
     return created
-
-
-def _contains_posthog(propagator: Any, kind: type) -> bool:
-    if isinstance(propagator, kind):
-        return True
-    inner = getattr(propagator, "_propagators", None) or ()
-    return any(_contains_posthog(p, kind) for p in inner)
 
 
 def _enable_library_instrumentors() -> list[BaseInstrumentor]:

@@ -1,4 +1,4 @@
-"""Fast access to the OpenTelemetry current Context.
+"""Fast access to the OpenTelemetry current Context, and the OpenTelemetry internals we use.
 
 Entering a PostHog context runs on every request and often many times within one, so it
 skips the layers of ``opentelemetry.context.get_current()/attach()`` when the SDK uses its
@@ -8,6 +8,11 @@ through the public API). Detaching tolerates a token from another ``contextvars.
     ctx = get_current()
     token = attach(new_ctx)
     detach(token, new_ctx)
+    SPAN_KEY in ctx                 # is a span current? (cheaper than get_current_span)
+    suppressed_context()            # for our own uploads: no spans, no propagation
+
+The Context keys used here are private in opentelemetry-api; this module is the one place in
+the package that names them.
 """
 
 from __future__ import annotations
@@ -17,8 +22,22 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation import _SPAN_KEY as SPAN_KEY
 
-__all__ = ["attach", "detach", "get_current"]
+__all__ = ["SPAN_KEY", "attach", "detach", "get_current", "suppressed_context"]
+
+_SUPPRESS_KEYS = (
+    otel_context._SUPPRESS_INSTRUMENTATION_KEY,
+    otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY,
+)
+
+
+def suppressed_context() -> otel_context.Context:
+    """An empty Context with instrumentation suppressed: no spans, no baggage, no trace headers."""
+    ctx = otel_context.Context()
+    for key in _SUPPRESS_KEYS:
+        ctx = otel_context.set_value(key, True, ctx)
+    return ctx
 
 
 def _find_context_var() -> contextvars.ContextVar[otel_context.Context] | None:

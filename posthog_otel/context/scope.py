@@ -25,7 +25,6 @@ from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from .._identity import DISTINCT_ID, SESSION_ID
 from . import observers, runtime
@@ -46,6 +45,7 @@ __all__ = [
 
 _SCOPE_KEY = otel_context.create_key("posthog-otel-scope")
 _get_current = runtime.get_current
+_SPAN_IN_CONTEXT = runtime.SPAN_KEY
 _attach = runtime.attach
 _DISTINCT = DISTINCT_ID.name
 _SESSION = SESSION_ID.name
@@ -374,7 +374,7 @@ def field_setter(name: str) -> Callable[[Any], None]:
         else:
             scope.ids[name] = value
         scope._version += 1
-        if _SPAN_KEY in ctx and observers.has_change_observers():
+        if _SPAN_IN_CONTEXT in ctx and observers.has_change_observers():
             observers.notify_change(scope, name, None, value)
 
     return set_current
@@ -390,7 +390,7 @@ def tag_current(key: str, value: Any) -> None:
         return
     scope.tags[key] = value
     scope._version += 1
-    if _SPAN_KEY in ctx and observers.has_change_observers():
+    if _SPAN_IN_CONTEXT in ctx and observers.has_change_observers():
         observers.notify_change(scope, "tag", key, value)
 
 

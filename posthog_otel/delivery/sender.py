@@ -36,6 +36,7 @@ import requests
 from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
+from ..context import runtime
 from ..version import __version__
 from . import encoding as _json
 
@@ -64,13 +65,6 @@ class SenderCounts:
     retries: int
     dropped: dict[str, int]
     last_error: str | None
-
-
-def suppressed_context() -> otel_context.Context:
-    """An empty Context with instrumentation suppressed: no spans, no baggage on uploads."""
-    ctx = otel_context.Context()
-    ctx = otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True, ctx)
-    return otel_context.set_value(otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, ctx)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -262,7 +256,7 @@ class BatchSender:
         session = self._session
         if session is None:
             session = self._session = requests.Session()
-        token = otel_context.attach(suppressed_context())
+        token = otel_context.attach(runtime.suppressed_context())
         try:
             response = session.post(
                 self._url, data=self._body(encoded), headers=headers, timeout=timeout

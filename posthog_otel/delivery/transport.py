@@ -32,8 +32,9 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
+from ..context import runtime
 from .queue import WorkQueue
-from .sender import BatchSender, retry_after_seconds, suppressed_context
+from .sender import BatchSender, retry_after_seconds
 
 __all__ = ["Transport", "retry_after_seconds"]
 
@@ -165,7 +166,7 @@ class Transport:
 
 def _suppress_instrumentation() -> None:
     """The sender thread's context: uploads create no spans and carry no baggage."""
-    otel_context.attach(suppressed_context())
+    otel_context.attach(runtime.suppressed_context())
 
 
 def _register_mp_finalizer(transport: Transport) -> None:

@@ -40,6 +40,7 @@ from .propagator import (
     PosthogPropagator,
     default_propagator,
     find_posthog_propagator,
+    parts_of,
 )
 
 __all__ = ["extract", "inject"]
@@ -53,8 +54,8 @@ def _ours() -> tuple[PosthogPropagator, bool]:
     found = find_posthog_propagator(textmap_)
     if found is None:
         return default_propagator(), False
-    inner: Any = getattr(textmap_, "_propagators", None) or (None,)
-    last = textmap_ is found or inner[-1] is found
+    inner = parts_of(textmap_)
+    last = textmap_ is found or (bool(inner) and inner[-1] is found)
     return found, last
 
 

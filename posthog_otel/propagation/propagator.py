@@ -87,6 +87,7 @@ __all__ = [
     "PosthogPropagator",
     "default_propagator",
     "find_posthog_propagator",
+    "parts_of",
 ]
 
 _logger = logging.getLogger("posthog_otel")
@@ -391,12 +392,20 @@ def default_propagator() -> PosthogPropagator:
     return _default
 
 
+def parts_of(propagator: Any) -> tuple[Any, ...]:
+    """The propagators inside a ``CompositePropagator`` (empty for any other propagator).
+
+    OpenTelemetry keeps them in a private attribute; this is the one place that reads it.
+    """
+    return tuple(getattr(propagator, "_propagators", None) or ())
+
+
 def find_posthog_propagator(propagator: Any, _depth: int = 0) -> PosthogPropagator | None:
     """The ``PosthogPropagator`` in ``propagator`` (itself or in nested composites), if any."""
     if isinstance(propagator, PosthogPropagator):
         return propagator
     if _depth < 8:
-        for inner in getattr(propagator, "_propagators", None) or ():
+        for inner in parts_of(propagator):
             found = find_posthog_propagator(inner, _depth + 1)
             if found is not None:
                 return found

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from .. import _identity
 from ..context import Scope, current_scope, observers, runtime
@@ -137,7 +136,7 @@ class PosthogSpanProcessor(SpanProcessor):
         """Late identity: stamp what changed on the current span; re-point its trace's root."""
         if not self.enabled:
             return
-        span: Any = _get_current().get(_SPAN_KEY)
+        span: Any = _get_current().get(runtime.SPAN_KEY)
         if span is None or not span.is_recording():
             return
         if field is None:

@@ -169,7 +169,7 @@ def pytest_configure(config: Any) -> None:
 def _fixtures_plugin() -> object:
     import pytest
 
-    from .. import _default
+    from .. import default_client
 
     class _PosthogFixtures:
         """The fixtures, as a plugin object (see the module docstring)."""
@@ -177,11 +177,11 @@ def _fixtures_plugin() -> object:
         @pytest.fixture
         def posthog_events(self) -> Iterator[CapturedEvents]:
             client, events = memory_client()
-            previous = _default.set_client(client)
+            previous = default_client.set_client(client)
             try:
                 yield events
             finally:
-                _default.set_client(previous)
+                default_client.set_client(previous)
                 client.shutdown(0)
 
         @pytest.fixture

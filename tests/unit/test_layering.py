@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "client",
         (
             "posthog_otel.client",
-            "posthog_otel._default",
+            "posthog_otel.default_client",
             "posthog_otel._events",
             "posthog_otel._unsent",
         ),
@@ -258,7 +258,7 @@ def _module_aliases(module: Module, tree: ast.AST) -> dict[str, str]:
     [
         ("posthog_otel.spans.processor", "posthog_otel.context.scope", True),
         ("posthog_otel.context.scope", "posthog_otel.spans.processor", False),
-        ("posthog_otel.context.api", "posthog_otel._default", False),
+        ("posthog_otel.context.api", "posthog_otel.default_client", False),
         ("posthog_otel.sink.server", "posthog_otel.client", True),
     ],
 )

@@ -2,47 +2,43 @@
 
 Built lazily on first use from module attributes assigned by the app (``posthog_otel.api_key``,
 ``posthog_otel.host``, ``posthog_otel.debug``, ...), else from the environment, or explicitly
-with :func:`setup`. Mirrors how posthog-python's module-level API behaves.
+with :func:`setup`. Mirrors how posthog-python's module-level API behaves. The package reads
+its own attributes for this module (:func:`read_module_options_from`), so nothing here
+imports the package above it. Also captures exceptions leaving a context (an observer of
+:mod:`posthog_otel.context`).
+
+    client = get_client()           # built on first use
+    previous = set_client(mine)     # tests: install another default
 """
 
 from __future__ import annotations
 
-import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .config import CLIENT_OPTIONS
 from .context import Scope, observers
 
 if TYPE_CHECKING:
     from .client import Client
 
-# Module attributes of ``posthog_otel`` that a user may assign before the first capture.
-_MODULE_OPTIONS = (
-    "debug",
-    "disabled",
-    "sync_mode",
-    "on_error",
-    "before_send",
-    "super_properties",
-    "enable_exception_autocapture",
-    "project_root",
-    "in_app_modules",
-    "disable_geoip",
-    "flush_at",
-    "flush_interval",
-    "max_queue_size",
-    "gzip",
-    "max_retries",
-    "timeout",
-    "exclude_properties",
-)
-
 _lock = threading.Lock()
 _client: Client | None = None
 
 
-def _package() -> Any:
-    return sys.modules["posthog_otel"]
+def _unset(name: str) -> Any:
+    return None
+
+
+# Reads a module attribute of ``posthog_otel`` (None when unset); set by the package.
+_module_option: Callable[[str], Any] = _unset
+
+
+def read_module_options_from(getter: Callable[[str], Any]) -> None:
+    """Where module-level options (``posthog_otel.api_key = ...``) are read from."""
+    global _module_option
+    _module_option = getter
 
 
 def get_client() -> Client:
@@ -64,14 +60,10 @@ def _build() -> Client:
         if _client is None:
             from .client import Client
 
-            package = _package()
-            api_key = getattr(package, "api_key", None) or getattr(package, "project_api_key", None)
-            options = {
-                name: getattr(package, name)
-                for name in _MODULE_OPTIONS
-                if getattr(package, name, None) is not None
-            }
-            _client = Client(api_key, getattr(package, "host", None), **options)
+            read = _module_option
+            api_key = read("api_key") or read("project_api_key")
+            options = {name: read(name) for name in CLIENT_OPTIONS if read(name) is not None}
+            _client = Client(api_key, read("host"), **options)
         return _client
 
 
@@ -100,7 +92,8 @@ def exception_autocapture_enabled() -> bool:
     client = _client
     if client is not None:
         return client.enable_exception_autocapture
-    return bool(getattr(_package(), "enable_exception_autocapture", True))
+    configured = _module_option("enable_exception_autocapture")
+    return True if configured is None else bool(configured)
 
 
 def _capture_exit_exception(scope: Scope, exc: Exception) -> None:
