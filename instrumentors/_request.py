@@ -14,7 +14,7 @@ Every framework module (Django, Flask, ASGI, WSGI) turns its request into a
 
 Rules: a non-fresh context per request (a child of whatever is current, e.g. the scope that
 contrib's server instrumentation extracted before its span started); identity from
-``X-POSTHOG-DISTINCT-ID`` / ``X-POSTHOG-SESSION-ID`` / ``X-POSTHOG-WINDOW-ID`` and trusted
+the ``X-POSTHOG-*`` headers (distinct, session, window and device id) and trusted
 ``posthog.*`` baggage through the configured ``PosthogPropagator`` (headers win); tags
 ``$current_url``, ``$request_method``, ``$request_path``, ``$ip`` (first X-Forwarded-For address
 only when ``trust_proxy_headers``; else the peer address), ``$user_agent``, ``$raw_user_agent``;

@@ -16,7 +16,7 @@ signal, is a good place).
 message's headers in two forms, so either side may be posthog-python:
 
 * our ``posthog.*`` members of the ``baggage`` header (merged into a ``baggage`` header written
-  by other propagators; never twice), plus ``X-POSTHOG-WINDOW-ID``;
+  by other propagators; never twice), plus the ``X-POSTHOG-*`` header of every identity field;
 * posthog-python's ``X-POSTHOG-DISTINCT-ID``, ``X-POSTHOG-SESSION-ID`` and
   ``X-POSTHOG-CONTEXT-TAGS`` (the tags as JSON), at the top level of the headers and inside
   the nested ``headers`` entry, where posthog-python's worker reads them.

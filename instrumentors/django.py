@@ -18,8 +18,8 @@ or let ``PosthogDjangoInstrumentor().instrument()`` (entry point ``posthog_djang
 ``PosthogInstrumentor`` and ``opentelemetry-instrument``) insert the middleware for you.
 
 Each request runs in a non-fresh PostHog context (rules in :mod:`posthog_otel.instrumentors._request`):
-distinct id and session from ``X-POSTHOG-DISTINCT-ID`` / ``X-POSTHOG-SESSION-ID`` (and trusted
-baggage); without a distinct id, the authenticated user's ``pk`` and an ``email`` tag; tags
+identity from the ``X-POSTHOG-*`` headers (distinct, session, window and device id) and trusted
+baggage; without a distinct id, the authenticated user's ``pk`` and an ``email`` tag; tags
 ``$current_url``, ``$request_method``, ``$request_path``, ``$ip``, ``$user_agent``. The callables
 may also be given as dotted paths. The middleware is hybrid: it runs async when the rest of the
 stack below it is async (then the user comes from ``await request.auser()``) and sync otherwise,

@@ -93,7 +93,7 @@ def identify_from_context(
             distinct_id = resolved.distinct_id
     if groups:
         props["$groups"] = dict(groups)
-    if distinct_id is None or "$session_id" not in props:
+    if distinct_id is None or _identity.SESSION_ID.event_property not in props:
         distinct_id = _baggage_fallback(ctx, distinct_id, props)
     span_context = trace.get_current_span(ctx).get_span_context()
     if span_context.is_valid:

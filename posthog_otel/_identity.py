@@ -31,6 +31,7 @@ __all__ = [
     "DISTINCT_ID",
     "EVENT_ATTRIBUTE",
     "FIELDS",
+    "IDENTIFYING",
     "IDENTITY_KEY_PREFIXES",
     "NATIVE_NAMES",
     "PREFIX",
@@ -102,6 +103,9 @@ DEVICE_ID = Field("device_id", "posthog.device_id", "X-POSTHOG-DEVICE-ID", "$dev
 
 FIELDS: tuple[Field, ...] = (DISTINCT_ID, SESSION_ID, WINDOW_ID, DEVICE_ID)
 """Every identity field, in the order they are written (baggage members, headers)."""
+
+IDENTIFYING: tuple[Field, ...] = (DISTINCT_ID, SESSION_ID)
+"""The fields that make a context identified: with either, its root spans become events."""
 
 BY_ATTRIBUTE: Mapping[str, Field] = {field.attribute: field for field in FIELDS}
 """``posthog.<name>`` -> field (baggage members and span attributes)."""

@@ -17,11 +17,14 @@ Usage::
     from posthog_otel.bridge import BridgeSettings, create_app, serve
     serve(BridgeSettings.build(api_key="phc_...", capture_spans="roots", log_level="ERROR"))
 
-Modules: :mod:`.decode` (OTLP protobuf/JSON -> light span and log objects), :mod:`.logs` (log
-records -> events), :mod:`.pipeline` (decode + map + queue, back-pressure), :mod:`.limits`
-(body cap, streaming decompression, memory budget), :mod:`.auth` (required headers, project
-keys), :mod:`.app` (the ASGI application), :mod:`.server` (uvicorn, workers, shutdown),
-:mod:`.settings`.
+Modules: :mod:`.logs` (log records -> events), :mod:`.pipeline` (decode with
+:mod:`posthog_otel.otlp` + map with :mod:`posthog_otel.spans.mapping` + queue, back-pressure),
+:mod:`.limits` (body cap, streaming decompression, memory budget), :mod:`.auth` (required
+headers, project keys), :mod:`.app` (the ASGI application), :mod:`.server` (uvicorn, workers,
+shutdown), :mod:`.log_setup` (log output), :mod:`.settings`.
+
+May import the core layers (context, errors, delivery, client, propagation, spans) and
+:mod:`posthog_otel.otlp`; nothing imports the bridge except the CLI.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .._identity import PREFIX
 from ..spans.mapping import (
     EVENT_ATTRIBUTE,
     HIDDEN_ATTRIBUTES,
@@ -81,11 +82,7 @@ class LogMapper:
         if marked:
             props = self._base(record, identity)
             for key, value in attributes.items():
-                if (
-                    not key.startswith("posthog.")
-                    and key not in HIDDEN_ATTRIBUTES
-                    and key not in props
-                ):
+                if not key.startswith(PREFIX) and key not in HIDDEN_ATTRIBUTES and key not in props:
                     props[key] = property_value(value)
             self._describe(record, props)
             events.append(SpanEvent(str(marked), identity.distinct_id, props, seconds))
@@ -98,10 +95,7 @@ class LogMapper:
             if entries:
                 props = self._base(record, identity)
                 for key, value in attributes.items():
-                    if (
-                        not key.startswith(("posthog.", "exception."))
-                        and key not in HIDDEN_ATTRIBUTES
-                    ):
+                    if not key.startswith((PREFIX, "exception.")) and key not in HIDDEN_ATTRIBUTES:
                         props.setdefault(key, property_value(value))
                 self._describe(record, props)
                 props["$exception_list"] = entries

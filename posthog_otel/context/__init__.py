@@ -12,7 +12,8 @@ from the package. Higher layers (the client, the span processor) learn about cha
 
 Modules: ``scope`` (the Scope and where it lives), ``api`` (setters and getters),
 ``decorators`` (``new_context``/``scoped``), ``carry`` (running work in a captured context),
-``observers`` (subscriptions), ``_runtime`` (fast access to the current OTel Context).
+``observers`` (subscriptions), ``runtime`` (fast access to the current OTel Context and the
+OpenTelemetry internals the package relies on).
 """
 
 from __future__ import annotations

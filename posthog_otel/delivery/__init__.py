@@ -1,7 +1,8 @@
 """Getting events to PostHog: JSON encoding, the bounded queue and worker, the HTTP transport.
 
-May import :mod:`posthog_otel.config` and :mod:`posthog_otel.version`, never the client,
-contexts or spans. Every queue in the package (events, spans) is
+May import :mod:`posthog_otel.config`, :mod:`posthog_otel.version` and
+:mod:`posthog_otel.context.runtime` (to send with instrumentation suppressed), never the
+client, propagation or spans. Every queue in the package (events, spans) is
 :class:`~posthog_otel.delivery.queue.WorkQueue` (bounded, one daemon thread, fork-safe,
 deadline-bounded flush and shutdown), so flushing everything at shutdown reads one registry
 (:mod:`posthog_otel.delivery.pending`). :mod:`~posthog_otel.delivery.transport` is that queue

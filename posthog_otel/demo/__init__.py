@@ -9,6 +9,8 @@ trace, prints a summary table and the viewer URL. Exit code 0 only if everything
 
     posthog-otel demo                 # sink on 127.0.0.1:8010 (or a free port)
     posthog-otel demo --port 0 --keep # any free port; keep the viewer running afterwards
+
+May import everything below it: the public API, the instrumentors and the sink.
 """
 
 from __future__ import annotations

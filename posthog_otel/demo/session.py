@@ -17,6 +17,8 @@ from typing import Any, TextIO
 
 import requests
 
+from .._identity import DISTINCT_ID, SESSION_ID, WINDOW_ID
+
 __all__ = ["run"]
 
 API_KEY = "phc_demo_local"
@@ -243,10 +245,10 @@ def run(
     """Run the demo; returns the process exit code (0 when every expected event arrived)."""
     distinct_id = "demo-user-1"
     session_id = f"demo-session-{uuid.uuid4().hex[:8]}"
-    headers = {
-        "X-POSTHOG-DISTINCT-ID": distinct_id,
-        "X-POSTHOG-SESSION-ID": session_id,
-        "X-POSTHOG-WINDOW-ID": "demo-window-1",
+    headers = {  # as posthog-js's tracing headers send them
+        DISTINCT_ID.header: distinct_id,
+        SESSION_ID.header: session_id,
+        WINDOW_ID.header: "demo-window-1",
         "User-Agent": "Mozilla/5.0 (posthog-otel demo)",
     }
     progress = _Progress(out)

@@ -2,8 +2,9 @@
 
     from posthog_otel.propagation import PosthogPropagator, inject, extract
 
-Sits above the contexts and the client settings; the instrumentors use it to decide what goes
-out with each request (only toward propagation targets) and what comes in.
+May import the contexts, the identity vocabulary, settings and JSON encoding (``delivery``);
+never the client or spans. The instrumentors use it to decide what goes out with each request
+(only toward propagation targets) and what comes in.
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ Add it after the stock propagators, in code or by environment::
         PosthogPropagator(propagation_targets=["internal", "*.mycorp.com"]),
     ]))
 
-**Inject** writes the current scope's distinct id, session id, window id and tags as
-``posthog.*`` members of the ``baggage`` header, merged into whatever baggage header is
-already in the carrier (other members are kept as they are, in their order), and writes
-``X-POSTHOG-DISTINCT-ID`` / ``X-POSTHOG-SESSION-ID`` / ``X-POSTHOG-WINDOW-ID`` (when the value
-is printable ASCII; otherwise only baggage carries it). Values set with plain
+**Inject** writes the current scope's identity values (distinct, session, window and device
+id: :data:`posthog_otel._identity.FIELDS`) and tags as ``posthog.*`` members of the
+``baggage`` header, merged into whatever baggage header is already in the carrier (other
+members are kept as they are, in their order), and writes each identity value's
+``X-POSTHOG-*`` header (``X-POSTHOG-DISTINCT-ID``, ...; when the value is printable ASCII;
+otherwise only baggage carries it). Values set with plain
 ``opentelemetry.baggage.set_baggage("posthog.distinct_id", ...)`` are used where the scope has
 none.
 
@@ -331,7 +332,7 @@ class PosthogPropagator(textmap.TextMapPropagator):
 
     @property
     def fields(self) -> set[str]:
-        """The headers inject may set: ``baggage`` and the three ``X-POSTHOG-*`` headers."""
+        """The headers inject may set: ``baggage`` and one ``X-POSTHOG-*`` header per field."""
         return set(_FIELDS)
 
 

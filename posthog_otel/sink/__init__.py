@@ -23,9 +23,13 @@ From Python (tests, scripts)::
         assert sink.events("signed_up")[0]["distinct_id"] == "u1"
 
 Modules: :mod:`.validation` (ingestion rules), :mod:`.ingest` (capture requests), :mod:`.otlp`
-(OTLP requests), :mod:`.store` (SQLite), :mod:`.server` (:class:`SinkServer`), :mod:`.handler`
-(HTTP routes), :mod:`.pages`, :mod:`.exception_view`, :mod:`.chart`, :mod:`.static` (the
-viewer).
+(OTLP requests, read with :mod:`posthog_otel.otlp`), :mod:`.records` (stored rows),
+:mod:`.store` (SQLite), :mod:`.server` (:class:`SinkServer`), :mod:`.handler` (HTTP routes),
+:mod:`.pages`, :mod:`.exception_view`, :mod:`.chart`, :mod:`._html` (escaping and layout),
+:mod:`.static` (the viewer's CSS and JS, package data in ``assets/``).
+
+May import the core layers and :mod:`posthog_otel.otlp`; imported by the testing helpers,
+the demo and the CLI.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .records import KIND_EVENT, Record
-from .validation import Rejection, parse_timestamp, token_of, validate_event
+from .validation import SESSION_PROPERTY, Rejection, parse_timestamp, token_of, validate_event
 
 __all__ = ["MAX_BODY_BYTES", "Answer", "gunzip_capped", "ingest_capture"]
 
@@ -234,7 +234,7 @@ def _salvage(
     properties = event.get("properties")
     if isinstance(properties, dict):
         record.properties = properties
-        record.session_id = _short(properties.get("$session_id"))
+        record.session_id = _short(properties.get(SESSION_PROPERTY))
         record.trace_id = _short(properties.get("$trace_id"))
     record.api_key = token_of(event) or body_token
     record.event = _short(event.get("event"))

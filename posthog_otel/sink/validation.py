@@ -38,9 +38,12 @@ import uuid as uuid_module
 from datetime import datetime, timezone
 from typing import Any
 
+from .._identity import SESSION_ID
 from .records import KIND_EVENT, Record
 
 __all__ = ["Rejection", "exception_list_problem", "parse_timestamp", "token_of", "validate_event"]
+
+SESSION_PROPERTY = SESSION_ID.event_property  # where PostHog reads an event's session
 
 _MAX_DISTINCT_ID = 200
 _FUTURE_TOLERANCE = 23 * 3600.0
@@ -173,7 +176,7 @@ def validate_event(
                 f"{where} ($exception): {problem}",
                 attr="properties.$exception_list",
             )
-    record.session_id = _text(properties.get("$session_id"))
+    record.session_id = _text(properties.get(SESSION_PROPERTY))
     trace_id = _text(properties.get("$trace_id"))
     record.trace_id = trace_id.lower() if trace_id else None
     span_id = _text(properties.get("$span_id"))

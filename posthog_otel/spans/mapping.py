@@ -319,7 +319,7 @@ class SpanMapper:
         parent = span.parent
         if parent is not None and not parent.is_remote:
             return False
-        return identity.distinct_id is not None or identity.session_id is not None
+        return identity.distinct_id is not None or identity.session_id is not None  # IDENTIFYING
 
     def may_yield(
         self,

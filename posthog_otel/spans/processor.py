@@ -49,11 +49,7 @@ _logger = logging.getLogger("posthog_otel")
 _get_current = runtime.get_current
 _ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})
 # attributes that make a span "identified" (an event in "roots" mode)
-_IDENTITY_KEYS = (
-    _identity.DISTINCT_ID.attribute,
-    *(() if _identity.DISTINCT_ID.native is None else (_identity.DISTINCT_ID.native,)),
-    _identity.SESSION_ID.attribute,
-)
+_IDENTITY_KEYS = tuple(key for field in _identity.IDENTIFYING for key in field.input_keys)
 _MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
 
 
@@ -169,7 +165,7 @@ class PosthogSpanProcessor(SpanProcessor):
             if self._roots.get(context.trace_id) == context.span_id:
                 del self._roots[context.trace_id]
             state = scope.resolve()
-            if (
+            if (  # not identified (_identity.IDENTIFYING), nothing else to send
                 state.distinct_id is None
                 and state.session_id is None
                 and not self._all

@@ -39,6 +39,9 @@ fixtures:
 This module does not import pytest: the fixtures are registered from the ``pytest_configure``
 hook, which only pytest calls, so ``import posthog_otel.testing`` stays cheap and works without
 pytest installed.
+
+May import the core layers (the client, delivery) and the sink; :mod:`.capture_server` is a
+minimal loopback ``/batch/`` server with scriptable faults.
 """
 
 from __future__ import annotations
