@@ -14,12 +14,16 @@ does nothing.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-__all__ = ["PosthogLibraryInstrumentor", "posthog_disabled"]
+__all__ = ["PosthogLibraryInstrumentor", "instrument_after_init", "posthog_disabled"]
+
+_logger = logging.getLogger("posthog_otel")
 
 
 def posthog_disabled() -> bool:
@@ -40,3 +44,22 @@ class PosthogLibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if self.is_instrumented_by_opentelemetry or posthog_disabled():
             return None
         return super().instrument(**kwargs)
+
+
+def instrument_after_init(
+    instrument_app: Callable[..., Any], options: dict[str, Any], framework: str
+) -> Callable[..., Any]:
+    """A wrapt wrapper for an app class's ``__init__``: instrument each app once it is built.
+
+    A failure to instrument is logged; the app is built and returned whatever happens.
+    """
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        try:
+            instrument_app(instance, **options)
+        except Exception:
+            _logger.warning("posthog-otel could not instrument a %s app", framework, exc_info=True)
+        return result
+
+    return wrapper

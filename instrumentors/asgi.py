@@ -32,7 +32,7 @@ import wrapt
 
 from posthog_otel.propagation.baggage import sanitize_header_value
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import PosthogLibraryInstrumentor, instrument_after_init
 from ._lifespan import flush_off_loop
 from ._request import (
     RequestInfo,
@@ -144,18 +144,6 @@ def instrument_app(app: Any, **options: Any) -> Any:
     return app
 
 
-def _init_wrapper(options: dict[str, Any]) -> Callable[..., Any]:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        try:
-            instrument_app(instance, **options)
-        except Exception:
-            _logger.warning("posthog-otel could not instrument a Starlette app", exc_info=True)
-        return result
-
-    return wrapper
-
-
 _APP_CLASSES = (("starlette.applications", "Starlette"), ("fastapi.applications", "FastAPI"))
 
 
@@ -175,7 +163,11 @@ class PosthogStarletteInstrumentor(PosthogLibraryInstrumentor):
         for module, name in _APP_CLASSES:
             try:
                 importlib.import_module(module)
-                wrapt.wrap_function_wrapper(module, f"{name}.__init__", _init_wrapper(options))
+                wrapt.wrap_function_wrapper(
+                    module,
+                    f"{name}.__init__",
+                    instrument_after_init(instrument_app, options, "Starlette"),
+                )
             except ImportError:
                 continue  # FastAPI is optional
             except Exception:

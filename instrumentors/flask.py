@@ -36,7 +36,7 @@ from typing import Any, cast
 from posthog_otel import context as contexts
 from posthog_otel.context import runtime as _runtime
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import PosthogLibraryInstrumentor, instrument_after_init
 from ._request import (
     RequestContext,
     RequestOptions,
@@ -223,18 +223,6 @@ def uninstrument_app(app: Any) -> None:
         app.wsgi_app = state.original_wsgi_app
 
 
-def _init_wrapper(options: dict[str, Any]) -> Callable[..., Any]:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        try:
-            instrument_app(instance, **options)
-        except Exception:
-            _logger.warning("posthog-otel could not instrument a Flask app", exc_info=True)
-        return result
-
-    return wrapper
-
-
 class PosthogFlaskInstrumentor(PosthogLibraryInstrumentor):
     """Instruments every ``Flask`` app created after ``instrument(**options)``.
 
@@ -255,7 +243,9 @@ class PosthogFlaskInstrumentor(PosthogLibraryInstrumentor):
 
             RequestOptions(**options)
             if not isinstance(vars(Flask).get("__init__"), wrapt.FunctionWrapper):
-                wrapt.wrap_function_wrapper(Flask, "__init__", _init_wrapper(options))
+                wrapt.wrap_function_wrapper(
+                    Flask, "__init__", instrument_after_init(instrument_app, options, "Flask")
+                )
         except Exception:
             _logger.exception("posthog-otel could not instrument Flask")
 
