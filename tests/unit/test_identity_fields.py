@@ -218,3 +218,45 @@ def test_bridge_maps_device_id_from_otlp_attributes() -> None:
     (event,) = mapper.events_for(decoded)
     assert event.distinct_id == "u9"
     assert event.properties["$device_id"] == "d9"
+
+
+def test_bridge_log_records_carry_device_id() -> None:
+    from posthog_otel.bridge.logs import LogMapper
+    from posthog_otel.otlp.decode import decode_logs
+    from posthog_otel.otlp.responses import JSON
+
+    record = {
+        "severityNumber": 9,
+        "body": {"stringValue": "signed up"},
+        "attributes": [
+            {"key": "posthog.event", "value": {"stringValue": "user signed up"}},
+            {"key": "posthog.distinct_id", "value": {"stringValue": "u-1"}},
+            {"key": "posthog.device_id", "value": {"stringValue": "d-1"}},
+        ],
+    }
+    body = {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+    logs = LogMapper(SpanMapper())
+    batch = decode_logs(json.dumps(body).encode(), JSON, logs.may_yield)
+    (event,) = [event for item in batch.items for event in logs.events_for(item)]
+    assert (event.name, event.distinct_id) == ("user signed up", "u-1")
+    assert event.properties["$device_id"] == "d-1"
+    assert not any(key.startswith("posthog.") for key in event.properties)
+
+
+def test_celery_task_headers_carry_device_id_to_the_worker() -> None:
+    from types import SimpleNamespace
+
+    from posthog_otel.instrumentors._celery_headers import inbound_state, write_headers
+
+    headers: dict[str, object] = {}
+    with ph.new_context():
+        ph.identify_context("u1")
+        ph.set_context_device_id("device-3")
+        write_headers(headers)
+    assert headers["X-POSTHOG-DEVICE-ID"] == "device-3"
+    assert "posthog.device_id=device-3" in str(headers["baggage"]).split(",")
+    # a worker's task request exposes the message headers as attributes
+    only_header = SimpleNamespace(**{"X-POSTHOG-DEVICE-ID": "device-3"})
+    only_baggage = SimpleNamespace(baggage=headers["baggage"])
+    for request in (only_header, only_baggage):
+        assert inbound_state(request).ids["device_id"] == "device-3"
