@@ -7,6 +7,9 @@ and its events and status only located. :func:`export_items` walks the request f
 consumers (and for logs too: the nesting is the same, see :mod:`._wire_logs`); the sink reads
 every field, with :func:`scope_in` and :func:`links_in` for what the bridge never needs.
 
+The length reads in :func:`span_head` and :func:`span_prefix` inline the first varint step on
+purpose, for speed (see :mod:`._wire`).
+
 Usage::
 
     for resource, block, start, end in export_items(body):   # body: bytes
@@ -111,6 +114,7 @@ def span_head(data: bytes, pos: int, end: int, limit: int) -> SpanHead:
         tag = data[pos]
         pos += 1
         if tag == 0x4A:  # attributes: the bulk of a span, so first and tight
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
@@ -137,6 +141,7 @@ def span_head(data: bytes, pos: int, end: int, limit: int) -> SpanHead:
         elif tag == 0x30:  # kind
             kind, pos = varint(data, pos)
         elif tag & 7 == 2:
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
@@ -199,6 +204,7 @@ def span_prefix(data: bytes, pos: int, end: int) -> tuple[bytes, bytes, bytes, s
         elif tag == 0x39 or tag == 0x41:
             pos += 8
         elif tag == 0x1A or tag == 0x0A or tag == 0x12 or tag == 0x22 or tag == 0x2A:
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
