@@ -18,7 +18,12 @@ SLOW_DIRECTORIES = ("integration", "reliability")
 # Unit tests that take about a second or more on their own (pytest --durations), or run a
 # subprocess: out of the fast tier.
 SLOW_UNIT_TESTS = {
-    "unit/bridge/test_bridge_decode.py::test_wire_reader_agrees_with_the_generated_classes",
+    "unit/otlp/test_bridge_decode.py::test_wire_reader_agrees_with_the_generated_classes",
+    "unit/otlp/test_reader.py::test_bridge_reads_protobuf_and_json_alike",
+    "unit/otlp/test_reader.py::test_bridge_reads_protobuf_and_json_logs_alike",
+    "unit/otlp/test_reader.py::test_every_log_field_matches_the_generated_classes",
+    "unit/otlp/test_reader.py::test_every_span_field_matches_the_generated_classes",
+    "unit/otlp/test_reader.py::test_the_sink_reads_protobuf_without_the_generated_classes",
     "unit/delivery/test_transport.py::test_429_honours_retry_after",
     "unit/delivery/test_transport.py::test_flush_keeps_its_time_budget",
     "unit/propagation/test_baggage.py::test_any_json_tags_round_trip",

@@ -6,6 +6,13 @@ builds a wrapper object, and a span's attributes cost about 2 µs each that way 
 ``benchmarks/bridge.py``). Attribute entries (``KeyValue`` records) repeat across spans, so
 decoded scalar entries are cached by their encoded bytes.
 
+Speed, on purpose: the loops that read a tag or a length copy the first step of
+:func:`varint` inline (``size = data[pos]; if size > 0x7F: size, pos = varint(...)``) in
+:func:`fields`, :func:`attributes_in`, the ``AnyValue`` reader and :mod:`._wire_traces`'
+``span_head`` / ``span_prefix``, instead of calling one helper. Nearly every tag and length
+fits in one byte, and a Python function call per field is a large share of the cost of
+reading a small field; keep the copies alike when changing one.
+
 Messages are read by :mod:`._wire_traces` and :mod:`._wire_logs` with these pieces. Fields a
 reader does not use are skipped by wire type, as protobuf parsers do with unknown fields.
 Malformed input (truncation, lengths past their message, invalid UTF-8, groups, nesting deeper
@@ -98,6 +105,7 @@ def fields(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
         if tag > 0x7F:
             tag, pos = varint(data, pos - 1)
         if tag & 7 == 2:
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
@@ -131,6 +139,7 @@ def _any_value_at(data: bytes, pos: int, end: int, depth: int) -> Any:
         tag = data[pos]
         pos += 1
         if tag == 0x0A:  # string_value
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
@@ -217,6 +226,7 @@ def attributes_in(data: bytes, pos: int, end: int, limit: int, tag: int = 0x4A) 
                 field_tag, pos = varint(data, pos - 1)
             pos = skip(data, pos, field_tag, end)
             continue
+        # varint inlined on purpose (one byte in the common case): see _wire's docstring
         size = data[pos]
         pos += 1
         if size > 0x7F:

@@ -2,29 +2,21 @@
 
 Usage::
 
-    for resource, start, end in log_records(body):
+    for resource, block, start, end in export_items(body):   # from ._wire_traces
         head = log_head(body, start, end)                 # every field but the attributes
         attributes = attributes_in(body, start, end, limit=128, tag=0x32)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 from ._wire import U64, WireError, skip, text, varint
-from ._wire_traces import trace_spans
 
-__all__ = ["LOG_ATTRIBUTES", "LogHead", "log_head", "log_records"]
+__all__ = ["LOG_ATTRIBUTES", "LogHead", "log_head"]
 
 #: The tag of ``LogRecord.attributes`` (field 6), for :func:`._wire.attributes_in`.
 LOG_ATTRIBUTES = 0x32
-
-
-def log_records(data: bytes) -> Iterator[tuple[tuple[int, int] | None, int, int]]:
-    """(resource range or None, record start, record end) for each record of an
-    ``ExportLogsServiceRequest``."""
-    yield from trace_spans(data)  # same shape: resource 1, scopes 2, items 2
 
 
 class LogHead(NamedTuple):

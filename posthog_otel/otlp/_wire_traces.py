@@ -3,13 +3,16 @@
 Encoders write a span's ids, name and kind first, so the bridge can stop reading a span after
 them (:func:`span_prefix`) when it will not become an event; such a span is checked only for
 fitting in its message. :func:`span_head` reads a span in one pass with its attributes decoded
-and its events and status only located. The sink reads every field: :func:`scoped_items` adds
-each item's scope, :func:`scope_in` and :func:`links_in` read what the bridge never needs.
-The same nesting (resource 1, scopes 2, items 2) holds for logs, see :mod:`._wire_logs`.
+and its events and status only located. :func:`export_items` walks the request for both
+consumers (and for logs too: the nesting is the same, see :mod:`._wire_logs`); the sink reads
+every field, with :func:`scope_in` and :func:`links_in` for what the bridge never needs.
+
+The length reads in :func:`span_head` and :func:`span_prefix` inline the first varint step on
+purpose, for speed (see :mod:`._wire`).
 
 Usage::
 
-    for resource, start, end in trace_spans(body):      # body: bytes
+    for resource, block, start, end in export_items(body):   # body: bytes
         prefix = span_prefix(body, start, end)           # ids, name, kind: is it wanted?
         head = span_head(body, start, end, limit=128)    # everything, attributes decoded
 """
@@ -37,14 +40,13 @@ __all__ = [
     "SpanHead",
     "event_in",
     "event_name",
+    "export_items",
     "links_in",
     "resource_attributes",
     "scope_in",
-    "scoped_items",
     "span_head",
     "span_prefix",
     "status_in",
-    "trace_spans",
 ]
 
 Range = tuple[int, int]
@@ -55,23 +57,25 @@ def resource_attributes(data: bytes, pos: int, end: int, limit: int) -> dict[str
     return attributes_in(data, pos, end, limit, tag=0x0A)
 
 
-def trace_spans(data: bytes) -> Iterator[tuple[tuple[int, int] | None, int, int]]:
-    """(resource range or None, span start, span end) for each span of an
-    ``ExportTraceServiceRequest``."""
+def export_items(data: bytes) -> Iterator[tuple[Range | None, Range, int, int]]:
+    """(resource range or None, scope block range, item start, item end) for each span of an
+    ``ExportTraceServiceRequest`` or log record of an ``ExportLogsServiceRequest`` (the same
+    nesting: resource 1, scope blocks 2, items 2). The walk both the bridge and the sink use;
+    read a block's scope with :func:`scope_in` when it is needed."""
     for tag, start, stop in fields(data, 0, len(data)):
-        if tag != 0x0A:  # resource_spans
+        if tag != 0x0A:  # resource_spans / resource_logs
             continue
-        resource: tuple[int, int] | None = None
-        scopes: list[tuple[int, int]] = []
+        resource: Range | None = None
+        blocks: list[Range] = []
         for inner, begin, finish in fields(data, start, stop):
             if inner == 0x0A:
                 resource = (begin, finish)
             elif inner == 0x12:
-                scopes.append((begin, finish))
-        for begin, finish in scopes:
-            for inner, span_start, span_stop in fields(data, begin, finish):
-                if inner == 0x12:  # spans
-                    yield resource, span_start, span_stop
+                blocks.append((begin, finish))
+        for block in blocks:
+            for inner, item_start, item_stop in fields(data, *block):
+                if inner == 0x12:  # spans / log_records
+                    yield resource, block, item_start, item_stop
 
 
 class SpanHead(NamedTuple):
@@ -110,6 +114,7 @@ def span_head(data: bytes, pos: int, end: int, limit: int) -> SpanHead:
         tag = data[pos]
         pos += 1
         if tag == 0x4A:  # attributes: the bulk of a span, so first and tight
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
@@ -136,6 +141,7 @@ def span_head(data: bytes, pos: int, end: int, limit: int) -> SpanHead:
         elif tag == 0x30:  # kind
             kind, pos = varint(data, pos)
         elif tag & 7 == 2:
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
@@ -198,6 +204,7 @@ def span_prefix(data: bytes, pos: int, end: int) -> tuple[bytes, bytes, bytes, s
         elif tag == 0x39 or tag == 0x41:
             pos += 8
         elif tag == 0x1A or tag == 0x0A or tag == 0x12 or tag == 0x22 or tag == 0x2A:
+            # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1
             if size > 0x7F:
@@ -279,33 +286,13 @@ def status_in(data: bytes, pos: int, end: int) -> tuple[int, str]:
 # --------------------------------------------------------------------------- every field (sink)
 
 
-def scoped_items(data: bytes) -> Iterator[tuple[Range | None, Range | None, int, int]]:
-    """(resource range, scope range, item start, item end) for each span of an
-    ``ExportTraceServiceRequest`` or log record of an ``ExportLogsServiceRequest``."""
-    for tag, start, stop in fields(data, 0, len(data)):
-        if tag != 0x0A:
-            continue
-        resource: Range | None = None
-        blocks: list[Range] = []
-        for inner, begin, finish in fields(data, start, stop):
-            if inner == 0x0A:
-                resource = (begin, finish)
-            elif inner == 0x12:
-                blocks.append((begin, finish))
-        for begin, finish in blocks:
-            scope: Range | None = None
-            items: list[Range] = []
-            for inner, item_start, item_stop in fields(data, begin, finish):
-                if inner == 0x0A:  # scope (InstrumentationScope)
-                    scope = (item_start, item_stop)
-                elif inner == 0x12:
-                    items.append((item_start, item_stop))
-            for item_start, item_stop in items:
-                yield resource, scope, item_start, item_stop
-
-
-def scope_in(data: bytes, pos: int, end: int, limit: int) -> tuple[str, str, dict[str, Any]]:
-    """An ``InstrumentationScope``: (name, version, attributes)."""
+def scope_in(data: bytes, block: Range, limit: int) -> tuple[str, str, dict[str, Any]]:
+    """The ``InstrumentationScope`` of a scope block (``ScopeSpans``/``ScopeLogs`` at
+    ``block``): (name, version, attributes); empty when the block has none."""
+    pos = end = 0
+    for tag, start, stop in fields(data, *block):
+        if tag == 0x0A:
+            pos, end = start, stop
     name = version = ""
     for tag, start, stop in fields(data, pos, end):
         if tag == 0x0A:

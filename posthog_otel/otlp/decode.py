@@ -13,12 +13,13 @@ answered by searching its bytes (protobuf stores strings verbatim, so a span wit
 bytes has neither; a false positive only costs a full decode).
 
 Protobuf is read straight from the wire format by :mod:`._wire_traces` and :mod:`._wire_logs`
-(several times faster than reading fields through generated classes); OTLP JSON with the
-helpers in :mod:`.json_format`.
+(several times faster than reading fields through generated classes); OTLP JSON by
+:mod:`.json_items`. The walk over the request and the readers of each item are the ones the
+sink uses (:mod:`.items`).
 
-Rejected items (counted for ``partial_success``): spans without a valid trace or span id or a
-name, log records with malformed ids. A body that is not an export request at all raises
-:class:`DecodeError` (answer 400).
+Rejected items (counted for ``partial_success``, with the first reason) are the ones
+:mod:`.rules` rejects, the same as the sink's. A body that is not an export request at all
+raises :class:`DecodeError` (answer 400).
 
 Usage::
 
@@ -31,34 +32,23 @@ Usage::
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
 from ._wire import WireError, any_value, attributes_in
-from ._wire_logs import LOG_ATTRIBUTES, log_head, log_records
+from ._wire_logs import LOG_ATTRIBUTES, log_head
 from ._wire_traces import (
     event_in,
+    export_items,
     resource_attributes,
     span_head,
     span_prefix,
     status_in,
-    trace_spans,
 )
-from .json_format import (
-    KIND_NAMES,
-    SEVERITY_NAMES,
-    STATUS_NAMES,
-    json_any_value,
-    json_dict,
-    json_document,
-    json_enum,
-    json_id,
-    json_int,
-    json_limited_attributes,
-    json_list,
-)
+from .json_format import json_dict, json_document, json_limited_attributes
+from .json_items import LOGS, SPANS, JsonEvent, json_export_items, json_log, json_span
 from .keys import EVENT_ATTRIBUTE
 from .model import (
     KINDS,
@@ -75,6 +65,7 @@ from .model import (
     parent_is_remote,
 )
 from .responses import PROTOBUF
+from .rules import Rejected, log_problem, span_problem
 
 __all__ = [
     "Batch",
@@ -94,7 +85,6 @@ SpanWant = Callable[[SpanKind, bool, bool, bool], bool]
 LogWant = Callable[[int, bool], bool]
 
 _MARKER = EVENT_ATTRIBUTE.encode()
-_ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 
 
@@ -139,44 +129,27 @@ def _read_traces(data: bytes, want: SpanWant, limit: int) -> Batch[DecodedSpan]:
     find = data.find
     # With capture_spans="all" every span is wanted: then the quick look below is wasted.
     quick = not want(SpanKind.INTERNAL, True, False, False)
-    for where, start, end in trace_spans(data):
+    for where, _, start, end in export_items(data):
         batch.total += 1
         prefix = span_prefix(data, start, end) if quick else None
         if prefix is not None:
             # Most spans yield nothing: decide from the fields before the attributes when
             # even a remote parent would not make the span wanted, without reading the rest.
-            trace_id, span_id, parent_id, _, kind_number = prefix
-            if (
-                len(trace_id) == 16
-                and len(span_id) == 8
-                and len(parent_id) in (0, 8)
-                and trace_id != _ZERO_TRACE
-                and span_id != _ZERO_SPAN
-                and not want(
-                    kinds.get(kind_number, SpanKind.INTERNAL),
-                    False,
-                    find(b"exception", start, end) >= 0,
-                    maybe_marked and find(_MARKER, start, end) >= 0,
-                )
+            trace_id, span_id, parent_id, name, kind_number = prefix
+            if span_problem(trace_id, span_id, parent_id, name) is None and not want(
+                kinds.get(kind_number, SpanKind.INTERNAL),
+                False,
+                find(b"exception", start, end) >= 0,
+                maybe_marked and find(_MARKER, start, end) >= 0,
             ):
                 continue
         head = head_of(data, start, end, limit)
         trace_id = head.trace_id
         span_id = head.span_id
         parent_id = head.parent_span_id
-        if (
-            len(trace_id) != 16
-            or len(span_id) != 8
-            or trace_id == _ZERO_TRACE
-            or span_id == _ZERO_SPAN
-        ):
-            batch.reject("span without a valid traceId and spanId")
-            continue
-        if parent_id and len(parent_id) != 8:
-            batch.reject("span with a malformed parentSpanId")
-            continue
-        if not head.name:
-            batch.reject("span without a name")
+        problem = span_problem(trace_id, span_id, parent_id, head.name)
+        if problem is not None:
+            batch.reject(problem)
             continue
         kind = kinds.get(head.kind, SpanKind.INTERNAL)
         has_parent = bool(parent_id) and parent_id != _ZERO_SPAN
@@ -224,13 +197,14 @@ def _read_logs(data: bytes, want: LogWant, limit: int) -> Batch[DecodedLog]:
     maybe_marked = _MARKER in data
     batch: Batch[DecodedLog] = Batch()
     resources: dict[tuple[int, int] | None, ResourceData] = {}
-    for where, start, end in log_records(data):
+    for where, _, start, end in export_items(data):
         batch.total += 1
         head = log_head(data, start, end)
         trace_id = head.trace_id
         span_id = head.span_id
-        if (trace_id and len(trace_id) != 16) or (span_id and len(span_id) != 8):
-            batch.reject("log record with a malformed traceId or spanId")
+        problem = log_problem(trace_id, span_id)
+        if problem is not None:
+            batch.reject(problem)
             continue
         if not want(head.severity_number, maybe_marked):
             continue
@@ -264,118 +238,91 @@ def _json_marked(attributes: Any) -> bool:
 
 
 def _traces_json(
-    document: Mapping[str, Any], body: bytes | bytearray, want: SpanWant, limit: int
+    document: dict[str, Any], body: bytes | bytearray, want: SpanWant, limit: int
 ) -> Batch[DecodedSpan]:
     # JSON strings may escape characters (\u0070), so a body-wide search only rules markers out.
     may_have_marker = b"posthog" in body or b"\\u" in body
     batch: Batch[DecodedSpan] = Batch()
-    for resource_spans in json_list(document, "resourceSpans"):
-        resource: ResourceData | None = None
-        for scope_spans in json_list(resource_spans, "scopeSpans"):
-            for span in json_list(scope_spans, "spans"):
-                batch.total += 1
-                trace_id = json_id(span.get("traceId"), 32)
-                span_id = json_id(span.get("spanId"), 16)
-                parent_id = json_id(span.get("parentSpanId"), 16)
-                if not trace_id or not span_id:
-                    batch.reject("span without a valid traceId and spanId (hex)")
-                    continue
-                if parent_id is None:
-                    batch.reject("span with a malformed parentSpanId")
-                    continue
-                name = span.get("name")
-                if not isinstance(name, str) or not name:
-                    batch.reject("span without a name")
-                    continue
-                kind = KINDS.get(json_enum(span.get("kind"), KIND_NAMES), SpanKind.INTERNAL)
-                remote = parent_is_remote(json_int(span.get("flags"))) if parent_id else False
-                events = [event for event in json_list(span, "events")][:limit]
-                exceptions = sum(1 for event in events if event.get("name") == "exception")
-                raw_attributes = span.get("attributes")
-                marked = may_have_marker and _json_marked(raw_attributes)
-                if not want(kind, bool(parent_id) and not remote, exceptions > 0, marked):
-                    continue
-                if resource is None:
-                    resource = ResourceData(
-                        json_limited_attributes(
-                            json_dict(resource_spans.get("resource")).get("attributes"), limit
-                        )
-                    )
-                status = json_dict(span.get("status"))
-                message = status.get("message")
-                batch.items.append(
-                    DecodedSpan(
-                        name,
-                        kind,
-                        SpanIds(trace_id, span_id),
-                        ParentContext(parent_id, remote) if parent_id else None,
-                        json_int(span.get("startTimeUnixNano")),
-                        json_int(span.get("endTimeUnixNano")),
-                        SpanStatus(
-                            STATUS_CODES.get(
-                                json_enum(status.get("code"), STATUS_NAMES), StatusCode.UNSET
-                            ),
-                            message if isinstance(message, str) else "",
-                        ),
-                        json_limited_attributes(raw_attributes, limit),
-                        tuple(_json_events(events, limit)),
-                        resource,
-                    )
-                )
-                batch.exception_events += exceptions
+    resources: dict[int, ResourceData] = {}
+    for resource_block, _, item in json_export_items(document, SPANS):
+        batch.total += 1
+        try:
+            span = json_span(item)
+        except Rejected as problem:
+            batch.reject(str(problem))
+            continue
+        kind = KINDS.get(span.kind, SpanKind.INTERNAL)
+        parent_id = span.parent_span_id
+        remote = parent_is_remote(span.flags) if parent_id else False
+        exceptions = sum(1 for event in span.events if event.name == "exception")
+        marked = may_have_marker and _json_marked(span.attributes)
+        if not want(kind, bool(parent_id) and not remote, exceptions > 0, marked):
+            continue
+        items = batch.items
+        items.append(
+            DecodedSpan(
+                span.name,
+                kind,
+                SpanIds(int.from_bytes(span.trace_id, "big"), int.from_bytes(span.span_id, "big")),
+                ParentContext(int.from_bytes(parent_id, "big"), remote) if parent_id else None,
+                span.start_time,
+                span.end_time,
+                SpanStatus(
+                    STATUS_CODES.get(span.status_code, StatusCode.UNSET), span.status_message
+                ),
+                json_limited_attributes(span.attributes, limit),
+                tuple(_json_events(span.events[:limit], limit)),
+                _json_resource(resources, resource_block, limit),
+            )
+        )
+        batch.exception_events += exceptions
     return batch
 
 
-def _json_events(events: Iterable[dict[str, Any]], limit: int) -> Iterable[SpanEventData]:
+def _json_resource(
+    cache: dict[int, ResourceData], block: dict[str, Any], limit: int
+) -> ResourceData:
+    resource = cache.get(id(block))
+    if resource is None:
+        attributes = json_dict(block.get("resource")).get("attributes")
+        resource = cache[id(block)] = ResourceData(json_limited_attributes(attributes, limit))
+    return resource
+
+
+def _json_events(events: Iterable[JsonEvent], limit: int) -> Iterable[SpanEventData]:
     for event in events:
-        name = event.get("name")
         yield SpanEventData(
-            name if isinstance(name, str) else "",
-            json_int(event.get("timeUnixNano")),
-            json_limited_attributes(event.get("attributes"), limit),
+            event.name, event.time, json_limited_attributes(event.attributes, limit)
         )
 
 
 def _logs_json(
-    document: Mapping[str, Any], body: bytes | bytearray, want: LogWant, limit: int
+    document: dict[str, Any], body: bytes | bytearray, want: LogWant, limit: int
 ) -> Batch[DecodedLog]:
     may_have_marker = b"posthog" in body or b"\\u" in body
     batch: Batch[DecodedLog] = Batch()
-    for resource_logs in json_list(document, "resourceLogs"):
-        resource: ResourceData | None = None
-        for scope_logs in json_list(resource_logs, "scopeLogs"):
-            for record in json_list(scope_logs, "logRecords"):
-                batch.total += 1
-                trace_id = json_id(record.get("traceId"), 32)
-                span_id = json_id(record.get("spanId"), 16)
-                if trace_id is None or span_id is None:
-                    batch.reject("log record with a malformed traceId or spanId (hex)")
-                    continue
-                severity = json_enum(record.get("severityNumber"), SEVERITY_NAMES)
-                raw_attributes = record.get("attributes")
-                marked = may_have_marker and _json_marked(raw_attributes)
-                if not want(severity, marked):
-                    continue
-                if resource is None:
-                    resource = ResourceData(
-                        json_limited_attributes(
-                            json_dict(resource_logs.get("resource")).get("attributes"), limit
-                        )
-                    )
-                text = record.get("severityText")
-                event_name = record.get("eventName")
-                batch.items.append(
-                    DecodedLog(
-                        json_int(record.get("timeUnixNano"))
-                        or json_int(record.get("observedTimeUnixNano")),
-                        severity,
-                        text if isinstance(text, str) else "",
-                        json_any_value(record.get("body")),
-                        json_limited_attributes(raw_attributes, limit),
-                        trace_id,
-                        span_id,
-                        event_name if isinstance(event_name, str) else "",
-                        resource,
-                    )
-                )
+    resources: dict[int, ResourceData] = {}
+    for resource_block, _, item in json_export_items(document, LOGS):
+        batch.total += 1
+        try:
+            record = json_log(item)
+        except Rejected as problem:
+            batch.reject(str(problem))
+            continue
+        marked = may_have_marker and _json_marked(record.attributes)
+        if not want(record.severity_number, marked):
+            continue
+        batch.items.append(
+            DecodedLog(
+                record.time or record.observed_time,
+                record.severity_number,
+                record.severity_text,
+                record.body,
+                json_limited_attributes(record.attributes, limit),
+                int.from_bytes(record.trace_id, "big"),
+                int.from_bytes(record.span_id, "big"),
+                record.event_name,
+                _json_resource(resources, resource_block, limit),
+            )
+        )
     return batch

@@ -8,8 +8,9 @@ links, log bodies and severities. Both read protobuf with the same wire reader
 
 Each item comes back with the resource and scope it was sent under, what was sent for it
 (``raw``: the JSON object, or for protobuf the fields as read), and either its value or why it
-was rejected (spans need a name and non-zero trace and span ids; ids must be well formed;
-times must be integers). A body that is not an export request at all raises
+was rejected. The walk over the request, the readers of each item (:mod:`.json_items` for
+JSON) and the rules (:mod:`.rules`) are the bridge's, so both reject the same items with the
+same reason. A body that is not an export request at all raises
 :class:`~.model.DecodeError`.
 
 Usage::
@@ -28,22 +29,12 @@ from typing import Any, NamedTuple
 
 from ._wire import WireError, any_value, attributes_in
 from ._wire_logs import LOG_ATTRIBUTES, log_head
-from ._wire_traces import event_in, links_in, scope_in, scoped_items, span_head, status_in
-from .json_format import (
-    KIND_NAMES,
-    SEVERITY_NAMES,
-    STATUS_NAMES,
-    json_any_value,
-    json_attributes,
-    json_dict,
-    json_document,
-    json_enum,
-    json_id,
-    json_int,
-    json_list,
-)
+from ._wire_traces import event_in, export_items, links_in, scope_in, span_head, status_in
+from .json_format import json_attributes, json_dict, json_document
+from .json_items import LOGS, SPANS, json_export_items, json_log, json_span
 from .model import DecodeError
 from .responses import PROTOBUF
+from .rules import Rejected, link_id, log_problem, span_problem
 
 __all__ = [
     "EventItem",
@@ -57,7 +48,6 @@ __all__ = [
 ]
 
 _ALL = 1 << 62  # no attribute limit
-_NOT_AN_INT = -(1 << 80)
 _READ_ERRORS = (WireError, IndexError, struct.error, RecursionError)
 
 
@@ -115,22 +105,18 @@ class Item(NamedTuple):
     error: str | None
 
 
-class _Rejected(ValueError):
-    """One item that is not valid (rejected alone)."""
-
-
 def read_traces(body: bytes | bytearray, content_type: str) -> list[Item]:
     """Every span of an ``ExportTraceServiceRequest``."""
     if content_type == PROTOBUF:
         return _protobuf(bytes(body), _wire_span, "trace")
-    return _json(json_document(body), ("resourceSpans", "scopeSpans", "spans"), _json_span)
+    return _json(json_document(body), SPANS, _json_span)
 
 
 def read_logs(body: bytes | bytearray, content_type: str) -> list[Item]:
     """Every log record of an ``ExportLogsServiceRequest``."""
     if content_type == PROTOBUF:
         return _protobuf(bytes(body), _wire_log, "logs")
-    return _json(json_document(body), ("resourceLogs", "scopeLogs", "logRecords"), _json_log)
+    return _json(json_document(body), LOGS, _json_log)
 
 
 # --------------------------------------------------------------------------- protobuf
@@ -147,17 +133,17 @@ def _protobuf(data: bytes, read: _WireReader, signal: str) -> list[Item]:
 
 def _wire_items(data: bytes, read: _WireReader) -> Iterator[Item]:
     resources: dict[tuple[int, int] | None, dict[str, Any]] = {}
-    scopes: dict[tuple[int, int] | None, Scope] = {}
-    for where, scope_at, start, end in scoped_items(data):
+    scopes: dict[tuple[int, int], Scope] = {}
+    for where, block, start, end in export_items(data):
         resource = resources.get(where)
         if resource is None:
             resource = resources[where] = (
                 attributes_in(data, where[0], where[1], _ALL, tag=0x0A) if where else {}
             )
-        scope = scopes.get(scope_at)
+        scope = scopes.get(block)
         if scope is None:
-            name, version = scope_in(data, *scope_at, _ALL)[:2] if scope_at else ("", "")
-            scope = scopes[scope_at] = Scope(name or None, version or None)
+            name, version = scope_in(data, block, _ALL)[:2]
+            scope = scopes[block] = Scope(name or None, version or None)
         raw, build = read(data, start, end)
         yield _item(resource, scope, raw, build)
 
@@ -165,27 +151,13 @@ def _wire_items(data: bytes, read: _WireReader) -> Iterator[Item]:
 def _item(resource: dict[str, Any], scope: Scope, raw: Any, build: Callable[[], Any]) -> Item:
     try:
         return Item(resource, scope, raw, build(), None)
-    except _Rejected as problem:
+    except Rejected as problem:
         return Item(resource, scope, raw, None, str(problem))
 
 
-def _wire_id(value: bytes, size: int, name: str, required: bool) -> str | None:
-    if not value:
-        if required:
-            raise _Rejected(f"{name} is missing")
-        return None
-    if len(value) != size:
-        raise _Rejected(f"{name} is {len(value)} bytes, not {size}")
-    if not any(value):
-        if required:
-            raise _Rejected(f"{name} is all zeros")
-        return None
-    return value.hex()
-
-
-def _wire_link_id(value: bytes, size: int) -> str | None:
-    """A link's id as hex; None when absent, all zeros or malformed (links are not checked)."""
-    return value.hex() if len(value) == size and any(value) else None
+def _hex(value: bytes) -> str | None:
+    """A checked id as hex; None when absent or all zeros."""
+    return value.hex() if any(value) else None
 
 
 def _wire_span(data: bytes, start: int, end: int) -> tuple[dict[str, Any], Callable[[], Any]]:
@@ -193,7 +165,7 @@ def _wire_span(data: bytes, start: int, end: int) -> tuple[dict[str, Any], Calla
     code, message = status_in(data, *head.status) if head.status else (0, "")
     events = tuple(EventItem(*event_in(data, begin, stop, _ALL)) for begin, stop in head.events)
     links = tuple(
-        LinkItem(_wire_link_id(trace, 16), _wire_link_id(span, 8), attributes)
+        LinkItem(link_id(trace, 16), link_id(span, 8), attributes)
         for trace, span, attributes in links_in(data, start, end, _ALL)
     )
     raw = {
@@ -211,12 +183,13 @@ def _wire_span(data: bytes, start: int, end: int) -> tuple[dict[str, Any], Calla
     }
 
     def build() -> SpanItem:
-        if not head.name:
-            raise _Rejected("span has no name")
+        problem = span_problem(head.trace_id, head.span_id, head.parent_span_id, head.name)
+        if problem is not None:
+            raise Rejected(problem)
         return SpanItem(
-            _wire_id(head.trace_id, 16, "traceId", required=True) or "",
-            _wire_id(head.span_id, 8, "spanId", required=True) or "",
-            _wire_id(head.parent_span_id, 8, "parentSpanId", required=False),
+            head.trace_id.hex(),
+            head.span_id.hex(),
+            _hex(head.parent_span_id),
             head.name,
             head.kind,
             head.start_time,
@@ -248,6 +221,9 @@ def _wire_log(data: bytes, start: int, end: int) -> tuple[dict[str, Any], Callab
     }
 
     def build() -> LogItem:
+        problem = log_problem(head.trace_id, head.span_id)
+        if problem is not None:
+            raise Rejected(problem)
         return LogItem(
             head.time,
             head.observed_time,
@@ -255,8 +231,8 @@ def _wire_log(data: bytes, start: int, end: int) -> tuple[dict[str, Any], Callab
             head.severity_text,
             body,
             attributes,
-            _wire_id(head.trace_id, 16, "traceId", required=False),
-            _wire_id(head.span_id, 8, "spanId", required=False),
+            _hex(head.trace_id),
+            _hex(head.span_id),
             head.event_name,
         )
 
@@ -271,15 +247,21 @@ def _json(
     path: tuple[str, str, str],
     build: Callable[[dict[str, Any]], Any],
 ) -> list[Item]:
-    top, middle, leaf = path
+    resources: dict[int, dict[str, Any]] = {}
+    scopes: dict[int, Scope] = {}
     items = []
-    for block in json_list(document, top):
-        resource = json_attributes(json_dict(block.get("resource")).get("attributes"))
-        for scope_block in json_list(block, middle):
+    for resource_block, scope_block, item in json_export_items(document, path):
+        resource = resources.get(id(resource_block))
+        if resource is None:
+            attributes = json_dict(resource_block.get("resource")).get("attributes")
+            resource = resources[id(resource_block)] = json_attributes(attributes)
+        scope = scopes.get(id(scope_block))
+        if scope is None:
             scope_object = json_dict(scope_block.get("scope"))
-            scope = Scope(_text(scope_object.get("name")), _text(scope_object.get("version")))
-            for item in json_list(scope_block, leaf):
-                items.append(_item(resource, scope, item, partial(build, item)))
+            scope = scopes[id(scope_block)] = Scope(
+                _text(scope_object.get("name")), _text(scope_object.get("version"))
+            )
+        items.append(_item(resource, scope, item, partial(build, item)))
     return items
 
 
@@ -287,83 +269,40 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _json_id(value: Any, digits: int, name: str, required: bool) -> str | None:
-    number = json_id(value, digits)
-    if number is None:
-        raise _Rejected(f"{name} {str(value)[:64]!r} is not {digits} hex digits")
-    if not number:
-        if required:
-            raise _Rejected(f"{name} is missing" if value in (None, "") else f"{name} is all zeros")
-        return None
-    return format(number, f"0{digits}x")
-
-
-def _json_link_id(value: Any, digits: int) -> str | None:
-    number = json_id(value, digits)
-    return format(number, f"0{digits}x") if number else None
-
-
-def _json_time(value: Any) -> int:
-    if value is None or value == "":
-        return 0
-    number = json_int(value, _NOT_AN_INT)
-    if number == _NOT_AN_INT:
-        raise _Rejected(f"time {str(value)[:40]!r} is not an integer")
-    return number
-
-
 def _json_span(item: dict[str, Any]) -> SpanItem:
-    name = item.get("name")
-    if not isinstance(name, str) or not name:
-        raise _Rejected("span has no name")
-    start = _json_time(item.get("startTimeUnixNano"))
-    end = _json_time(item.get("endTimeUnixNano"))
-    status = json_dict(item.get("status"))
-    message = status.get("message")
+    span = json_span(item)
     return SpanItem(
-        _json_id(item.get("traceId"), 32, "traceId", required=True) or "",
-        _json_id(item.get("spanId"), 16, "spanId", required=True) or "",
-        _json_id(item.get("parentSpanId"), 16, "parentSpanId", required=False),
-        name,
-        json_enum(item.get("kind"), KIND_NAMES),
-        start,
-        end,
-        json_enum(status.get("code"), STATUS_NAMES),
-        message if isinstance(message, str) else "",
-        json_attributes(item.get("attributes")),
+        span.trace_id.hex(),
+        span.span_id.hex(),
+        _hex(span.parent_span_id),
+        span.name,
+        span.kind,
+        span.start_time,
+        span.end_time,
+        span.status_code,
+        span.status_message,
+        json_attributes(span.attributes),
         tuple(
-            EventItem(
-                _text(event.get("name")) or "",
-                _json_time(event.get("timeUnixNano")),
-                json_attributes(event.get("attributes")),
-            )
-            for event in _objects(item.get("events"))
+            EventItem(event.name, event.time, json_attributes(event.attributes))
+            for event in span.events
         ),
         tuple(
-            LinkItem(
-                _json_link_id(link.get("traceId"), 32),
-                _json_link_id(link.get("spanId"), 16),
-                json_attributes(link.get("attributes")),
-            )
-            for link in _objects(item.get("links"))
+            LinkItem(link_id(trace, 16), link_id(span_id, 8), json_attributes(attributes))
+            for trace, span_id, attributes in span.links
         ),
     )
 
 
 def _json_log(item: dict[str, Any]) -> LogItem:
+    record = json_log(item)
     return LogItem(
-        _json_time(item.get("timeUnixNano")),
-        _json_time(item.get("observedTimeUnixNano")),
-        json_enum(item.get("severityNumber"), SEVERITY_NAMES),
-        _text(item.get("severityText")) or "",
-        json_any_value(item.get("body")),
-        json_attributes(item.get("attributes")),
-        _json_id(item.get("traceId"), 32, "traceId", required=False),
-        _json_id(item.get("spanId"), 16, "spanId", required=False),
-        _text(item.get("eventName")) or "",
+        record.time,
+        record.observed_time,
+        record.severity_number,
+        record.severity_text,
+        record.body,
+        json_attributes(record.attributes),
+        _hex(record.trace_id),
+        _hex(record.span_id),
+        record.event_name,
     )
-
-
-def _objects(value: Any) -> list[dict[str, Any]]:
-    """The objects in a JSON list nested in an item; [] for anything else."""
-    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []

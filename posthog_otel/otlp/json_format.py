@@ -1,24 +1,22 @@
-"""Reading OTLP JSON, the pieces the bridge and the sink share.
+"""Reading OTLP JSON documents and values, the pieces the bridge and the sink share.
 
 OTLP JSON is not plain proto3 JSON: trace and span ids are hex (not base64), enums are
 integers (names are accepted too), 64-bit integers may be text, and keys are lowerCamelCase.
-These helpers read one field each and never raise for a wrong type, except where a container
-that must be a list is not (:class:`~.model.DecodeError`, answer 400).
+These helpers read the document, its nested lists and attribute values; they never raise for
+a wrong type, except where a container that must be a list is not
+(:class:`~.model.DecodeError`, answer 400). Checking an item's own fields (ids, times, enums)
+is :mod:`.rules`' job, reading them :mod:`.json_items`'.
 
 Usage::
 
     document = json_document(body)                    # dict, or DecodeError
     for resource_spans in json_list(document, "resourceSpans"): ...
-    span_id = json_id(span.get("spanId"), 16)          # int; 0 absent; None malformed
-    kind = json_enum(span.get("kind"), KIND_NAMES)
     attributes = json_attributes(span.get("attributes"))
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,42 +24,14 @@ from .keys import ALWAYS_KEPT
 from .model import DecodeError
 
 __all__ = [
-    "KIND_NAMES",
-    "SEVERITY_NAMES",
-    "STATUS_NAMES",
     "json_any_value",
     "json_attributes",
     "json_dict",
     "json_document",
-    "json_enum",
-    "json_id",
-    "json_int",
     "json_limited_attributes",
     "json_list",
 ]
 
-KIND_NAMES = {
-    f"SPAN_KIND_{name}": number
-    for number, name in enumerate(
-        ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
-    )
-}
-STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
-SEVERITY_NAMES = {
-    f"SEVERITY_NUMBER_{level}{suffix}": base + offset
-    for level, base in (
-        ("TRACE", 1),
-        ("DEBUG", 5),
-        ("INFO", 9),
-        ("WARN", 13),
-        ("ERROR", 17),
-        ("FATAL", 21),
-    )
-    for offset, suffix in enumerate(("", "2", "3", "4"))
-}
-SEVERITY_NAMES["SEVERITY_NUMBER_UNSPECIFIED"] = 0
-
-_HEX = re.compile(r"[0-9a-fA-F]+")
 _MAX_DEPTH = 32  # nested arrayValue/kvlistValue levels kept; deeper values become None
 
 
@@ -88,38 +58,6 @@ def json_list(holder: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
 
 def json_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def json_id(value: Any, length: int) -> int | None:
-    """A hex id of ``length`` digits as an int; 0 when absent; None when malformed."""
-    if value is None or value == "":
-        return 0
-    if not isinstance(value, str) or len(value) != length or not _HEX.fullmatch(value):
-        return None
-    return int(value, 16)
-
-
-def json_int(value: Any, default: int = 0) -> int:
-    """A 64-bit integer written as a JSON number or as text (``default`` when it is neither)."""
-    if isinstance(value, bool) or value is None:
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else default
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return default
-    return default
-
-
-def json_enum(value: Any, names: Mapping[str, int]) -> int:
-    """An enum written as its number (or text of it) or as its name."""
-    if isinstance(value, str) and value in names:
-        return names[value]
-    return json_int(value)
 
 
 def json_any_value(value: Any, depth: int = 0) -> Any:

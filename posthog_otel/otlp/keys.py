@@ -6,8 +6,9 @@ spelling comes from :mod:`posthog_otel._identity`.
 
 Usage::
 
-    if key.startswith(ALWAYS_KEPT): ...
-    person = first_of(PERSON_KEYS, record_attributes, resource_attributes)
+    if key.startswith(ALWAYS_KEPT): ...                 # keep it past the limit
+    for holder in (record_attributes, resource_attributes):
+        person = next((holder[key] for key in PERSON_KEYS if holder.get(key)), None)
 """
 
 from __future__ import annotations

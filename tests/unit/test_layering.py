@@ -282,6 +282,35 @@ def _module_aliases(module: Module, tree: ast.AST) -> dict[str, str]:
     return aliases
 
 
+def test_the_otlp_layer_needs_only_the_identity_vocabulary() -> None:
+    """``otlp/`` (shared by the bridge and the sink) imports, as its ``__init__`` says, only
+    ``posthog_otel._identity`` from the rest of the package, and besides the standard library
+    only ``opentelemetry`` (the API)."""
+    import sys
+
+    otlp = [module for name, module in MODULES.items() if name.startswith(f"{PACKAGE}.otlp")]
+    assert otlp
+    outside = sorted(
+        f"{imp.importer} -> {imp.imported}"
+        for imp in ALL_IMPORTS
+        if imp.importer.startswith(f"{PACKAGE}.otlp")
+        and not imp.imported.startswith(f"{PACKAGE}.otlp")
+        and imp.imported != f"{PACKAGE}._identity"
+    )
+    assert outside == []
+    third_party = set()
+    for module in otlp:
+        for node in ast.walk(ast.parse(module.path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                tops = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                tops = {node.module.split(".")[0]}
+            else:
+                continue
+            third_party |= tops - set(sys.stdlib_module_names) - {"__future__"}
+    assert third_party <= {"opentelemetry"}
+
+
 @pytest.mark.parametrize(
     ("importer", "imported", "allowed"),
     [
