@@ -17,12 +17,11 @@ from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
-from posthog_otel.context.scope import get_tags
 from posthog_otel.testing.capture_server import CaptureServer
 
 
 def charge_card(amount: int) -> None:
-    posthog.tag("order_steps", [*get_tags().get("order_steps", []), "charge_card"])
+    posthog.tag("order_steps", [*posthog.get_tags().get("order_steps", []), "charge_card"])
     if amount > 100:
         raise ValueError(f"card declined for amount {amount}")
 
@@ -80,9 +79,11 @@ def main() -> int:
     counts = {name: sum(1 for e in events if e["event"] == name) for name in expected}
     right_person = all(e["distinct_id"] == "user-42" for e in events)
     right_session = all(e["properties"].get("$session_id") == "session-7" for e in events)
-    ok = counts == expected and right_person and right_session
+    right_tags = all(e["properties"].get("plan") == "pro" for e in events)
+    ok = counts == expected and right_person and right_session and right_tags
     print(
-        f"\n{'OK' if ok else 'MISSING EVENTS'}: {counts}, person ok={right_person}, session ok={right_session}"
+        f"\n{'OK' if ok else 'MISSING EVENTS'}: {counts}, person ok={right_person}, "
+        f"session ok={right_session}, tags ok={right_tags}"
     )
     posthog.shutdown(2)
     return 0 if ok else 1

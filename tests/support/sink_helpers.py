@@ -6,12 +6,13 @@ import gzip
 import json
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from .waiting import wait_until
 
 KEY = "phc_sink_test"
 
@@ -67,12 +68,18 @@ def start_sink_process(db: Path) -> tuple[subprocess.Popen[str], str]:
         _, err = process.communicate(timeout=5)
         raise AssertionError(f"sink did not start: {line!r} {err!r}")
     url = line.split("listening on", 1)[1].strip()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         try:
-            if requests.get(url + "/healthz", timeout=1).ok:
-                return process, url
+            return requests.get(url + "/healthz", timeout=1).ok
         except requests.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError("sink did not answer /healthz")
+            return False
+
+    try:
+        wait_until(healthy, timeout=10, what="the sink to answer /healthz", procs=[process])
+    except AssertionError:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=5)
+        raise
+    return process, url

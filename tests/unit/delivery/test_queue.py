@@ -15,6 +15,7 @@ import pytest
 
 from posthog_otel.delivery.pending import flush_pending
 from posthog_otel.delivery.queue import WorkQueue, live_queues
+from tests.support.waiting import wait_until
 
 
 class Recorder:
@@ -57,13 +58,6 @@ def recorder() -> Iterator[Recorder]:
 
 def _logged(caplog: pytest.LogCaptureFixture, message: str, times: int) -> bool:
     return sum(r.getMessage() == message for r in caplog.records) == times
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def _queue(handler: Callable[[list[str]], None], **options: object) -> WorkQueue[str]:
@@ -120,7 +114,12 @@ def test_drops_warn_again_only_after_the_queue_drained(
         assert not queue.put(f"{burst}-dropped-2")
         release.set()
         assert queue.flush(5)
-        _wait_for(functools.partial(_logged, caplog, "drained; 2 lost", drained))
+        wait_until(
+            functools.partial(_logged, caplog, "drained; 2 lost", drained),
+            timeout=5,
+            interval=0.01,
+            what=f"'drained; 2 lost' logged {drained} times",
+        )
     messages = [r.getMessage() for r in caplog.records]
     assert sum("queue is full" in m for m in messages) == 2  # once per burst
     assert messages.count("drained; 2 lost") == 2
@@ -147,7 +146,7 @@ def test_a_partial_batch_goes_when_the_interval_elapses(recorder: Recorder) -> N
     queue = _queue(recorder, max_size=100, batch_size=10, interval=0.2)
     started = time.monotonic()
     queue.put("alone")
-    _wait_for(lambda: bool(recorder.batches))
+    wait_until(lambda: recorder.batches, timeout=5, interval=0.01, what="a batch")
     assert recorder.batches == [["alone"]]
     assert time.monotonic() - started >= 0.15
     queue.shutdown(1)
@@ -196,7 +195,8 @@ def test_shutdown_keeps_its_deadline_and_counts_what_it_leaves(recorder: Recorde
     assert counts.discarded == 3 and counts.refused == 1
     assert counts.pending == 1  # "stuck" is still the handler's
     release.set()
-    _wait_for(lambda: not queue.running)  # the thread stops after its batch
+    # the thread stops after its batch
+    wait_until(lambda: not queue.running, timeout=5, interval=0.01, what="the thread to stop")
     assert recorder.items == ["stuck"]
     assert queue.counts().pending == 0
 
