@@ -45,9 +45,8 @@ def notify_changed(scope: Scope) -> None:
         observers.notify_change(scope, None, None, None)
 
 
-def tag(key: str, value: Any) -> None:
-    """Add a tag to the current context; every event captured in it carries the tag."""
-    tag_current(key, value)
+tag = tag_current
+"""``tag(key, value)``: add a tag to the current context; every event captured in it carries it."""
 
 
 def get_tags() -> dict[str, Any]:

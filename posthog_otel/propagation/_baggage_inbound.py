@@ -43,6 +43,7 @@ _logger = logging.getLogger("posthog_otel")
 
 _DISTINCT = _identity.DISTINCT_ID.name
 _SESSION = _identity.SESSION_ID.name
+_ID_NAMES = {field.attribute: field.name for field in _identity.FIELDS}  # member -> field name
 
 # W3C baggage list-member: key (an RFC 7230 token) OWS "=" OWS value (baggage-octets) OWS,
 # then optional ";" properties (metadata, ignored). Only posthog.* members are matched.
@@ -135,6 +136,7 @@ def _parse_into(inbound: Inbound, header: str) -> None:
             count("inbound_over_limit", extra, "more than 180 baggage members")
         members = members[:MAX_MEMBERS]
     tags = inbound.tags
+    ids = inbound.ids
     match_member = _MEMBER.fullmatch
     for raw in members:
         member = raw.strip(OWS)
@@ -167,9 +169,11 @@ def _parse_into(inbound: Inbound, header: str) -> None:
                 tag_value = CONTROL.sub("", tag_value)
             tags[name] = tag_value
         else:
-            field = _identity.BY_ATTRIBUTE.get(key)
-            if field is not None:
-                inbound.set_id(field.name, text)
+            field_name = _ID_NAMES.get(key)
+            if field_name is not None:
+                value = sanitize_header_value(text)
+                if value:
+                    ids[field_name] = value
             # other posthog.* keys are reserved for later versions: ignored
 
 
@@ -189,7 +193,7 @@ def state_from_entries(entries: Mapping[str, object]) -> Inbound | None:
             if name:
                 found.tags[name] = decode_tag_value(value) if isinstance(value, str) else value
         else:
-            field = _identity.BY_ATTRIBUTE.get(key)
-            if field is not None:
-                found.set_id(field.name, value)
+            field_name = _ID_NAMES.get(key)
+            if field_name is not None:
+                found.set_id(field_name, value)
     return found

@@ -99,6 +99,8 @@ SESSION_ID_HEADER = _identity.SESSION_ID.header
 WINDOW_ID_HEADER = _identity.WINDOW_ID.header
 _IDENTITY_HEADERS = tuple(field.header for field in _identity.FIELDS)
 _IDENTITY_LOWER = tuple(h.lower() for h in _IDENTITY_HEADERS)
+# (field name, header, lower-cased header) for extract
+_HEADER_FIELDS = tuple((f.name, f.header, f.header.lower()) for f in _identity.FIELDS)
 _FIELDS = frozenset((BAGGAGE_HEADER, *_IDENTITY_HEADERS))
 
 _get_current = runtime.get_current
@@ -143,12 +145,8 @@ def _delete(carrier: Any, names: tuple[str, ...]) -> None:
             del carrier[key]
 
 
-def _first(getter: textmap.Getter[Any], carrier: Any, name: str, lower: str) -> str | None:
-    values = getter.get(carrier, name)
-    if values is None:
-        values = getter.get(carrier, lower)
-        if values is None:
-            return None
+def _first_value(values: Any) -> str | None:
+    """The first header value a getter returned, sanitised."""
     if isinstance(values, str | bytes | bytearray):
         return sanitize_header_value(values)
     for value in values:
@@ -309,16 +307,23 @@ class PosthogPropagator(textmap.TextMapPropagator):
         if trust == "none":
             return ctx
         ids: dict[str, str] = {}
-        for field in _identity.FIELDS:
-            value = _first(getter, carrier, field.header, field.header.lower())
+        get = getter.get
+        for name, header, lower in _HEADER_FIELDS:
+            values = get(carrier, header)
+            if values is None:
+                values = get(carrier, lower)
+                if values is None:
+                    continue
+            value = _first_value(values)
             if value:
-                ids[field.name] = value
+                ids[name] = value
         tags: dict[str, Any] = {}
         if trust == "all":
-            values = getter.get(carrier, BAGGAGE_HEADER)
+            values = get(carrier, BAGGAGE_HEADER)
             if values:
                 inbound = parse_header(values)
-                ids = _merged_ids(ids, inbound.ids)  # the headers win for identity
+                for name, value in inbound.ids.items():  # the headers win for identity
+                    ids.setdefault(name, value)
                 tags = inbound.tags
                 excluded = self._excluded
                 if excluded is not None and tags:
@@ -326,7 +331,7 @@ class PosthogPropagator(textmap.TextMapPropagator):
         if not (ids or tags):
             return ctx
         scope = Scope(fresh=True)
-        scope.update_ids(ids)
+        scope.ids = ids
         scope.tags = tags
         return context_with_scope(scope, ctx)
 
