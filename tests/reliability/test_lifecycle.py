@@ -314,18 +314,15 @@ def test_sigterm_during_a_burst_in_a_plain_worker(server: CaptureServer) -> None
     proc = start([sys.executable, "-c", _SCRIPT_WITH_SIGTERM_HANDLER], _env(server))
     try:
         assert proc.stdout is not None
-        stdout = proc.stdout
         printed: list[str] = []
-
-        def read_500() -> bool:
-            line = stdout.readline()
-            if line:
-                printed.append(line.strip())
-            return len(printed) >= 500
-
-        wait_until(
-            read_500, timeout=20, interval=0, what="the worker to start capturing", procs=[proc]
-        )
+        # Read as fast as the worker prints (no polling interval): the signal must land while
+        # the worker is still mid-burst, with few lines not yet read.
+        deadline = time.monotonic() + 20
+        while len(printed) < 500:
+            assert time.monotonic() < deadline, "the worker did not start capturing"
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            printed.append(line.strip())
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=EXIT_TIMEOUT)
     finally:
