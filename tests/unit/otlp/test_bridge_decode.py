@@ -3,7 +3,6 @@ written by hand per the spec, hostile bytes, and the shared OTLP answers."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import gzip
 import json
@@ -21,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.trace import SpanKind, StatusCode
 
 from posthog_otel.bridge.limits import BadBody, BodyTooLarge, Inflater, MemoryBudget
@@ -30,6 +29,12 @@ from posthog_otel.errors import FrameOptions
 from posthog_otel.otlp.decode import DecodeError, decode_logs, decode_traces
 from posthog_otel.otlp.responses import JSON, PROTOBUF, answer_type, export_response, status_body
 from posthog_otel.spans.mapping import MappingOptions, SpanMapper
+from tests.support.otlp_messages import (
+    add_attributes,
+    fill,
+    reference_attributes,
+    reference_value,
+)
 
 TRACE = "5B8EFFF798038103D269B633813FC60C"  # upper case, as in the OTLP spec's example
 SPAN = "EEE19B7EC3C1B174"
@@ -45,23 +50,6 @@ def _nothing(*_: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- reference decoder
-
-
-def _reference_value(value: AnyValue) -> Any:
-    which = value.WhichOneof("value")
-    if which is None:
-        return None
-    if which == "array_value":
-        return [_reference_value(v) for v in value.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: _reference_value(kv.value) for kv in value.kvlist_value.values}
-    if which == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode()
-    return getattr(value, which)
-
-
-def _reference_attributes(kvs: Any) -> dict[str, Any]:
-    return {kv.key: _reference_value(kv.value) for kv in kvs}
 
 
 # --------------------------------------------------------------------------- generated messages
@@ -81,34 +69,6 @@ _values = st.recursive(
     max_leaves=12,
 )
 _attribute_maps = st.dictionaries(st.text(min_size=1, max_size=20), _values, max_size=12)
-
-
-def _fill(target: AnyValue, value: Any) -> None:
-    if isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, int):
-        target.int_value = value
-    elif isinstance(value, float):
-        target.double_value = value
-    elif isinstance(value, bytes):
-        target.bytes_value = value
-    elif isinstance(value, str):
-        target.string_value = value
-    elif isinstance(value, list):
-        target.array_value.SetInParent()
-        for item in value:
-            _fill(target.array_value.values.add(), item)
-    else:
-        target.kvlist_value.SetInParent()
-        for key, item in value.items():
-            kv = target.kvlist_value.values.add(key=key)
-            _fill(kv.value, item)
-
-
-def _add_attributes(container: Any, attributes: dict[str, Any]) -> None:
-    for key, value in attributes.items():
-        kv: KeyValue = container.add(key=key)
-        _fill(kv.value, value)
 
 
 _span_specs = st.fixed_dictionaries(
@@ -132,7 +92,7 @@ _span_specs = st.fixed_dictionaries(
 def _request(specs: list[dict[str, Any]], resource: dict[str, Any]) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
-    _add_attributes(resource_spans.resource.attributes, resource)
+    add_attributes(resource_spans.resource.attributes, resource)
     scope = resource_spans.scope_spans.add()
     scope.scope.name = "test"
     for index, spec in enumerate(specs):
@@ -151,10 +111,10 @@ def _request(specs: list[dict[str, Any]], resource: dict[str, Any]) -> ExportTra
             span.flags = 0x100 | (0x200 if spec["remote"] else 0) | 0x01
         span.status.code = spec["status"]  # type: ignore[assignment]
         span.status.message = spec["message"]
-        _add_attributes(span.attributes, spec["attributes"])
+        add_attributes(span.attributes, spec["attributes"])
         for name, attributes in spec["events"]:
             event = span.events.add(name=name, time_unix_nano=spec["start"])
-            _add_attributes(event.attributes, attributes)
+            add_attributes(event.attributes, attributes)
         link = span.links.add(trace_id=bytes(16), span_id=bytes(8))  # skipped by the reader
         link.attributes.add(key="ignored")
     return request
@@ -192,11 +152,11 @@ def test_wire_reader_agrees_with_the_generated_classes(
         )
         assert ours.status.status_code == StatusCode(theirs.status.code)
         assert ours.status.description == theirs.status.message
-        assert ours.attributes == _reference_attributes(theirs.attributes)
+        assert ours.attributes == reference_attributes(theirs.attributes)
         assert [(e.name, e.timestamp, e.attributes) for e in ours.events] == [
-            (e.name, e.time_unix_nano, _reference_attributes(e.attributes)) for e in theirs.events
+            (e.name, e.time_unix_nano, reference_attributes(e.attributes)) for e in theirs.events
         ]
-        assert ours.resource.attributes == _reference_attributes(
+        assert ours.resource.attributes == reference_attributes(
             request.resource_spans[0].resource.attributes
         )
 
@@ -227,16 +187,16 @@ def test_wire_reader_agrees_on_log_records(
             event_name="e",
             flags=1,
         )
-        _fill(record.body, body)
-        _add_attributes(record.attributes, attributes)
+        fill(record.body, body)
+        add_attributes(record.attributes, attributes)
     batch = decode_logs(request.SerializeToString(), PROTOBUF, _everything, 10_000)
     assert batch.total == len(records)
     for ours, theirs in zip(batch.items, scope.log_records, strict=True):
         assert ours.severity_number == theirs.severity_number
         assert ours.severity_text == theirs.severity_text
         assert ours.timestamp == 123
-        assert ours.body == _reference_value(theirs.body)
-        assert ours.attributes == _reference_attributes(theirs.attributes)
+        assert ours.body == reference_value(theirs.body)
+        assert ours.attributes == reference_attributes(theirs.attributes)
         assert (ours.trace_id, ours.span_id) == (int(TRACE, 16), int(SPAN, 16))
         assert ours.event_name == "e"
 

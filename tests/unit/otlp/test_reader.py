@@ -18,32 +18,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from posthog_otel.otlp.decode import decode_logs, decode_traces
 from posthog_otel.otlp.items import Item, read_logs, read_traces
 from posthog_otel.otlp.responses import JSON, PROTOBUF
+from tests.support.otlp_messages import (
+    add_attributes,
+    fill,
+    reference_attributes,
+    reference_value,
+)
 
 _ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
 
 # --------------------------------------------------------------------------- the reference
-
-
-def _value(value: AnyValue) -> Any:
-    which = value.WhichOneof("value")
-    if which is None:
-        return None
-    if which == "array_value":
-        return [_value(v) for v in value.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in value.kvlist_value.values}
-    if which == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode()
-    return getattr(value, which)
-
-
-def _attributes(kvs: Any) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in kvs}
 
 
 def _hex(raw: bytes, size: int) -> str | None:
@@ -62,7 +50,7 @@ def _expected_spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
                 valid = _hex(span.trace_id, 16) and _hex(span.span_id, 8) and span.name
                 out.append(
                     {
-                        "resource": _attributes(resource_spans.resource.attributes),
+                        "resource": reference_attributes(resource_spans.resource.attributes),
                         "scope": _scope(scope_spans.scope),
                         "rejected": not valid,
                         "value": (
@@ -75,16 +63,16 @@ def _expected_spans(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
                             span.end_time_unix_nano,
                             span.status.code,
                             span.status.message,
-                            _attributes(span.attributes),
+                            reference_attributes(span.attributes),
                             tuple(
-                                (e.name, e.time_unix_nano, _attributes(e.attributes))
+                                (e.name, e.time_unix_nano, reference_attributes(e.attributes))
                                 for e in span.events
                             ),
                             tuple(
                                 (
                                     _hex(link.trace_id, 16),
                                     _hex(link.span_id, 8),
-                                    _attributes(link.attributes),
+                                    reference_attributes(link.attributes),
                                 )
                                 for link in span.links
                             ),
@@ -103,7 +91,7 @@ def _expected_logs(request: ExportLogsServiceRequest) -> list[dict[str, Any]]:
             for record in scope_logs.log_records:
                 out.append(
                     {
-                        "resource": _attributes(resource_logs.resource.attributes),
+                        "resource": reference_attributes(resource_logs.resource.attributes),
                         "scope": _scope(scope_logs.scope),
                         "rejected": False,
                         "value": (
@@ -111,8 +99,8 @@ def _expected_logs(request: ExportLogsServiceRequest) -> list[dict[str, Any]]:
                             record.observed_time_unix_nano,
                             record.severity_number,
                             record.severity_text,
-                            _value(record.body),
-                            _attributes(record.attributes),
+                            reference_value(record.body),
+                            reference_attributes(record.attributes),
                             _hex(record.trace_id, 16),
                             _hex(record.span_id, 8),
                             record.event_name,
@@ -181,34 +169,6 @@ _ids8 = st.one_of(st.binary(min_size=8, max_size=8), st.just(b""), st.just(bytes
 _times = st.integers(min_value=0, max_value=2**64 - 1)
 
 
-def _fill(target: AnyValue, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, int):
-        target.int_value = value
-    elif isinstance(value, float):
-        target.double_value = value
-    elif isinstance(value, bytes):
-        target.bytes_value = value
-    elif isinstance(value, str):
-        target.string_value = value
-    elif isinstance(value, list):
-        target.array_value.SetInParent()
-        for item in value:
-            _fill(target.array_value.values.add(), item)
-    else:
-        target.kvlist_value.SetInParent()
-        for key, item in value.items():
-            _fill(target.kvlist_value.values.add(key=key).value, item)
-
-
-def _add_attributes(container: Any, attributes: dict[str, Any]) -> None:
-    for key, value in attributes.items():
-        _fill(container.add(key=key).value, value)
-
-
 _spans = st.fixed_dictionaries(
     {
         "trace_id": _ids16,
@@ -237,12 +197,12 @@ def _trace_requests(draw: st.DrawFn) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         resource_spans = request.resource_spans.add()
-        _add_attributes(resource_spans.resource.attributes, draw(_attribute_maps))
+        add_attributes(resource_spans.resource.attributes, draw(_attribute_maps))
         for _ in range(draw(st.integers(min_value=0, max_value=2))):
             block = resource_spans.scope_spans.add(schema_url="https://example.com/schema")
             name, version, attributes = draw(_scopes)
             block.scope.name, block.scope.version = name, version
-            _add_attributes(block.scope.attributes, attributes)
+            add_attributes(block.scope.attributes, attributes)
             for spec in draw(st.lists(_spans, max_size=3)):
                 span = block.spans.add(
                     trace_id=spec["trace_id"],
@@ -258,13 +218,13 @@ def _trace_requests(draw: st.DrawFn) -> ExportTraceServiceRequest:
                 )
                 span.status.code = spec["status"]
                 span.status.message = spec["message"]
-                _add_attributes(span.attributes, spec["attributes"])
+                add_attributes(span.attributes, spec["attributes"])
                 for event_name, time, attributes in spec["events"]:
                     event = span.events.add(name=event_name, time_unix_nano=time)
-                    _add_attributes(event.attributes, attributes)
+                    add_attributes(event.attributes, attributes)
                 for trace_id, span_id, attributes in spec["links"]:
                     link = span.links.add(trace_id=trace_id, span_id=span_id, trace_state="a=b")
-                    _add_attributes(link.attributes, attributes)
+                    add_attributes(link.attributes, attributes)
     return request
 
 
@@ -288,12 +248,12 @@ def _log_requests(draw: st.DrawFn) -> ExportLogsServiceRequest:
     request = ExportLogsServiceRequest()
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         resource_logs = request.resource_logs.add()
-        _add_attributes(resource_logs.resource.attributes, draw(_attribute_maps))
+        add_attributes(resource_logs.resource.attributes, draw(_attribute_maps))
         for _ in range(draw(st.integers(min_value=0, max_value=2))):
             block = resource_logs.scope_logs.add()
             name, version, attributes = draw(_scopes)
             block.scope.name, block.scope.version = name, version
-            _add_attributes(block.scope.attributes, attributes)
+            add_attributes(block.scope.attributes, attributes)
             for spec in draw(st.lists(_records, max_size=3)):
                 record = block.log_records.add(
                     time_unix_nano=spec["time"],
@@ -305,8 +265,8 @@ def _log_requests(draw: st.DrawFn) -> ExportLogsServiceRequest:
                     event_name=spec["event_name"],
                     flags=1,
                 )
-                _fill(record.body, spec["body"])
-                _add_attributes(record.attributes, spec["attributes"])
+                fill(record.body, spec["body"])
+                add_attributes(record.attributes, spec["attributes"])
     return request
 
 
