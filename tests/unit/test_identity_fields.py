@@ -260,3 +260,14 @@ def test_celery_task_headers_carry_device_id_to_the_worker() -> None:
     only_baggage = SimpleNamespace(baggage=headers["baggage"])
     for request in (only_header, only_baggage):
         assert inbound_state(request).ids["device_id"] == "device-3"
+
+
+def test_device_id_is_withheld_from_a_host_that_is_not_a_target() -> None:
+    from posthog_otel.propagation.destination import with_destination
+
+    propagator = PosthogPropagator()
+    with ph.new_context():
+        ph.set_context_device_id("device-1")
+        carrier = {"X-POSTHOG-DEVICE-ID": "stale", "baggage": "posthog.device_id=x,other=1"}
+        propagator.inject(carrier, with_destination("https://api.example.com/collect"))
+    assert carrier == {"baggage": "other=1"}
