@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import logging
-import platform
 import time
 import uuid as uuid_module
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from . import _identity
+from ._platform import runtime_properties
 from .config import ClientSettings
 from .version import __version__
 
@@ -48,17 +48,11 @@ _logger = logging.getLogger("posthog_otel")
 
 def system_properties(settings: ClientSettings) -> dict[str, Any]:
     """The library's own properties (``$lib``, ``$os``, …), added to every event."""
-    os_name = {"Darwin": "Mac OS X", "Windows": "Windows", "Linux": "Linux"}.get(
-        platform.system(), platform.system()
-    )
     props: dict[str, Any] = {
+        **runtime_properties(),
         "$lib": "posthog-otel",
         "$lib_version": __version__,
         "$is_server": True,
-        "$python_runtime": platform.python_implementation(),
-        "$python_version": platform.python_version(),
-        "$os": os_name,
-        "$os_version": platform.release(),
     }
     if settings.disable_geoip:
         props["$geoip_disable"] = True

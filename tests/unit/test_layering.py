@@ -31,6 +31,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "posthog_otel.default_client",
         "posthog_otel._events",
         "posthog_otel._unsent",
+        "posthog_otel._platform",
     ),
     "propagation": ("posthog_otel.propagation",),
     "spans": ("posthog_otel.spans",),
