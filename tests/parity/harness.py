@@ -30,6 +30,7 @@ from types import ModuleType
 from typing import Any
 
 import posthog
+
 import posthog_otel
 from posthog_otel import default_client
 from posthog_otel.testing.capture_server import CaptureServer
@@ -202,5 +203,3 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=1, sort_keys=True, default=str)
 
 
-def python_version_tag() -> str:
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
