@@ -22,7 +22,6 @@ import contextlib
 import difflib
 import json
 import re
-import sys
 import uuid as uuid_module
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
