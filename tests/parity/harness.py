@@ -200,5 +200,3 @@ def assert_same(
 
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=1, sort_keys=True, default=str)
-
-
