@@ -139,9 +139,9 @@ def _capture(record: logging.LogRecord, exc: BaseException | None) -> None:
             message = message[:_MAX_MESSAGE] + "…"
         client = _state.client
         if client is None:
-            from posthog_otel import default_client
+            from posthog_otel import global_client
 
-            client = default_client.get_client()
+            client = global_client.get_client()
         client.capture_exception(
             exc,
             properties={

@@ -159,9 +159,9 @@ def _capture_wanted(client: Any) -> bool:
 def _client() -> Any:
     if _state.client is not None:
         return _state.client
-    from posthog_otel import default_client
+    from posthog_otel import global_client
 
-    return default_client.get_client()
+    return global_client.get_client()
 
 
 def _capture_unhandled(exc: BaseException | None, ctx: Any, properties: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import default_client
+from . import global_client
 from .context import (
     Scope,
     current_scope,
@@ -107,7 +107,7 @@ project_root: str | None = None
 disable_geoip: bool | None = None
 
 # The default client reads the attributes above when it is first built.
-default_client.read_module_options_from(lambda name: globals().get(name))
+global_client.read_module_options_from(lambda name: globals().get(name))
 
 _LAZY = {
     "Client": ".client",
@@ -136,12 +136,12 @@ def __getattr__(name: str) -> Any:
 
 def get_client() -> Client:
     """The default client (built on first use from module attributes or the environment)."""
-    return default_client.get_client()
+    return global_client.get_client()
 
 
 def setup(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:
     """Configure the default client explicitly; returns it. Options as :class:`Client`."""
-    return default_client.setup(api_key, host, **options)
+    return global_client.setup(api_key, host, **options)
 
 
 def capture(
@@ -155,7 +155,7 @@ def capture(
     disable_geoip: bool | None = None,
 ) -> str | None:
     """Capture an event with the default client; returns its uuid."""
-    return default_client.get_client().capture(
+    return global_client.get_client().capture(
         event,
         distinct_id=distinct_id,
         properties=properties,
@@ -176,7 +176,7 @@ def capture_exception(
     groups: Mapping[str, str] | None = None,
 ) -> str | None:
     """Capture an exception (default: the one being handled) as ``$exception``."""
-    return default_client.get_client().capture_exception(
+    return global_client.get_client().capture_exception(
         exception,
         distinct_id=distinct_id,
         properties=properties,
@@ -188,12 +188,12 @@ def capture_exception(
 
 def set(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
     """Set person properties with the default client."""
-    return default_client.get_client().set(distinct_id=distinct_id, properties=properties)
+    return global_client.get_client().set(distinct_id=distinct_id, properties=properties)
 
 
 def set_once(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
     """Set person properties once with the default client."""
-    return default_client.get_client().set_once(distinct_id=distinct_id, properties=properties)
+    return global_client.get_client().set_once(distinct_id=distinct_id, properties=properties)
 
 
 def group_identify(
@@ -204,23 +204,23 @@ def group_identify(
     distinct_id: Any = None,
 ) -> str | None:
     """Create or update a group with the default client."""
-    return default_client.get_client().group_identify(
+    return global_client.get_client().group_identify(
         group_type, group_key, properties, distinct_id=distinct_id
     )
 
 
 def alias(previous_id: str, distinct_id: Any = None) -> str | None:
     """Alias ``previous_id`` to ``distinct_id`` with the default client."""
-    return default_client.get_client().alias(previous_id, distinct_id)
+    return global_client.get_client().alias(previous_id, distinct_id)
 
 
 def flush(timeout: float | None = None) -> bool:
     """Flush the default client, if one was built."""
-    client = default_client.current_client()
+    client = global_client.current_client()
     return True if client is None else client.flush(timeout)
 
 
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop the default client, if one was built."""
-    client = default_client.current_client()
+    client = global_client.current_client()
     return True if client is None else client.shutdown(timeout)

@@ -35,7 +35,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 
-from . import default_client
+from . import global_client
 from .config import CLIENT_OPTIONS, env_flag
 from .spans import record_exception as span_exceptions
 from .spans.processor import PosthogSpanProcessor
@@ -84,8 +84,8 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if unknown:
             raise ValueError(f"unknown PosthogInstrumentor option(s): {', '.join(sorted(unknown))}")
         if api_key is not None or host is not None or client_options:
-            default_client.setup(api_key, host, **client_options)
-        client = default_client.get_client()
+            global_client.setup(api_key, host, **client_options)
+        client = global_client.get_client()
 
         provider = _sdk_provider(tracer_provider)
         if provider is not None:
@@ -99,7 +99,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._processor = processor
         if propagate:
             self._add_propagator(propagator_options)
-        span_exceptions.hook_record_exception(default_client.get_client)
+        span_exceptions.hook_record_exception(global_client.get_client)
         self._enabled = _enable_library_instrumentors() if instrument_libraries else []
 
     def _add_propagator(self, options: dict[str, Any]) -> None:

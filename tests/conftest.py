@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from posthog_otel import default_client
+from posthog_otel import global_client
 from posthog_otel.testing import CapturedEvents
 from posthog_otel.testing.capture_server import CaptureServer
 
@@ -67,10 +67,10 @@ def _isolated_default_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts without a default client and without PostHog env configuration."""
     for name in ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST", "POSTHOG_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    previous = default_client.set_client(None)
+    previous = global_client.set_client(None)
     routing.route_to(None)
     yield
-    client = default_client.set_client(previous)
+    client = global_client.set_client(previous)
     if client is not None and client is not previous:
         client.shutdown(0.5)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import default_client
+from .. import global_client
 from .mapping import Identity, MappingOptions, SpanMapper
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class PosthogSpanExporter(SpanExporter):
 
     @property
     def client(self) -> Client:
-        return self._client if self._client is not None else default_client.get_client()
+        return self._client if self._client is not None else global_client.get_client()
 
     @property
     def mapper(self) -> SpanMapper:

@@ -31,7 +31,7 @@ from typing import Any
 import posthog
 
 import posthog_otel
-from posthog_otel import default_client
+from posthog_otel import global_client
 from posthog_otel.testing.capture_server import CaptureServer
 
 __all__ = ["DELIBERATE", "Outcome", "Side", "assert_same", "both", "normalise", "run"]
@@ -83,14 +83,14 @@ def both(**options: Any) -> Iterator[tuple[Side, Side]]:
     with CaptureServer() as theirs_server, CaptureServer() as ours_server:
         theirs = posthog.Posthog(API_KEY, host=theirs_server.url, sync_mode=True, **options)
         ours = posthog_otel.Client(API_KEY, host=ours_server.url, sync_mode=True, **options)
-        previous = default_client.set_client(ours)
+        previous = global_client.set_client(ours)
         try:
             yield (
                 Side("posthog-python", posthog, theirs, theirs_server),
                 Side("posthog-otel", posthog_otel, ours, ours_server),
             )
         finally:
-            default_client.set_client(previous)
+            global_client.set_client(previous)
             with contextlib.suppress(Exception):
                 theirs.shutdown()
             with contextlib.suppress(Exception):

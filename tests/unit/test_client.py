@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
-from posthog_otel import Client, default_client
+from posthog_otel import Client, global_client
 from posthog_otel.testing import memory_client
 from posthog_otel.testing.capture_server import CaptureServer
 
@@ -351,7 +351,7 @@ def test_module_level_attributes_configure_the_default_client(
 
 def test_setup_replaces_the_default_client(capture_server: CaptureServer) -> None:
     client = posthog.setup(api_key="phc_setup", host=capture_server.url, flush_at=1)
-    assert default_client.get_client() is client
+    assert global_client.get_client() is client
     posthog.capture("via_setup", distinct_id="d")
     assert posthog.flush(5)
     assert capture_server.events[0]["event"] == "via_setup"

@@ -28,7 +28,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "delivery": ("posthog_otel.delivery",),
     "client": (
         "posthog_otel.client",
-        "posthog_otel.default_client",
+        "posthog_otel.global_client",
         "posthog_otel._events",
         "posthog_otel._unsent",
         "posthog_otel._platform",
@@ -317,7 +317,7 @@ def test_the_otlp_layer_needs_only_the_identity_vocabulary() -> None:
     [
         ("posthog_otel.spans.processor", "posthog_otel.context.scope", True),
         ("posthog_otel.context.scope", "posthog_otel.spans.processor", False),
-        ("posthog_otel.context.api", "posthog_otel.default_client", False),
+        ("posthog_otel.context.api", "posthog_otel.global_client", False),
         ("posthog_otel.otlp.decode", "posthog_otel.spans.mapping", False),
         ("posthog_otel.errors.live", "posthog_otel.context.scope", False),
         ("posthog_otel.sink.server", "posthog_otel.client", True),

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 import posthog_otel as posthog
-from posthog_otel import PosthogInstrumentor, default_client
+from posthog_otel import PosthogInstrumentor, global_client
 from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.spans import record_exception as span_exceptions
 from posthog_otel.testing.capture_server import CaptureServer
@@ -116,4 +116,4 @@ def test_default_client_is_configured_from_arguments(
         tracer_provider=TracerProvider(),
         instrument_libraries=False,
     )
-    assert default_client.get_client().host == capture_server.url
+    assert global_client.get_client().host == capture_server.url
