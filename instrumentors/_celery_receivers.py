@@ -27,7 +27,7 @@ from ._celery_headers import inbound_state, write_headers
 
 __all__ = ["RECEIVERS", "Options", "options"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _STATE_ATTR = "_posthog_otel_task"
 

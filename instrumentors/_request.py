@@ -50,7 +50,7 @@ __all__ = [
     "exit_request",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 ExtraTags = Callable[[Any], Mapping[str, Any] | None]
 RequestFilter = Callable[[Any], bool]

@@ -52,7 +52,7 @@ from ._outbound import find_wrapper
 
 __all__ = ["PosthogThreadingInstrumentor"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _CONTEXT_ATTR = "_posthog_otel_context"
 _CONTRIB_CONTEXT_ATTR = "_otel_context"  # where contrib's ThreadingInstrumentor keeps it

@@ -42,7 +42,7 @@ from .spans.processor import PosthogSpanProcessor
 
 __all__ = ["PosthogInstrumentor"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _PROPAGATOR_OPTIONS = ("trust_inbound", "propagation_targets")
 

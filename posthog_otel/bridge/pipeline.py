@@ -29,7 +29,7 @@ from .settings import BridgeSettings
 
 __all__ = ["Outcome", "Pipeline"]
 
-_logger = logging.getLogger("posthog_otel.bridge")
+_logger = logging.getLogger("posthog.otel.bridge")
 
 
 class Outcome(NamedTuple):

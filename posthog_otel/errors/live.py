@@ -50,7 +50,7 @@ from .frames import (
 
 __all__ = ["exception_list"]
 
-_log = logging.getLogger("posthog_otel")
+_log = logging.getLogger("posthog.otel")
 
 _BASE_EXCEPTION_GROUP: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup", None)
 

@@ -37,7 +37,7 @@ from .python_text import parse_python
 
 __all__ = ["exception_list_from_stacktrace"]
 
-_log = logging.getLogger("posthog_otel")
+_log = logging.getLogger("posthog.otel")
 
 _MAX_TEXT = 256 * 1024  # characters of stack trace text we are willing to parse
 _PY_HINT = re.compile(

@@ -54,7 +54,7 @@ class Sink(Protocol):
 
 __all__ = ["SinkHTTPServer", "SinkHandler"]
 
-_log = logging.getLogger("posthog_otel.sink")
+_log = logging.getLogger("posthog.otel.sink")
 
 _CAPTURE_PATHS = frozenset({"/batch", "/capture", "/e", "/i/v0/e"})
 _OTLP_PATHS = {

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PosthogSpanExporter"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 class PosthogSpanExporter(SpanExporter):

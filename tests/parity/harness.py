@@ -84,6 +84,7 @@ def both(**options: Any) -> Iterator[tuple[Side, Side]]:
         theirs = posthog.Posthog(API_KEY, host=theirs_server.url, sync_mode=True, **options)
         ours = posthog_otel.Client(API_KEY, host=ours_server.url, sync_mode=True, **options)
         previous = global_client.set_client(ours)
+        previous_theirs, posthog.default_client = posthog.default_client, theirs
         try:
             yield (
                 Side("posthog-python", posthog, theirs, theirs_server),
@@ -91,6 +92,7 @@ def both(**options: Any) -> Iterator[tuple[Side, Side]]:
             )
         finally:
             global_client.set_client(previous)
+            posthog.default_client = previous_theirs
             with contextlib.suppress(Exception):
                 theirs.shutdown()
             with contextlib.suppress(Exception):
@@ -122,6 +124,8 @@ def normalise(event: dict[str, Any], *, ours: bool, keep: tuple[str, ...] = ()) 
         if key in event and key not in keep:
             event[key] = f"<{key}>"
     props = event.get("properties")
+    if isinstance(props, dict) and isinstance(props.get("$context_tags"), list):
+        props["$context_tags"] = sorted(props["$context_tags"], key=str)  # a set in posthog-python
     if isinstance(props, dict):
         for key in ("$lib", "$lib_version"):
             if key in props:
@@ -132,12 +136,9 @@ def normalise(event: dict[str, Any], *, ours: bool, keep: tuple[str, ...] = ()) 
                 if section == "properties":
                     props.pop(key, None)
         _normalise_exception_list(props.get("$exception_list"), ours=ours)
-        if (
-            props.get("$process_person_profile") is False
-            and isinstance(event.get("distinct_id"), str)
-            and _UUID.match(event["distinct_id"])
-        ):
-            event["distinct_id"] = "<random>"
+    distinct_id = event.get("distinct_id")
+    if "distinct_id" not in keep and isinstance(distinct_id, str) and _UUID.match(distinct_id):
+        event["distinct_id"] = "<random uuid>"
     return event
 
 
@@ -156,11 +157,13 @@ def _normalise_exception_list(entries: Any, *, ours: bool) -> None:
 
 
 def _shape(value: Any) -> Any:
-    """What must match of a return value: None, a uuid, or the value itself."""
+    """What must match of a return value: None, a uuid, or the value itself (lists too)."""
     if isinstance(value, str) and _UUID.match(value):
         return "<uuid>"
     if isinstance(value, uuid_module.UUID):
         return "<uuid>"
+    if isinstance(value, list | tuple):
+        return [_shape(item) for item in value]
     return value
 
 

@@ -275,7 +275,7 @@ def test_api_key_never_in_logs_errors_stats_or_reprs(
             texts += [repr(processor), repr(processor.exporter)]
             processor.shutdown()  # it hooks Span.record_exception process-wide until then
             client.shutdown(1)
-            logging.getLogger("posthog_otel").setLevel(logging.NOTSET)
+            logging.getLogger("posthog.otel").setLevel(logging.NOTSET)
         # PostHog unreachable
         down = Client(API_KEY, host="http://127.0.0.1:9", max_retries=1, on_error=on_error)
         down.capture("e", distinct_id="d")

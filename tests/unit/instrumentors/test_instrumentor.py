@@ -89,7 +89,7 @@ def test_instrument_is_idempotent_and_uninstrument_undoes_it(
 def test_instrument_never_raises(
     instrumentor: PosthogInstrumentor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="posthog_otel")
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
     instrumentor.instrument(no_such_option=True)
     assert "could not instrument" in caplog.text
     instrumentor.uninstrument()

@@ -165,7 +165,7 @@ def test_own_and_ignored_loggers_are_not_captured(events: CapturedEvents) -> Non
     instrumentor = PosthogLoggingInstrumentor()
     instrumentor.instrument(ignore_loggers=["noisy"])
     try:
-        for name in ("posthog_otel", "posthog_otel.delivery.transport", "noisy", "noisy.sub"):
+        for name in ("posthog.otel", "posthog.otel.delivery", "posthog", "noisy", "noisy.sub"):
             try:
                 raise ValueError(name)
             except ValueError:
