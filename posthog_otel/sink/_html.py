@@ -71,32 +71,42 @@ def when(moment: float | None, *, received: float | None = None) -> str:
     as a tooltip."""
     if moment is None:
         return ""
-    local = time.localtime(moment)
+    seconds, millis = _split(moment)
+    local = time.localtime(seconds)
     full = _full(moment)
     shown = time.strftime("%H:%M:%S" if _today(local) else "%b %d %H:%M:%S", local)
-    shown += f".{_millis(moment):03d}"
+    shown += f".{millis:03d}"
     title = full
     if received is not None:
-        delay = received - moment
-        title = f"event time {full} · received {_full(received)} ({_delay(delay)})"
-    iso = time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{_millis(moment):03d}"
+        title = f"event time {full} · received {_full(received)} ({_delay(received - moment)})"
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{millis:03d}"
     return f'<time datetime="{esc(iso)}" title="{esc(title)}">{esc(shown)}</time>'
 
 
-def _millis(moment: float) -> int:
-    return min(int((moment % 1) * 1000), 999)
+def _split(moment: float) -> tuple[int, int]:
+    """(whole seconds, milliseconds), rounded to the millisecond (05.007 stays .007)."""
+    whole, millis = divmod(round(moment * 1000), 1000)
+    return int(whole), int(millis)
 
 
 def _full(moment: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment)) + f".{_millis(moment):03d}"
+    seconds, millis = _split(moment)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{millis:03d}"
 
 
 def _delay(seconds: float) -> str:
-    if abs(seconds) < 1:
-        return f"{seconds * 1000:+.0f} ms after the event"
-    if abs(seconds) < 120:
-        return f"{seconds:+.1f} s after the event"
-    return f"{seconds / 60:+.1f} min after the event"
+    size = abs(seconds)
+    if size < 1:
+        amount = f"{seconds * 1000:+.0f} ms"
+    elif size < 120:
+        amount = f"{seconds:+.1f} s"
+    elif size < 7200:
+        amount = f"{seconds / 60:+.1f} min"
+    elif size < 172800:
+        amount = f"{seconds / 3600:+.1f} h"
+    else:
+        amount = f"{seconds / 86400:+.1f} days"
+    return f"{amount} after the event"
 
 
 def _today(local: time.struct_time) -> bool:

@@ -1,7 +1,7 @@
 """Counts per event name over time, drawn as an inline SVG stacked bar chart (no libraries).
 
 The time range comes from the data by default (``auto``): the buckets cover the first to the
-last matching event with a round bucket size (1 s, 2 s, 5 s … 1 day), so a short session fills
+last matching event with a round bucket size (10 ms, 20 ms, 50 ms … 1 s … 1 day), so a short session fills
 the chart instead of sitting in one bar at the edge of a fixed window. The named ranges
 (``15m`` … ``7d``, ``all``) end now.
 
@@ -41,7 +41,7 @@ RANGES: dict[str, float | None] = {
 BUCKETS = 30
 _MIN_AUTO_BUCKETS = 12
 _STEPS = (
-    1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
     3600.0, 7200.0, 10800.0, 21600.0, 43200.0, 86400.0, 172800.0, 604800.0, 2592000.0,
 )  # fmt: skip
 _TOP = 8
@@ -88,7 +88,10 @@ def _fit(first: float, last: float) -> BucketPlan:
     """Round buckets covering ``first`` … ``last``, the data centred in at least a few bars."""
     first, last = min(first, last), max(first, last)
     span = last - first
-    step = next((s for s in _STEPS if span / s < BUCKETS), _STEPS[-1])
+    if span <= 0:  # one moment: one-second bars around it
+        step = 1.0
+    else:
+        step = next((s for s in _STEPS if span / s < BUCKETS), _STEPS[-1])
     start = math.floor(first / step) * step
     used = int((last - start) // step) + 1
     buckets = max(used, _MIN_AUTO_BUCKETS)
@@ -180,6 +183,9 @@ def _clock(moment: float, plan: BucketPlan) -> str:
         fmt = "%b %d"
     elif whole >= 86400:
         fmt = "%a %H:%M"
+    elif step < 1:
+        whole, millis = divmod(round(moment * 1000), 1000)
+        return time.strftime("%H:%M:%S", time.localtime(whole)) + f".{int(millis):03d}"
     elif step < 60:
         fmt = "%H:%M:%S"
     else:

@@ -292,6 +292,8 @@ def _exceptions(flat: list[tuple[_Item, int]]) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds <= 0:
+        return "0 ms"
     if seconds < 0.001:
         return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
