@@ -88,10 +88,8 @@ def _fit(first: float, last: float) -> BucketPlan:
     """Round buckets covering ``first`` … ``last``, the data centred in at least a few bars."""
     first, last = min(first, last), max(first, last)
     span = last - first
-    if span <= 0:  # one moment: one-second bars around it
-        step = 1.0
-    else:
-        step = next((s for s in _STEPS if span / s < BUCKETS), _STEPS[-1])
+    fitting = (s for s in _STEPS if span / s < BUCKETS)
+    step = next(fitting, _STEPS[-1]) if span > 0 else 1.0  # one moment: 1 s bars around it
     start = math.floor(first / step) * step
     used = int((last - start) // step) + 1
     buckets = max(used, _MIN_AUTO_BUCKETS)

@@ -55,31 +55,33 @@ def main(argv: list[str]) -> int:
     if missing:
         print(f"screenshots need {', '.join(missing)}", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="posthog-screenshots-") as tmp:
-        with SinkServer(port=0, db_path=Path(tmp) / "sink.sqlite3") as sink:
-            log = io.StringIO()
-            if run_demo(port=sink.port, out=log) != 0:
-                print(log.getvalue(), file=sys.stderr)
-                return 1
-            sink.wait_for(1, kind="otlp_span")
-            shots: list[tuple[Path, bytes]] = []
-            problems: list[str] = []
-            with chromium() as driver:
-                for name, path, widths in pages(sink):
-                    for width in widths:
-                        set_viewport(driver, width)
-                        driver.get(sink.url + path)
-                        problems += [f"{path} at {width}px: {p}" for p in layout_problems(driver)]
-                        target = Path(tmp) / f"{name}-{width}.png"
-                        save_full_page(driver, target, max_height=2400)
-                        shots.append((out_dir / target.name, target.read_bytes()))
-            if problems:
-                print("\n".join(problems), file=sys.stderr)
-                return 1
-            out_dir.mkdir(parents=True, exist_ok=True)
-            for target, data in shots:
-                target.write_bytes(data)
-                print(f"{target} ({len(data) // 1024} KB)")
+    with (
+        tempfile.TemporaryDirectory(prefix="posthog-screenshots-") as tmp,
+        SinkServer(port=0, db_path=Path(tmp) / "sink.sqlite3") as sink,
+    ):
+        log = io.StringIO()
+        if run_demo(port=sink.port, out=log) != 0:
+            print(log.getvalue(), file=sys.stderr)
+            return 1
+        sink.wait_for(1, kind="otlp_span")
+        shots: list[tuple[Path, bytes]] = []
+        problems: list[str] = []
+        with chromium() as driver:
+            for name, path, widths in pages(sink):
+                for width in widths:
+                    set_viewport(driver, width)
+                    driver.get(sink.url + path)
+                    problems += [f"{path} at {width}px: {p}" for p in layout_problems(driver)]
+                    target = Path(tmp) / f"{name}-{width}.png"
+                    save_full_page(driver, target, max_height=2400)
+                    shots.append((out_dir / target.name, target.read_bytes()))
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return 1
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for target, data in shots:
+            target.write_bytes(data)
+            print(f"{target} ({len(data) // 1024} KB)")
     return 0
 
 
