@@ -26,8 +26,8 @@ From Python (tests, scripts)::
 Modules: :mod:`.validation` (ingestion rules), :mod:`.ingest` (capture requests), :mod:`.otlp`
 (OTLP requests, read with :mod:`posthog_otel.otlp`), :mod:`.records` (stored rows),
 :mod:`.store` (SQLite), :mod:`.server` (:class:`SinkServer`), :mod:`.handler` (HTTP routes),
-:mod:`.pages`, :mod:`.trace_view`, :mod:`.exception_view`, :mod:`.chart`, :mod:`._html` (escaping and layout),
-:mod:`.static` (the viewer's CSS and JS, package data in ``assets/``).
+:mod:`.pages`, :mod:`.trace_view`, :mod:`.exception_view`, :mod:`.chart`, :mod:`._html`
+(escaping and layout), :mod:`.static` (the viewer's CSS and JS, package data in ``assets/``).
 
 May import the core layers and :mod:`posthog_otel.otlp`; imported by the testing helpers,
 the demo and the CLI.

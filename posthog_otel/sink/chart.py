@@ -91,7 +91,9 @@ def _fit(first: float, last: float) -> BucketPlan:
     fitting = (s for s in _STEPS if span / s < BUCKETS)
     step = next(fitting, _STEPS[-1]) if span > 0 else 1.0  # one moment: 1 s bars around it
     start = math.floor(first / step) * step
-    used = int((last - start) // step) + 1
+    used = int((last - start) / step) + 1
+    while start + used * step <= last:  # float steps: the last event inside the last bar
+        used += 1
     buckets = max(used, _MIN_AUTO_BUCKETS)
     start -= ((buckets - used) // 2) * step
     return BucketPlan(start, step, buckets)
