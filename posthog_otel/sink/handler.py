@@ -6,7 +6,8 @@ Routes:
   PostHog capture (see :mod:`.ingest`). ``OPTIONS`` answers CORS preflights for browser SDKs.
 * ``POST /i/v1/logs``, ``/i/v1/traces`` (also ``/v1/logs``, ``/v1/traces``): OTLP/HTTP
   (see :mod:`.otlp`).
-* ``GET /``, ``/person?distinct_id=…``, ``/events/<id>``: the viewer; ``GET /_live?…``: the
+* ``GET /``, ``/person?distinct_id=…``, ``/events/<id>``, ``/traces/<trace id>``: the viewer
+  (404 pages for an unknown person, event or trace); ``GET /_live?…``: the
   list's refresh data; ``GET /static/…``: its stylesheet and script.
 * ``GET /api/events?event=&distinct_id=&session_id=&trace_id=&kind=&status=&after_id=&limit=``:
   ``{"count": n, "events": [...]}`` newest first; ``GET /api/events/<id>``;
@@ -40,6 +41,7 @@ from .otlp import ingest_otlp
 from .records import KINDS, STATUS_ACCEPTED, STATUS_REJECTED, StoredEvent
 from .static import STATIC
 from .store import EventFilter, EventStore
+from .trace_view import trace_page
 
 
 class Sink(Protocol):
@@ -64,6 +66,7 @@ _OTLP_PATHS = {
     "/v1/traces": "traces",
 }
 _EVENT_PAGE = re.compile(r"^/events/(\d{1,18})$")
+_TRACE_PAGE = re.compile(r"^/traces/([0-9a-fA-F]{1,64})/?$")
 _EVENT_API = re.compile(r"^/api/events/(\d{1,18})$")
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -274,13 +277,18 @@ class SinkHandler(BaseHTTPRequestHandler):
             if not distinct_id:
                 self._html(400, pages.not_found_page(store, "Which person? Add ?distinct_id=…"))
             else:
-                self._html(200, pages.person_page(store, distinct_id))
+                self._page(
+                    pages.person_page(store, distinct_id),
+                    f"No event of the person {distinct_id!r} has arrived.",
+                )
         elif (match := _EVENT_PAGE.match(path)) is not None:
-            html = pages.event_page(store, int(match[1]))
-            if html is None:
-                self._html(404, pages.not_found_page(store, f"There is no event {match[1]}."))
-            else:
-                self._html(200, html)
+            self._page(pages.event_page(store, int(match[1])), f"There is no event {match[1]}.")
+        elif path.startswith("/traces/"):
+            trace = _TRACE_PAGE.match(path)
+            self._page(
+                trace_page(store, trace[1]) if trace else None,
+                f"No span or event of the trace {path[len('/traces/') :][:80]!r} has arrived.",
+            )
         elif path in STATIC:
             body, content_type = STATIC[path]
             self._send(200, body, content_type, {"Cache-Control": "no-cache"})
@@ -298,6 +306,13 @@ class SinkHandler(BaseHTTPRequestHandler):
             self._send(204, b"", "image/x-icon")
         else:
             self._json(404, _error("not_found", f"nothing at {path}"))
+
+    def _page(self, html: str | None, missing: str) -> None:
+        """A viewer page, or the not-found page with HTTP 404 when there is none."""
+        if html is None:
+            self._html(404, pages.not_found_page(self.sink.store, missing))
+        else:
+            self._html(200, html)
 
     def _api_events(self, query: dict[str, list[str]]) -> None:
         def first(name: str) -> str | None:
