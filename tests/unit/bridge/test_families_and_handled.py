@@ -69,7 +69,11 @@ def node_export(child_status: int, *, child_attributes: dict[str, Any] | None = 
         ROOT_SPAN,
         "",
         2,
-        {"posthog.distinct_id": "user-7", "posthog.session_id": "sess-7", "posthog.tag.plan": "pro"},
+        {
+            "posthog.distinct_id": "user-7",
+            "posthog.session_id": "sess-7",
+            "posthog.tag.plan": "pro",
+        },
     )
     child = _span(CHILD_SPAN, ROOT_SPAN, 1, {})
     grandchild = _span(
@@ -158,7 +162,9 @@ def test_exporter_batch_children_inherit_from_the_root_exported_with_them() -> N
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("t")
     root_attributes = {"posthogDistinctId": "u-9", "sessionId": "s-9", "posthog.tag.team": "a"}
-    with tracer.start_as_current_span("GET /cart", kind=SpanKind.SERVER, attributes=root_attributes):
+    with tracer.start_as_current_span(
+        "GET /cart", kind=SpanKind.SERVER, attributes=root_attributes
+    ):
         with tracer.start_as_current_span("price") as child:
             child.record_exception(ValueError("no price"))
             child.set_status(Status(StatusCode.ERROR))

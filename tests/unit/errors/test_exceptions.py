@@ -888,7 +888,11 @@ def test_node_frames_in_app_by_their_file(filename: str, in_app: bool) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["    at Array.map (native)", "    at async Promise.any (index 12)", "    at eval (<anonymous>)"],
+    [
+        "    at Array.map (native)",
+        "    at async Promise.any (index 12)",
+        "    at eval (<anonymous>)",
+    ],
 )
 def test_node_builtin_frames_are_kept_as_library_frames(line: str) -> None:
     [entry] = exception_list_from_stacktrace(f"Error: x\n{line}\n    at f (/srv/a.js:1:1)\n")
