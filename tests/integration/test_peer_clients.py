@@ -120,7 +120,9 @@ def test_posthog_node_events_and_logs(sink: SinkServer, mode: str) -> None:
     paths = sorted(r.path.split("?")[0] for r in proxy.requests)
     expected_capture = "/i/v1/analytics/events" if mode == "v1" else "/batch/"
     assert expected_capture in paths
-    assert all(r.status == 200 for r in proxy.requests), [(r.path, r.status) for r in proxy.requests]
+    assert all(r.status == 200 for r in proxy.requests), [
+        (r.path, r.status) for r in proxy.requests
+    ]
     [event] = _rows(sink, event="invoice paid")
     assert event["distinct_id"] == "node-user-2"
     assert event["session_id"] == "node-session-2"

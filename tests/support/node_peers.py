@@ -70,11 +70,14 @@ def node_modules() -> Path:
 
 
 def run_node(script: str, *args: str, env: dict[str, str], timeout: float = 60) -> str:
-    """Run tests/peers/node/<script> with the cached packages; its stdout (fails on exit != 0)."""
-    modules = node_modules()
+    """Run tests/peers/node/<script> beside the cached packages (so stack traces show the
+    cache's paths, not the clone's); its stdout (fails on exit != 0)."""
+    folder = node_modules().parent
+    shutil.copyfile(PEERS / script, folder / script)
     result = subprocess.run(
-        [shutil.which("node") or "node", str(PEERS / script), *args],
-        env={**os.environ, **env, "NODE_PATH": str(modules)},
+        [shutil.which("node") or "node", str(folder / script), *args],
+        env={**os.environ, **env},
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -162,12 +162,12 @@ def test_exporter_batch_children_inherit_from_the_root_exported_with_them() -> N
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("t")
     root_attributes = {"posthogDistinctId": "u-9", "sessionId": "s-9", "posthog.tag.team": "a"}
-    with tracer.start_as_current_span(
+    root = tracer.start_as_current_span(
         "GET /cart", kind=SpanKind.SERVER, attributes=root_attributes
-    ):
-        with tracer.start_as_current_span("price") as child:
-            child.record_exception(ValueError("no price"))
-            child.set_status(Status(StatusCode.ERROR))
+    )
+    with root, tracer.start_as_current_span("price") as child:
+        child.record_exception(ValueError("no price"))
+        child.set_status(Status(StatusCode.ERROR))
     provider.force_flush()
     [exception] = [e for e in events if e["event"] == "$exception"]
     assert exception["distinct_id"] == "u-9"
@@ -184,9 +184,9 @@ def test_exporter_one_span_per_export_cannot_inherit() -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(PosthogSpanExporter(client)))
     tracer = provider.get_tracer("t")
-    with tracer.start_as_current_span("GET /", kind=SpanKind.SERVER, attributes={"user.id": "u"}):
-        with tracer.start_as_current_span("child") as child:
-            child.record_exception(ValueError("x"))
+    root = tracer.start_as_current_span("GET /", kind=SpanKind.SERVER, attributes={"user.id": "u"})
+    with root, tracer.start_as_current_span("child") as child:
+        child.record_exception(ValueError("x"))
     [exception] = [e for e in events if e["event"] == "$exception"]
     assert exception["distinct_id"] != "u"
 
