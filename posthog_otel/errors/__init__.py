@@ -8,7 +8,9 @@ What lives here, one job per module:
 * :mod:`.live` - ``exception_list``: walk a live exception, its causes and group members;
 * :mod:`.text` - ``exception_list_from_stacktrace``: stack-trace text of any language;
 * :mod:`.python_text`, :mod:`.qualnames` - Python traceback text and qualified names;
-* :mod:`.other_languages` - Java, Node.js and Go stack traces.
+* :mod:`.other_languages` - Java, Node.js and Go stack traces; :mod:`.foreign_in_app` - which
+  of their frames are in app;
+* :mod:`.handled` - whether an exception recorded on a span or a log record was handled.
 
 The client reports live exceptions, the span mapping and the OTLP bridge read stack-trace
 text, and the instrumentors check marks.  Modules here import only the standard library and
@@ -30,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 from .frames import FrameOptions
+from .handled import log_exception_handled, span_exception_handled
 from .live import exception_list
 from .marks import is_captured, mark_captured
 from .text import exception_list_from_stacktrace
@@ -39,5 +42,7 @@ __all__ = [
     "exception_list",
     "exception_list_from_stacktrace",
     "is_captured",
+    "log_exception_handled",
     "mark_captured",
+    "span_exception_handled",
 ]

@@ -6,6 +6,9 @@ Routes:
   PostHog capture (see :mod:`.ingest`). ``OPTIONS`` answers CORS preflights for browser SDKs.
 * ``POST /i/v1/logs``, ``/i/v1/traces`` (also ``/v1/logs``, ``/v1/traces``): OTLP/HTTP
   (see :mod:`.otlp`).
+* ``POST /i/v1/analytics/events`` (posthog-node's capture v1), ``POST /flags/?v=2``, ``GET
+  /array/<token>/config`` and ``/array/<token>/config.js`` (posthog-js): see
+  :mod:`.client_endpoints`; with CORS, like the capture endpoints.
 * ``GET /``, ``/person?distinct_id=…``, ``/events/<id>``, ``/traces/<trace id>``: the viewer
   (404 pages for an unknown person, event or trace); ``GET /_live?…``: the
   list's refresh data; ``GET /static/…``: its stylesheet and script.
@@ -35,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from . import pages
+from . import client_endpoints, pages
 from .ingest import MAX_BODY_BYTES, ingest_capture
 from .otlp import ingest_otlp
 from .records import KINDS, STATUS_ACCEPTED, STATUS_REJECTED, StoredEvent
@@ -65,6 +68,7 @@ _OTLP_PATHS = {
     "/v1/logs": "logs",
     "/v1/traces": "traces",
 }
+_FLAGS_PATHS = frozenset({"/flags", "/decide"})
 _EVENT_PAGE = re.compile(r"^/events/(\d{1,18})$")
 _TRACE_PAGE = re.compile(r"^/traces/([0-9a-fA-F]{1,64})/?$")
 _EVENT_API = re.compile(r"^/api/events/(\d{1,18})$")
@@ -226,7 +230,12 @@ class SinkHandler(BaseHTTPRequestHandler):
         if normalized in _CAPTURE_PATHS:
             self._capture(path, query)
         elif normalized in _OTLP_PATHS:
-            self._otlp(path, _OTLP_PATHS[normalized])
+            self._otlp(path, _OTLP_PATHS[normalized], query)
+        elif normalized == client_endpoints.CAPTURE_V1_PATH:
+            self._capture_v1()
+        elif normalized in _FLAGS_PATHS:
+            if self._read_body() is not None:
+                self._json(200, client_endpoints.flags_answer(), _CORS)
         else:
             self._read_body()
             self._json(404, _error("not_found", f"no endpoint at {path}"))
@@ -245,18 +254,33 @@ class SinkHandler(BaseHTTPRequestHandler):
         self._json(answer.status, answer.body, _CORS)
         self.sink.notify()
 
-    def _otlp(self, path: str, signal: str) -> None:
+    def _capture_v1(self) -> None:
+        raw = self._read_body()
+        if raw is None:
+            return
+        now = time.time()
+        answer = client_endpoints.capture_v1(raw, headers=self._lower_headers(), now=now)
+        self.sink.store.insert(answer.records, received_at=now)
+        self._json(answer.status, answer.body, _CORS)
+        self.sink.notify()
+
+    def _otlp(self, path: str, signal: str, query: dict[str, list[str]]) -> None:
         raw = self._read_body()
         if raw is None:
             return
         now = time.time()
         answer = ingest_otlp(
-            raw, signal=signal, endpoint=path, headers=self._lower_headers(), now=now
+            raw,
+            signal=signal,
+            endpoint=path,
+            headers=self._lower_headers(),
+            now=now,
+            query=query,
         )
         self.sink.store.insert(answer.records, received_at=now)
         if answer.status != 200:
             _log.info("rejected OTLP %s request (%s)", signal, answer.status)
-        self._send(answer.status, answer.body, answer.content_type)
+        self._send(answer.status, answer.body, answer.content_type, _CORS)
         self.sink.notify()
 
     # -- GET ------------------------------------------------------------------------------
@@ -302,6 +326,13 @@ class SinkHandler(BaseHTTPRequestHandler):
                 self._json(200, found.to_json())
         elif path == "/healthz":
             self._json(200, {"status": "ok", "events": store.count(), "db": store.path})
+        elif (config := client_endpoints.config_token(path)) is not None:
+            token, as_script = config
+            if as_script:
+                script = client_endpoints.remote_config_script(token).encode()
+                self._send(200, script, "application/javascript", _CORS)
+            else:
+                self._json(200, client_endpoints.remote_config(token), _CORS)
         elif path == "/favicon.ico":
             self._send(204, b"", "image/x-icon")
         else:
@@ -361,7 +392,14 @@ class SinkHandler(BaseHTTPRequestHandler):
     def _options(self) -> None:
         path, _ = self._route()
         normalized = path.rstrip("/") or "/"
-        if normalized in _CAPTURE_PATHS or normalized in _OTLP_PATHS:
+        known = (
+            normalized in _CAPTURE_PATHS
+            or normalized in _OTLP_PATHS
+            or normalized in _FLAGS_PATHS
+            or normalized == client_endpoints.CAPTURE_V1_PATH
+            or client_endpoints.config_token(normalized) is not None
+        )
+        if known:
             self._send(204, b"", "text/plain", {**_CORS, **_PREFLIGHT})
         else:
             self._json(404, _error("not_found", f"nothing at {path}"))
@@ -369,7 +407,7 @@ class SinkHandler(BaseHTTPRequestHandler):
 
 _CORS = {"Access-Control-Allow-Origin": "*"}
 _PREFLIGHT = {
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Content-Encoding, Authorization",
     "Access-Control-Max-Age": "600",
 }

@@ -374,8 +374,10 @@ def _meta(event: StoredEvent) -> str:
 
 def _span_exceptions(event: StoredEvent) -> str:
     """Exceptions recorded on a span (OTel ``exception`` span events), as an error tracker."""
-    from ..errors import exception_list_from_stacktrace
+    from ..errors import exception_list_from_stacktrace, span_exception_handled
 
+    status = event.properties.get("status")
+    failed = isinstance(status, dict) and status.get("code") == "ERROR"
     blocks = []
     for span_event in event.properties.get("events") or []:
         if not isinstance(span_event, dict) or span_event.get("name") != "exception":
@@ -388,6 +390,7 @@ def _span_exceptions(event: StoredEvent) -> str:
             stacktrace if isinstance(stacktrace, str) else "",
             exc_type=_str_or_none(attrs.get("exception.type")),
             message=_str_or_none(attrs.get("exception.message")),
+            handled=span_exception_handled(attrs.get("exception.escaped"), span_failed=failed),
         )
         blocks.append(render_exception_list(entries))
     if not blocks:

@@ -2,7 +2,8 @@
 
 Identity, session and tags are read from span attributes (``posthog.*``, stamped by
 :class:`~posthog_otel.spans.processor.PosthogSpanProcessor` or copied from baggage by any baggage
-span processor; also ``posthogDistinctId``/``sessionId``, ``user.id``, ``session.id``).
+span processor; also ``posthogDistinctId``/``sessionId``, ``user.id``, ``session.id``); a span
+lacking them inherits them from its ancestors exported in the same batch.
 
 Usage::
 
@@ -24,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import global_client
-from .mapping import Identity, MappingOptions, SpanMapper
+from .mapping import ExportFamily, Identity, MappingOptions, SpanMapper
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -88,18 +89,25 @@ class PosthogSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shut_down:
             return SpanExportResult.FAILURE
+        family = ExportFamily(spans)
         for span in spans:
-            self.export_span(span)
+            self.export_span(span, family=family)
         # Like other exporters, return once the batch is delivered (or the budget is spent),
         # so a TracerProvider's force_flush means "sent".
         delivered = self.client.flush(self.client.settings.timeout)
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
-    def export_span(self, span: ReadableSpan, identity: Identity | None = None) -> int:
-        """Capture the events of one span; returns how many. Never raises."""
+    def export_span(
+        self,
+        span: ReadableSpan,
+        identity: Identity | None = None,
+        family: ExportFamily | None = None,
+    ) -> int:
+        """Capture the events of one span; returns how many. Never raises. ``family``: the
+        spans exported with it, to inherit identity from."""
         try:
             client = self.client
-            events = self.mapper.events_for(span, identity)
+            events = self.mapper.events_for(span, identity, family)
             for event in events:
                 client.capture_raw(
                     event.name,

@@ -771,6 +771,7 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "run",
             "module": "java.lang.Thread",
+            "in_app": False,
             "filename": "Thread.java",
             "lineno": 833,
         },
@@ -778,6 +779,7 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "post",
             "module": "com.shop.api.OrderController",
+            "in_app": True,
             "filename": "OrderController.java",
             "lineno": 41,
         },
@@ -785,6 +787,7 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "close",
             "module": "com.shop.orders.OrderService",
+            "in_app": True,
             "filename": "OrderService.java",
             "lineno": 88,
         },
@@ -794,19 +797,27 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "flush",
             "module": "com.shop.storage.Disk",
+            "in_app": True,
             "filename": "Disk.java",
             "lineno": 12,
         },
-        {"platform": "java", "function": "write", "module": "com.shop.storage.Disk"},
+        {
+            "platform": "java",
+            "function": "write",
+            "module": "com.shop.storage.Disk",
+            "in_app": True,
+        },
     ]
 
 
 NODE_TRACE = """\
 TypeError: Cannot read properties of undefined (reading 'id')
+    at JSON.parse (<anonymous>)
     at getUser (/srv/app/users.js:12:19)
     at async Promise.all (index 0)
     at /srv/app/server.js:40:5
     at Layer.handle [as handle_request] (/srv/app/node_modules/express/lib/router/layer.js:95:5)
+    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)
 """
 
 
@@ -814,29 +825,87 @@ def test_node_stack_trace() -> None:
     [entry] = exception_list_from_stacktrace(NODE_TRACE, exc_type="TypeError")
     assert entry["value"] == "Cannot read properties of undefined (reading 'id')"
     assert entry["type"] == "TypeError"
+    node = "node:javascript"
     assert frames_of(entry) == [
         {
-            "platform": "node:javascript",
+            "platform": node,
+            "filename": "node:internal/process/task_queues",
+            "function": "process.processTicksAndRejections",
+            "lineno": 95,
+            "colno": 5,
+            "in_app": False,
+        },
+        {
+            "platform": node,
             "filename": "/srv/app/node_modules/express/lib/router/layer.js",
             "function": "Layer.handle [as handle_request]",
             "lineno": 95,
             "colno": 5,
+            "in_app": False,
         },
         {
-            "platform": "node:javascript",
+            "platform": node,
             "filename": "/srv/app/server.js",
             "function": "<anonymous>",
             "lineno": 40,
             "colno": 5,
+            "in_app": True,
         },
+        {"platform": node, "filename": "index 0", "function": "Promise.all", "in_app": False},
         {
-            "platform": "node:javascript",
+            "platform": node,
             "filename": "/srv/app/users.js",
             "function": "getUser",
             "lineno": 12,
             "colno": 19,
+            "in_app": True,
         },
+        # the innermost frame is V8's own: kept, and not in app
+        {"platform": node, "filename": "<anonymous>", "function": "JSON.parse", "in_app": False},
     ]
+
+
+@pytest.mark.parametrize(
+    ("filename", "in_app"),
+    [
+        ("/srv/app/routes/users.js", True),
+        ("./lib/users.js", True),
+        ("file:///srv/app/server.mjs", True),
+        ("C:\\app\\server.js", True),
+        ("C:\\app\\node_modules\\pg\\lib\\client.js", False),
+        ("/srv/app/node_modules/.pnpm/pg@8/node_modules/pg/lib/client.js", False),
+        ("node:internal/process/task_queues", False),
+        ("node:events", False),
+        ("internal/timers.js", False),
+        ("events.js", False),
+    ],
+)
+def test_node_frames_in_app_by_their_file(filename: str, in_app: bool) -> None:
+    [entry] = exception_list_from_stacktrace(f"Error: x\n    at f ({filename}:2:3)\n")
+    [frame] = frames_of(entry)
+    assert (frame["filename"], frame["in_app"]) == (filename, in_app)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    at Array.map (native)",
+        "    at async Promise.any (index 12)",
+        "    at eval (<anonymous>)",
+    ],
+)
+def test_node_builtin_frames_are_kept_as_library_frames(line: str) -> None:
+    [entry] = exception_list_from_stacktrace(f"Error: x\n{line}\n    at f (/srv/a.js:1:1)\n")
+    builtin, own = frames_of(entry)[::-1]
+    assert builtin["in_app"] is False and "lineno" not in builtin
+    assert line.strip().endswith(f"({builtin['filename']})")
+    assert own["in_app"] is True
+
+
+def test_node_lines_that_only_look_like_builtin_frames_are_not_frames() -> None:
+    text = "Error: x\n    at f (/srv/a.js:1:1)\n    at g (index zero)\n    at (native)\n"
+    [entry] = exception_list_from_stacktrace(text)
+    assert [f["function"] for f in frames_of(entry)] == ["f"]
 
 
 @pytest.mark.parametrize(
@@ -890,12 +959,38 @@ def test_go_panic() -> None:
         "runtime error: index out of range [5] with length 3",
     )
     assert [
-        (f["platform"], f["function"], f["filename"], f["lineno"]) for f in frames_of(entry)
+        (f["platform"], f["function"], f["filename"], f["lineno"], f["in_app"])
+        for f in frames_of(entry)
     ] == [
-        ("go", "main.main", "/home/dev/app/main.go", 9),
-        ("go", "main.(*Server).handle", "/home/dev/app/server.go", 30),
-        ("go", "main.lookup", "/home/dev/app/main.go", 14),
+        ("go", "main.main", "/home/dev/app/main.go", 9, True),
+        ("go", "main.(*Server).handle", "/home/dev/app/server.go", 30, True),
+        ("go", "main.lookup", "/home/dev/app/main.go", 14, True),
     ]
+
+
+@pytest.mark.parametrize(
+    ("function", "filename", "in_app"),
+    [
+        ("runtime.gopanic", "/usr/local/go/src/runtime/panic.go", False),
+        ("net/http.(*conn).serve", "/usr/local/go/src/net/http/server.go", False),
+        ("encoding/json.Unmarshal", "/usr/lib/go/src/encoding/json/decode.go", False),
+        (
+            "github.com/gin-gonic/gin.(*Context).Next",
+            "/root/go/pkg/mod/github.com/gin-gonic/gin@v1.9.1/context.go",
+            False,
+        ),
+        ("github.com/acme/shop/vendor/x.F", "/src/shop/vendor/x/f.go", False),
+        ("github.com/acme/shop/orders.(*Service).Close", "/src/shop/orders/service.go", True),
+        ("main.main", "/src/shop/main.go", True),
+    ],
+)
+def test_go_frames_in_app_unless_runtime_standard_library_or_module_cache(
+    function: str, filename: str, in_app: bool
+) -> None:
+    text = f"panic: boom\n\ngoroutine 1 [running]:\n{function}()\n\t{filename}:7 +0x1d\n"
+    [entry] = exception_list_from_stacktrace(text)
+    [frame] = frames_of(entry)
+    assert (frame["function"], frame["in_app"]) == (function, in_app)
 
 
 # --------------------------------------------------------------------------- fuzzing
