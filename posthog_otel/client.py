@@ -253,7 +253,7 @@ class Client:
                 return None
             if self._disabled:
                 self._refuse()
-            return None
+                return None
             if not errors.mark_captured(exc):
                 return None
             props: dict[str, Any] = {
