@@ -22,7 +22,6 @@ on first use.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import global_client
@@ -79,6 +78,7 @@ __all__ = [
     "group_identify",
     "identify_context",
     "inject",
+    "join",
     "new_context",
     "propagate_context",
     "scoped",
@@ -92,6 +92,17 @@ __all__ = [
     "tag",
 ]
 
+_compat_names = (
+    "disable_connection_reuse",
+    "enable_keep_alive",
+    "set_capture_exception_code_variables_context",
+    "set_code_variables_detect_secrets_context",
+    "set_code_variables_ignore_patterns_context",
+    "set_code_variables_mask_patterns_context",
+    "set_code_variables_mask_url_credentials_context",
+    "set_socket_options",
+)
+
 # Module-level configuration, read when the default client is first built (as posthog-python).
 api_key: str | None = None
 project_api_key: str | None = None
@@ -102,14 +113,20 @@ sync_mode: bool | None = None
 on_error: Any = None
 before_send: Any = None
 super_properties: Mapping[str, Any] | None = None
-enable_exception_autocapture: bool = True
+enable_exception_autocapture: bool | None = None
 project_root: str | None = None
 disable_geoip: bool | None = None
+send: bool | None = None
+is_server: bool | None = None
+historical_migration: bool | None = None
+log_captured_exceptions: bool | None = None
+in_app_modules: Any = None
 
 # The default client reads the attributes above when it is first built.
 global_client.read_module_options_from(lambda name: globals().get(name))
 
 _LAZY = {
+    **{name: "._compat" for name in _compat_names},
     "Client": ".client",
     "Posthog": ".client",
     "PosthogInstrumentor": ".instrumentor",
@@ -124,6 +141,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "default_client":  # posthog-python's: the default client once built, or None
+        return global_client.current_client()
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'posthog_otel' has no attribute {name!r}")
@@ -140,7 +159,12 @@ def get_client() -> Client:
 
 
 def setup(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:
-    """Configure the default client explicitly; returns it. Options as :class:`Client`."""
+    """The default client, as posthog-python's ``setup()``: built from the module attributes
+    (``posthog_otel.api_key`` …) on first use, the attributes set later (``disabled``,
+    ``debug``, ``before_send``) applied. With arguments, a new default client built from them
+    (options as :class:`Client`) replaces the current one."""
+    if api_key is None and host is None and not options:
+        return global_client.module_client()
     return global_client.setup(api_key, host, **options)
 
 
@@ -149,75 +173,130 @@ def capture(
     *,
     distinct_id: Any = None,
     properties: Mapping[str, Any] | None = None,
-    timestamp: datetime | float | None = None,
+    timestamp: Any = None,
     uuid: Any = None,
-    groups: Mapping[str, str] | None = None,
+    groups: Mapping[str, Any] | None = None,
+    send_feature_flags: Any = False,
     disable_geoip: bool | None = None,
+    flags: Any = None,
 ) -> str | None:
-    """Capture an event with the default client; returns its uuid."""
-    return global_client.get_client().capture(
+    """Capture an event with the default client; returns its uuid (None when dropped)."""
+    return global_client.module_client().capture(
         event,
         distinct_id=distinct_id,
         properties=properties,
         timestamp=timestamp,
         uuid=uuid,
         groups=groups,
+        send_feature_flags=send_feature_flags,
         disable_geoip=disable_geoip,
+        flags=flags,
     )
 
 
 def capture_exception(
-    exception: BaseException | None = None,
+    exception: Any = None,
     *,
     distinct_id: Any = None,
     properties: Mapping[str, Any] | None = None,
-    timestamp: datetime | float | None = None,
+    timestamp: Any = None,
     uuid: Any = None,
-    groups: Mapping[str, str] | None = None,
+    groups: Mapping[str, Any] | None = None,
+    send_feature_flags: Any = False,
+    disable_geoip: bool | None = None,
+    flags: Any = None,
 ) -> str | None:
-    """Capture an exception (default: the one being handled) as ``$exception``."""
-    return global_client.get_client().capture_exception(
+    """Capture an exception (default: the one being handled; an exception, or a
+    ``sys.exc_info()`` tuple) as ``$exception`` with the default client."""
+    return global_client.module_client().capture_exception(
         exception,
         distinct_id=distinct_id,
         properties=properties,
         timestamp=timestamp,
         uuid=uuid,
         groups=groups,
+        send_feature_flags=send_feature_flags,
+        disable_geoip=disable_geoip,
+        flags=flags,
     )
 
 
-def set(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+def set(
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
+) -> str | None:
     """Set person properties with the default client."""
-    return global_client.get_client().set(distinct_id=distinct_id, properties=properties)
+    return global_client.module_client().set(
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=timestamp,
+        uuid=uuid,
+        disable_geoip=disable_geoip,
+    )
 
 
-def set_once(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+def set_once(
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
+) -> str | None:
     """Set person properties once with the default client."""
-    return global_client.get_client().set_once(distinct_id=distinct_id, properties=properties)
+    return global_client.module_client().set_once(
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=timestamp,
+        uuid=uuid,
+        disable_geoip=disable_geoip,
+    )
 
 
 def group_identify(
-    group_type: str,
-    group_key: str,
-    properties: Mapping[str, Any] | None = None,
-    *,
+    group_type: Any,
+    group_key: Any,
+    properties: Any = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
     distinct_id: Any = None,
 ) -> str | None:
     """Create or update a group with the default client."""
-    return global_client.get_client().group_identify(
-        group_type, group_key, properties, distinct_id=distinct_id
+    return global_client.module_client().group_identify(
+        group_type, group_key, properties, timestamp, uuid, disable_geoip, distinct_id
     )
 
 
-def alias(previous_id: str, distinct_id: Any = None) -> str | None:
+def alias(
+    previous_id: Any,
+    distinct_id: Any = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
+) -> str | None:
     """Alias ``previous_id`` to ``distinct_id`` with the default client."""
-    return global_client.get_client().alias(previous_id, distinct_id)
+    return global_client.module_client().alias(
+        previous_id, distinct_id, timestamp, uuid, disable_geoip
+    )
 
 
-def flush(timeout: float | None = None) -> bool:
-    """Flush the default client, if one was built."""
+def flush(timeout_seconds: float | None = 10, *, timeout: float | None = None) -> bool:
+    """Flush the default client, if one was built (``timeout`` is the older spelling)."""
     client = global_client.current_client()
-    return True if client is None else client.flush(timeout)
+    budget = timeout if timeout is not None else timeout_seconds
+    return True if client is None else client.flush(budget)
+
+
+def join() -> None:
+    """Send what is queued and stop the default client's sender, if one was built."""
+    client = global_client.current_client()
+    if client is not None:
+        client.join()
 
 
 def shutdown(timeout: float | None = None) -> bool:

@@ -61,10 +61,33 @@ def _build() -> Client:
             from .client import Client
 
             read = _module_option
-            api_key = read("api_key") or read("project_api_key")
+            # as posthog-python: project_api_key wins over api_key; blank means unset
+            api_key = _text(read("project_api_key")) or _text(read("api_key"))
             options = {name: read(name) for name in CLIENT_OPTIONS if read(name) is not None}
             _client = Client(api_key, read("host"), **options)
         return _client
+
+
+def module_client() -> Client:
+    """The default client for a module-level call: built on first use, then the module
+    attributes posthog-python re-reads on every call (``disabled``, ``debug``,
+    ``before_send``) applied when the app set them."""
+    client = get_client()
+    read = _module_option
+    disabled = read("disabled")
+    if disabled is not None and disabled != client.disabled:
+        client.disabled = bool(disabled)
+    debug = read("debug")
+    if debug is not None and debug != client.debug:
+        client.debug = bool(debug)
+    before_send = read("before_send")
+    if before_send is not None and before_send is not client.before_send:
+        client.before_send = before_send if callable(before_send) else None
+    return client
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def setup(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:

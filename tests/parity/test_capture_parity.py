@@ -50,9 +50,7 @@ def test_distinct_ids_of_other_types(distinct_id: Any) -> None:
 
 def test_capture_with_groups() -> None:
     assert_same(
-        lambda s: s.client.capture(
-            "ev", distinct_id="u1", groups={"company": "c1", "team": "t9"}
-        )
+        lambda s: s.client.capture("ev", distinct_id="u1", groups={"company": "c1", "team": "t9"})
     )
 
 
@@ -68,9 +66,7 @@ def test_client_disable_geoip(client_geoip: bool) -> None:
 
 @pytest.mark.parametrize("value", [FIXED_UUID, uuid.UUID(FIXED_UUID)])
 def test_capture_with_a_uuid(value: Any) -> None:
-    assert_same(
-        lambda s: s.client.capture("ev", distinct_id="u", uuid=value), keep=("uuid",)
-    )
+    assert_same(lambda s: s.client.capture("ev", distinct_id="u", uuid=value), keep=("uuid",))
 
 
 def test_an_invalid_uuid_is_replaced() -> None:
@@ -343,11 +339,19 @@ def test_group_identify_in_a_context() -> None:
 
 @pytest.mark.parametrize(
     ("group_type", "group_key", "properties"),
-    [("company", "c1", 5), ("", "c1", None), ("company", "", None), (None, "c1", None), ("t", 7, None)],
+    [
+        ("company", "c1", 5),
+        ("", "c1", None),
+        ("company", "", None),
+        (None, "c1", None),
+        ("t", 7, None),
+    ],
     ids=repr,
 )
 def test_group_identify_odd_arguments(group_type: Any, group_key: Any, properties: Any) -> None:
-    assert_same(lambda s: s.client.group_identify(group_type, group_key, properties, distinct_id="u"))
+    assert_same(
+        lambda s: s.client.group_identify(group_type, group_key, properties, distinct_id="u")
+    )
 
 
 def test_alias() -> None:
@@ -416,7 +420,9 @@ def _drop_some(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @pytest.mark.parametrize(
-    "hook", [_rename, _no_uuid, _bad_uuid, _raises, _not_a_dict, _drop_some], ids=lambda f: f.__name__
+    "hook",
+    [_rename, _no_uuid, _bad_uuid, _raises, _not_a_dict, _drop_some],
+    ids=lambda f: f.__name__,
 )
 def test_before_send(hook: Any) -> None:
     def scenario(side: Side) -> Any:

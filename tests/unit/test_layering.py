@@ -33,6 +33,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "posthog_otel._unsent",
         "posthog_otel._platform",
         "posthog_otel._options",
+        "posthog_otel._compat",
     ),
     "propagation": ("posthog_otel.propagation",),
     "spans": ("posthog_otel.spans",),
