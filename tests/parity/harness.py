@@ -43,6 +43,8 @@ API_KEY = "phc_parity"
 DELIBERATE: dict[str, str] = {
     "properties.$trace_id": "the OpenTelemetry trace of the event (only inside a span)",
     "properties.$span_id": "the OpenTelemetry span of the event (only inside a span)",
+    "properties.$device_id": "the context's device id, sent as posthog-js sends it",
+    "properties.$window_id": "the context's window id (posthog-js's), sent as posthog-js does",
 }
 # Extra keys of each $exception_list frame and entry that we add next to posthog-python's.
 DELIBERATE_FRAME_KEYS: dict[str, str] = {}

@@ -258,6 +258,31 @@ def test_tag_with_odd_names(name: Any) -> None:
     assert_same(scenario, enable_exception_autocapture=False)
 
 
+def test_a_device_id_in_the_context() -> None:
+    def scenario(side: Side) -> Any:
+        with side.module.new_context():
+            side.module.identify_context("u")
+            side.module.set_context_device_id("device-1")
+            return side.client.capture("ev")
+
+    _, ours = assert_same(scenario)
+    assert ours.events[0]["properties"]["$device_id"] == "device-1"  # the deliberate extra
+
+
+def test_inside_a_span_the_trace_ids_are_added() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("parity")
+
+    def scenario(side: Side) -> Any:
+        with tracer.start_as_current_span("work"):
+            return side.client.capture("ev", distinct_id="u")
+
+    theirs, ours = assert_same(scenario)
+    assert "$trace_id" not in theirs.events[0]["properties"]
+    assert len(ours.events[0]["properties"]["$trace_id"]) == 32
+
+
 def test_a_session_without_identity() -> None:
     def scenario(side: Side) -> Any:
         with side.module.new_context():

@@ -373,3 +373,31 @@ def test_setup_replaces_the_default_client(capture_server: CaptureServer) -> Non
     posthog.capture("via_setup", distinct_id="d")
     assert posthog.flush(5)
     assert capture_server.events[0]["event"] == "via_setup"
+
+
+def test_capture_returns_none_for_an_event_it_did_not_queue(capture_server: CaptureServer) -> None:
+    client = Client(
+        "phc_x", host=capture_server.url, max_queue_size=1, flush_at=100, flush_interval=60
+    )
+    try:
+        assert client.capture("kept", distinct_id="u") is not None
+        assert client.capture("overflow", distinct_id="u") is None  # queue full: dropped
+        assert client.stats()["dropped"].get("queue_full") == 1
+    finally:
+        client.shutdown(2)
+    assert client.capture("late", distinct_id="u") is None  # after shutdown
+
+
+def test_send_false_builds_events_but_sends_nothing(capture_server: CaptureServer) -> None:
+    seen: list[str] = []
+
+    def before_send(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event["event"])
+        return event
+
+    client = Client("phc_x", host=capture_server.url, send=False, before_send=before_send)
+    assert client.capture("built", distinct_id="u") is not None
+    client.flush(2)
+    client.shutdown(1)
+    assert seen == ["built"]
+    assert capture_server.requests == []
