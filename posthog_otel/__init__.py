@@ -153,6 +153,8 @@ def capture(
     uuid: Any = None,
     groups: Mapping[str, str] | None = None,
     disable_geoip: bool | None = None,
+    send_feature_flags: Any = False,
+    flags: Any = None,
 ) -> str | None:
     """Capture an event with the default client; returns its uuid."""
     return default_client.get_client().capture(
@@ -163,6 +165,8 @@ def capture(
         uuid=uuid,
         groups=groups,
         disable_geoip=disable_geoip,
+        send_feature_flags=send_feature_flags,
+        flags=flags,
     )
 
 
@@ -224,3 +228,210 @@ def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop the default client, if one was built."""
     client = default_client.current_client()
     return True if client is None else client.shutdown(timeout)
+
+
+# -- feature flags (evaluated by posthog-python, the ``flags`` extra; see posthog_otel.flags) --
+# The default client's flag methods, with posthog-python's module-level signatures;
+# ``distinct_id`` may be left out: it, the groups and the device id default to the context.
+
+from .flags import FlagsUnavailableError  # noqa: E402
+
+__all__ += [
+    "FlagsUnavailableError",
+    "evaluate_flags",
+    "feature_enabled",
+    "feature_flag_definitions",
+    "get_all_flags",
+    "get_all_flags_and_payloads",
+    "get_feature_flag",
+    "get_feature_flag_payload",
+    "get_feature_flag_result",
+    "get_remote_config_payload",
+    "load_feature_flags",
+]
+
+
+def feature_enabled(
+    key: str,
+    distinct_id: Any = None,
+    groups: Mapping[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = True,
+    disable_geoip: bool | None = None,
+    device_id: str | None = None,
+) -> bool | None:
+    """Whether flag ``key`` is enabled for the user, with the default client."""
+    return default_client.get_client().feature_enabled(
+        key,
+        distinct_id,
+        groups=groups,
+        person_properties=person_properties,
+        group_properties=group_properties,
+        only_evaluate_locally=only_evaluate_locally,
+        send_feature_flag_events=send_feature_flag_events,
+        disable_geoip=disable_geoip,
+        device_id=device_id,
+    )
+
+
+def get_feature_flag(
+    key: str,
+    distinct_id: Any = None,
+    groups: Mapping[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = True,
+    disable_geoip: bool | None = None,
+    device_id: str | None = None,
+) -> bool | str | None:
+    """The flag's value (variant, True/False or None) for the user, with the default client."""
+    return default_client.get_client().get_feature_flag(
+        key,
+        distinct_id,
+        groups=groups,
+        person_properties=person_properties,
+        group_properties=group_properties,
+        only_evaluate_locally=only_evaluate_locally,
+        send_feature_flag_events=send_feature_flag_events,
+        disable_geoip=disable_geoip,
+        device_id=device_id,
+    )
+
+
+def get_feature_flag_result(
+    key: str,
+    distinct_id: Any = None,
+    groups: Mapping[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = True,
+    disable_geoip: bool | None = None,
+    device_id: str | None = None,
+) -> Any:
+    """posthog-python's ``FeatureFlagResult`` for the user, with the default client."""
+    return default_client.get_client().get_feature_flag_result(
+        key,
+        distinct_id,
+        groups=groups,
+        person_properties=person_properties,
+        group_properties=group_properties,
+        only_evaluate_locally=only_evaluate_locally,
+        send_feature_flag_events=send_feature_flag_events,
+        disable_geoip=disable_geoip,
+        device_id=device_id,
+    )
+
+
+def get_feature_flag_payload(
+    key: str,
+    distinct_id: Any = None,
+    match_value: bool | str | None = None,
+    groups: Mapping[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    send_feature_flag_events: bool = True,
+    disable_geoip: bool | None = None,
+    device_id: str | None = None,
+) -> Any:
+    """The payload of the flag's value for the user, with the default client."""
+    return default_client.get_client().get_feature_flag_payload(
+        key,
+        distinct_id,
+        match_value=match_value,
+        groups=groups,
+        person_properties=person_properties,
+        group_properties=group_properties,
+        only_evaluate_locally=only_evaluate_locally,
+        send_feature_flag_events=send_feature_flag_events,
+        disable_geoip=disable_geoip,
+        device_id=device_id,
+    )
+
+
+def get_all_flags(
+    distinct_id: Any = None,
+    groups: Mapping[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    disable_geoip: bool | None = None,
+    device_id: str | None = None,
+    flag_keys_to_evaluate: list[str] | None = None,
+) -> dict[str, bool | str] | None:
+    """Every flag's value for the user, with the default client."""
+    return default_client.get_client().get_all_flags(
+        distinct_id,
+        groups=groups,
+        person_properties=person_properties,
+        group_properties=group_properties,
+        only_evaluate_locally=only_evaluate_locally,
+        disable_geoip=disable_geoip,
+        device_id=device_id,
+        flag_keys_to_evaluate=flag_keys_to_evaluate,
+    )
+
+
+def get_all_flags_and_payloads(
+    distinct_id: Any = None,
+    groups: Mapping[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    disable_geoip: bool | None = None,
+    device_id: str | None = None,
+    flag_keys_to_evaluate: list[str] | None = None,
+) -> Any:
+    """Every flag's value and payload for the user, with the default client."""
+    return default_client.get_client().get_all_flags_and_payloads(
+        distinct_id,
+        groups=groups,
+        person_properties=person_properties,
+        group_properties=group_properties,
+        only_evaluate_locally=only_evaluate_locally,
+        disable_geoip=disable_geoip,
+        device_id=device_id,
+        flag_keys_to_evaluate=flag_keys_to_evaluate,
+    )
+
+
+def evaluate_flags(
+    distinct_id: Any = None,
+    groups: Mapping[str, Any] | None = None,
+    person_properties: dict[str, Any] | None = None,
+    group_properties: dict[str, dict[str, Any]] | None = None,
+    only_evaluate_locally: bool = False,
+    disable_geoip: bool | None = None,
+    flag_keys: list[str] | None = None,
+    device_id: str | None = None,
+) -> Any:
+    """A snapshot of the user's flags for ``capture(flags=...)``, with the default client."""
+    return default_client.get_client().evaluate_flags(
+        distinct_id,
+        groups=groups,
+        person_properties=person_properties,
+        group_properties=group_properties,
+        only_evaluate_locally=only_evaluate_locally,
+        disable_geoip=disable_geoip,
+        flag_keys=flag_keys,
+        device_id=device_id,
+    )
+
+
+def get_remote_config_payload(key: str) -> Any:
+    """The payload of remote config flag ``key``, with the default client."""
+    return default_client.get_client().get_remote_config_payload(key)
+
+
+def load_feature_flags() -> None:
+    """Fetch flag definitions for local evaluation now, with the default client."""
+    default_client.get_client().load_feature_flags()
+
+
+def feature_flag_definitions() -> Any:
+    """The flag definitions the default client loaded for local evaluation."""
+    return default_client.get_client().feature_flag_definitions()

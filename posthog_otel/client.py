@@ -27,7 +27,7 @@ import os
 import sys
 import time
 import uuid as uuid_module
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -46,6 +46,7 @@ from ._events import (
 from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
 from .context import current_scope, get_context_distinct_id
+from .flags import FlagEvaluator, flag_event_refiner, personless_id
 
 __all__ = ["Client", "EventTransport", "Posthog"]
 
@@ -89,6 +90,7 @@ class Client:
         )
         if settings.debug:
             _enable_debug_logging()
+        self._flags = FlagEvaluator(settings, self._capture_flag_event)
         self._transport: EventTransport
         if transport is not None:
             self._transport = transport
@@ -135,11 +137,26 @@ class Client:
         uuid: Any = None,
         groups: Mapping[str, str] | None = None,
         disable_geoip: bool | None = None,
+        send_feature_flags: Any = False,
+        flags: Any = None,
     ) -> str | None:
-        """Capture ``event``; returns its uuid, or None when disabled or dropped."""
+        """Capture ``event``; returns its uuid, or None when disabled or dropped.
+
+        ``send_feature_flags`` (True or posthog-python's options dict) or ``flags`` (a
+        snapshot from :meth:`evaluate_flags`) add ``$feature/<key>`` and
+        ``$active_feature_flags`` (README: "Feature flags").
+        """
         try:
             return self._capture(
-                event, distinct_id, properties, timestamp, uuid, groups, disable_geoip
+                event,
+                distinct_id,
+                properties,
+                timestamp,
+                uuid,
+                groups,
+                disable_geoip,
+                send_feature_flags=send_feature_flags,
+                flags=flags,
             )
         except Exception:
             _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
@@ -278,6 +295,7 @@ class Client:
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush (default budget ``shutdown_timeout``) and stop the sender."""
         try:
+            self._flags.shutdown()
             return self._transport.shutdown(timeout)
         except Exception:
             _logger.warning("posthog-otel shutdown failed", exc_info=True)
@@ -300,6 +318,9 @@ class Client:
         disable_geoip: bool | None,
         *,
         top_level: dict[str, Any] | None = None,
+        send_feature_flags: Any = False,
+        flags: Any = None,
+        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> str | None:
         if self._settings.disabled:
             return None
@@ -316,6 +337,12 @@ class Client:
         props.update(self._system)
         apply_geoip(props, disable_geoip)
         distinct_id = identify_from_context(ctx, resolved, props, distinct_id, groups)
+        if flags is not None or send_feature_flags not in (False, None):
+            distinct_id, props = self._with_flag_properties(
+                props, distinct_id, groups, disable_geoip, send_feature_flags, flags
+            )
+        if refine is not None:
+            props = refine(props)
         return self._emit(event, distinct_id, props, timestamp, uuid, top_level)
 
     def capture_raw(
@@ -381,6 +408,250 @@ class Client:
             message = kept
         self._transport.enqueue(message)
         return uuid_text
+
+    # -- feature flags (posthog_otel.flags) -------------------------------------------------
+    # Evaluated by posthog-python (the ``flags`` extra); the distinct id, groups and device id
+    # default to the current context. Signatures follow posthog-python 7.x; ``distinct_id``
+    # may be left out. Each method raises FlagsUnavailableError without posthog-python.
+
+    def feature_enabled(
+        self,
+        key: str,
+        distinct_id: Any = None,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: dict[str, Any] | None = None,
+        group_properties: dict[str, dict[str, Any]] | None = None,
+        only_evaluate_locally: bool = False,
+        send_feature_flag_events: bool = True,
+        disable_geoip: bool | None = None,
+        device_id: str | None = None,
+    ) -> bool | None:
+        """Whether flag ``key`` is enabled for the user (None when unknown)."""
+        return self._flags.call(  # type: ignore[no-any-return]
+            "feature_enabled",
+            (key,),
+            distinct_id,
+            groups,
+            device_id,
+            person_properties=person_properties,
+            group_properties=group_properties,
+            only_evaluate_locally=only_evaluate_locally,
+            send_feature_flag_events=send_feature_flag_events,
+            disable_geoip=disable_geoip,
+        )
+
+    def get_feature_flag(
+        self,
+        key: str,
+        distinct_id: Any = None,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: dict[str, Any] | None = None,
+        group_properties: dict[str, dict[str, Any]] | None = None,
+        only_evaluate_locally: bool = False,
+        send_feature_flag_events: bool = True,
+        disable_geoip: bool | None = None,
+        device_id: str | None = None,
+    ) -> bool | str | None:
+        """The flag's value for the user: its variant, True/False, or None when unknown."""
+        return self._flags.call(  # type: ignore[no-any-return]
+            "get_feature_flag",
+            (key,),
+            distinct_id,
+            groups,
+            device_id,
+            person_properties=person_properties,
+            group_properties=group_properties,
+            only_evaluate_locally=only_evaluate_locally,
+            send_feature_flag_events=send_feature_flag_events,
+            disable_geoip=disable_geoip,
+        )
+
+    def get_feature_flag_result(
+        self,
+        key: str,
+        distinct_id: Any = None,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: dict[str, Any] | None = None,
+        group_properties: dict[str, dict[str, Any]] | None = None,
+        only_evaluate_locally: bool = False,
+        send_feature_flag_events: bool = True,
+        disable_geoip: bool | None = None,
+        device_id: str | None = None,
+    ) -> Any:
+        """posthog-python's ``FeatureFlagResult`` (value, variant, payload), or None."""
+        return self._flags.call(
+            "get_feature_flag_result",
+            (key,),
+            distinct_id,
+            groups,
+            device_id,
+            person_properties=person_properties,
+            group_properties=group_properties,
+            only_evaluate_locally=only_evaluate_locally,
+            send_feature_flag_events=send_feature_flag_events,
+            disable_geoip=disable_geoip,
+        )
+
+    def get_feature_flag_payload(
+        self,
+        key: str,
+        distinct_id: Any = None,
+        *,
+        match_value: bool | str | None = None,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: dict[str, Any] | None = None,
+        group_properties: dict[str, dict[str, Any]] | None = None,
+        only_evaluate_locally: bool = False,
+        send_feature_flag_events: bool = False,
+        disable_geoip: bool | None = None,
+        device_id: str | None = None,
+    ) -> Any:
+        """The payload of the flag's value for the user (decoded JSON), or None."""
+        return self._flags.call(
+            "get_feature_flag_payload",
+            (key,),
+            distinct_id,
+            groups,
+            device_id,
+            match_value=match_value,
+            person_properties=person_properties,
+            group_properties=group_properties,
+            only_evaluate_locally=only_evaluate_locally,
+            send_feature_flag_events=send_feature_flag_events,
+            disable_geoip=disable_geoip,
+        )
+
+    def get_all_flags(
+        self,
+        distinct_id: Any = None,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: dict[str, Any] | None = None,
+        group_properties: dict[str, dict[str, Any]] | None = None,
+        only_evaluate_locally: bool = False,
+        disable_geoip: bool | None = None,
+        flag_keys_to_evaluate: list[str] | None = None,
+        device_id: str | None = None,
+    ) -> dict[str, bool | str] | None:
+        """Every flag's value for the user (sends no ``$feature_flag_called``)."""
+        return self._flags.call(  # type: ignore[no-any-return]
+            "get_all_flags",
+            (),
+            distinct_id,
+            groups,
+            device_id,
+            person_properties=person_properties,
+            group_properties=group_properties,
+            only_evaluate_locally=only_evaluate_locally,
+            disable_geoip=disable_geoip,
+            flag_keys_to_evaluate=flag_keys_to_evaluate,
+        )
+
+    def get_all_flags_and_payloads(
+        self,
+        distinct_id: Any = None,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: dict[str, Any] | None = None,
+        group_properties: dict[str, dict[str, Any]] | None = None,
+        only_evaluate_locally: bool = False,
+        disable_geoip: bool | None = None,
+        flag_keys_to_evaluate: list[str] | None = None,
+        device_id: str | None = None,
+    ) -> Any:
+        """``{"featureFlags": {...}, "featureFlagPayloads": {...}}`` for the user."""
+        return self._flags.call(
+            "get_all_flags_and_payloads",
+            (),
+            distinct_id,
+            groups,
+            device_id,
+            person_properties=person_properties,
+            group_properties=group_properties,
+            only_evaluate_locally=only_evaluate_locally,
+            disable_geoip=disable_geoip,
+            flag_keys_to_evaluate=flag_keys_to_evaluate,
+        )
+
+    def evaluate_flags(
+        self,
+        distinct_id: Any = None,
+        *,
+        groups: Mapping[str, Any] | None = None,
+        person_properties: dict[str, Any] | None = None,
+        group_properties: dict[str, dict[str, Any]] | None = None,
+        only_evaluate_locally: bool = False,
+        disable_geoip: bool | None = None,
+        flag_keys: list[str] | None = None,
+        device_id: str | None = None,
+    ) -> Any:
+        """A snapshot of the user's flags (one request); pass it to ``capture(flags=...)``."""
+        return self._flags.call(
+            "evaluate_flags",
+            (),
+            distinct_id,
+            groups,
+            device_id,
+            person_properties=person_properties,
+            group_properties=group_properties,
+            only_evaluate_locally=only_evaluate_locally,
+            disable_geoip=disable_geoip,
+            flag_keys=flag_keys,
+        )
+
+    def get_remote_config_payload(self, key: str) -> Any:
+        """The payload of remote config flag ``key`` (needs ``secret_key``)."""
+        return self._flags.plain("get_remote_config_payload", key)
+
+    def load_feature_flags(self) -> None:
+        """Fetch the flag definitions for local evaluation now (needs ``personal_api_key``)."""
+        self._flags.plain("load_feature_flags")
+
+    def feature_flag_definitions(self) -> Any:
+        """The flag definitions loaded for local evaluation, or None before they load."""
+        return self._flags.plain("feature_flag_definitions")
+
+    def _capture_flag_event(self, event: str, kwargs: dict[str, Any]) -> str | None:
+        """An event posthog-python's flag client made (``$feature_flag_called``), sent by us."""
+        try:
+            return self._capture(
+                event,
+                kwargs.get("distinct_id"),
+                kwargs.get("properties"),
+                kwargs.get("timestamp"),
+                kwargs.get("uuid"),
+                kwargs.get("groups") or None,
+                kwargs.get("disable_geoip"),
+                refine=flag_event_refiner(kwargs),
+            )
+        except Exception:
+            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
+            return None
+
+    def _with_flag_properties(
+        self,
+        props: dict[str, Any],
+        distinct_id: Any,
+        groups: Mapping[str, str] | None,
+        disable_geoip: bool | None,
+        send_feature_flags: Any,
+        flags: Any,
+    ) -> tuple[Any, dict[str, Any]]:
+        """``props`` under the event's flag values (its own properties win), as posthog-python."""
+        if distinct_id is None:
+            distinct_id = personless_id()
+            props["$process_person_profile"] = False
+        try:
+            extra = self._flags.event_properties(
+                str(distinct_id), groups, disable_geoip, send_feature_flags, flags
+            )
+        except Exception as exc:
+            _logger.warning("posthog-otel sends this event without feature flags: %s", exc)
+            return distinct_id, props
+        return distinct_id, {**extra, **props} if extra else props
 
 
 Posthog = Client

@@ -132,6 +132,15 @@ class ClientSettings:
     max_batch_bytes: int = 5 * 1024 * 1024
     max_event_bytes: int = 900 * 1024
     exclude_properties: tuple[str, ...] = ()
+    # -- feature flags (evaluated by posthog-python, see posthog_otel.flags) --------------
+    personal_api_key: str | None = None
+    secret_key: str | None = None
+    poll_interval: float = 30.0
+    feature_flags_request_timeout_seconds: float = 3.0
+    feature_flags_request_max_retries: int = 1
+    enable_local_evaluation: bool = True
+    flag_fallback_cache_url: str | None = None
+    flag_definition_cache_provider: Any = None
 
     def __repr__(self) -> str:  # never show the project key
         shown = "set" if self.api_key else "unset"
@@ -209,6 +218,7 @@ class ClientSettings:
         modules = options.get("in_app_modules")
         if modules is not None:
             options["in_app_modules"] = _check_names(modules)
+        _check_flag_options(options)
         if "exclude_properties" in options:
             options["exclude_properties"] = name_patterns(
                 options["exclude_properties"], "exclude_properties"
@@ -231,6 +241,25 @@ def _check_number(options: dict[str, Any], name: str, low: float, high: float) -
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
     options[name] = float(value)
+
+
+def _check_flag_options(options: dict[str, Any]) -> None:
+    """The feature-flag options, checked as posthog-python would use them."""
+    for name in ("personal_api_key", "secret_key", "flag_fallback_cache_url"):
+        value = options.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a string")
+        if isinstance(value, str):
+            options[name] = value.strip() or None
+    _check_number(options, "poll_interval", 0.001, 86_400.0)
+    _check_number(options, "feature_flags_request_timeout_seconds", 0.001, 600.0)
+    _check_int(options, "feature_flags_request_max_retries", 0, 20)
+    if "enable_local_evaluation" in options and not isinstance(
+        options["enable_local_evaluation"], bool
+    ):
+        raise ValueError(
+            f"enable_local_evaluation must be True or False, got {options['enable_local_evaluation']!r}"
+        )
 
 
 def _check_names(value: Any) -> tuple[str, ...]:
