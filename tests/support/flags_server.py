@@ -2,7 +2,7 @@
 
 It speaks what posthog-python sends and reads (its ``request.py`` and ``types.py``):
 
-- ``POST /flags/?v=N`` with a JSON body (``api_key``, ``distinct_id``, ``groups``,
+- ``POST /flags/?v=N`` (N >= 4: records carry a typed ``value``) with a JSON body (``api_key``, ``distinct_id``, ``groups``,
   ``person_properties``, ``group_properties``, ``geoip_disable``, ``device_id``,
   ``flag_keys_to_evaluate``) answered with ``{"flags": {key: {"key", "enabled", "variant",
   "reason": {"code", "condition_index", "description"}, "metadata": {"id", "version",
@@ -48,12 +48,15 @@ class Flag:
     id: int = 1
     version: int = 1
     has_experiment: bool | None = None
+    # an experiment split (config version 2 record): the rule's uuid; the variant is assigned
+    experiment_rule: str | None = None
 
     def matches(self, distinct_id: Any) -> bool:
         return self.only_for is None or str(distinct_id) in self.only_for
 
-    def remote(self, distinct_id: Any) -> dict[str, Any]:
-        """The flag's ``/flags`` record for ``distinct_id``."""
+    def remote(self, distinct_id: Any, version: int = 4) -> dict[str, Any]:
+        """The flag's ``/flags`` record for ``distinct_id`` (``version`` 4 adds a typed
+        ``value``: the variant, or True/False)."""
         enabled = self.matches(distinct_id)
         metadata: dict[str, Any] = {
             "id": self.id,
@@ -63,6 +66,13 @@ class Flag:
         }
         if self.has_experiment is not None:
             metadata["has_experiment"] = self.has_experiment
+        if self.experiment_rule is not None and enabled:
+            metadata.update(
+                config_version=2,
+                rule_type="experiment",
+                rule_id=self.experiment_rule,
+                variant_key=self.variant,
+            )
         reason = (
             {
                 "code": "condition_match",
@@ -76,13 +86,18 @@ class Flag:
                 "description": "No matching condition set",
             }
         )
-        return {
+        if self.experiment_rule is not None and enabled:
+            reason = {"code": "experiment_split", "condition_index": 0, "description": "Experiment"}
+        record = {
             "key": self.key,
             "enabled": enabled,
             "variant": self.variant if enabled else None,
             "reason": reason,
             "metadata": metadata,
         }
+        if version >= 4:
+            record["value"] = (self.variant or True) if enabled else False
+        return record
 
     def definition(self) -> dict[str, Any]:
         """The flag's local-evaluation definition (a ``distinct_id`` condition, 100% rollout)."""
@@ -137,10 +152,12 @@ class FlagsServer:
         *,
         personal_api_key: str | None = None,
         quota_limited: bool = False,
+        minimal_flag_called_events: bool = False,
     ) -> None:
         self.flags = list(flags)
         self.personal_api_key = personal_api_key
         self.quota_limited = quota_limited
+        self.minimal_flag_called_events = minimal_flag_called_events
         self.requests: list[Request] = []  # event posts (the CaptureServer interface)
         self.flag_requests: list[Request] = []  # /flags posts
         self.definition_requests: list[Request] = []  # local-evaluation GETs
@@ -194,7 +211,9 @@ class FlagsServer:
                     with server._lock:
                         server.flag_requests.append(record)
                         server._lock.notify_all()
-                    self._answer(200, server.flags_response(body if isinstance(body, dict) else {}))
+                    version = int((record.query.get("v") or ["1"])[0] or 1)
+                    request = body if isinstance(body, dict) else {}
+                    self._answer(200, server.flags_response(request, version))
                     return
                 with server._lock:
                     server.requests.append(record)
@@ -221,12 +240,12 @@ class FlagsServer:
             self._answered += 1
             return self._answered
 
-    def flags_response(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The ``/flags`` answer for one request body."""
+    def flags_response(self, body: dict[str, Any], version: int = 4) -> dict[str, Any]:
+        """The ``/flags?v=<version>`` answer for one request body."""
         wanted = body.get("flag_keys_to_evaluate")
         distinct_id = body.get("distinct_id")
         records = {
-            flag.key: flag.remote(distinct_id)
+            flag.key: flag.remote(distinct_id, version)
             for flag in self.flags
             if not wanted or flag.key in wanted
         }
@@ -236,6 +255,8 @@ class FlagsServer:
             "requestId": str(uuid_module.UUID(int=self._next_request())),
             "evaluatedAt": 1_700_000_000_000,
         }
+        if self.minimal_flag_called_events:
+            answer["minimalFlagCalledEvents"] = True
         if self.quota_limited:
             answer = {"flags": {}, "quotaLimited": ["feature_flags"]}
         return answer
