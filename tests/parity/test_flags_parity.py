@@ -72,7 +72,7 @@ def test_get_feature_flag_values_and_one_flag_called_per_flag_and_user() -> None
 
 
 def test_feature_enabled() -> None:
-    theirs, ours = same(
+    _, ours = same(
         lambda s: [
             s.client.feature_enabled("onoff", "u1"),
             s.client.feature_enabled("onoff", "u2"),
@@ -84,14 +84,14 @@ def test_feature_enabled() -> None:
 
 
 def test_send_feature_flag_events_false_sends_none() -> None:
-    theirs, ours = same(
+    _, ours = same(
         lambda s: s.client.get_feature_flag("beta", "u1", send_feature_flag_events=False)
     )
     assert ours.result == "treatment" and ours.events == []
 
 
 def test_payloads() -> None:
-    theirs, ours = same(
+    _, ours = same(
         lambda s: [
             s.client.get_feature_flag_payload("beta", "u1"),
             s.client.get_feature_flag_payload("onoff", "u1"),
@@ -111,12 +111,12 @@ def test_get_feature_flag_result() -> None:
         result = side.client.get_feature_flag_result("beta", "u1")
         return (result.key, result.enabled, result.variant, result.payload, result.get_value())
 
-    theirs, ours = same(scenario)
+    _, ours = same(scenario)
     assert ours.result == ("beta", True, "treatment", {"color": "blue"}, "treatment")
 
 
 def test_all_flags_and_payloads() -> None:
-    theirs, ours = same(
+    _, ours = same(
         lambda s: [
             s.client.get_all_flags("u2"),
             s.client.get_all_flags_and_payloads("u1"),
@@ -135,9 +135,9 @@ def test_evaluate_flags_snapshot_reads_and_capture_with_flags() -> None:
         side.client.capture("checkout", distinct_id="u1", flags=snapshot)
         return seen
 
-    theirs, ours = same(scenario)
+    _, ours = same(scenario)
     assert ours.result == [True, True, ["beta", "dark-mode", "onoff"]]
-    checkout = [e for e in ours.events if e["event"] == "checkout"][0]
+    checkout = next(e for e in ours.events if e["event"] == "checkout")
     assert checkout["properties"]["$feature/beta"] == "treatment"
 
 
@@ -163,7 +163,7 @@ def test_flag_called_with_groups_once_per_group() -> None:
             side.client.get_feature_flag("beta", "u1", groups={"company": "c2"}),
         ]
 
-    theirs, ours = same(scenario)
+    _, ours = same(scenario)
     assert [e["properties"]["$groups"] for e in flag_called(ours)] == [
         {"company": "c1"},
         {"company": "c2"},
@@ -177,7 +177,7 @@ def test_flag_called_goes_through_before_send_and_super_properties() -> None:
         event["properties"]["checked"] = True
         return event
 
-    theirs, ours = same(
+    _, ours = same(
         lambda s: [s.client.get_feature_flag(k, "u1") for k in ("beta", "dark-mode")],
         before_send=before_send,
         super_properties={"app": "shop"},
@@ -196,7 +196,7 @@ def test_experiment_split_sends_flag_called_and_exposure_once() -> None:
     def scenario(side: Side) -> Any:
         return [side.client.get_feature_flag("exp", "u1") for _ in range(3)]
 
-    theirs, ours = same(scenario, server=server(experiment))
+    _, ours = same(scenario, server=server(experiment))
     assert sorted(e["event"] for e in ours.events) == [
         "$experiment_exposure",
         "$feature_flag_called",
@@ -211,7 +211,7 @@ def test_minimal_flag_called_events() -> None:
             side.module.tag("dropped_by_the_allowlist", 1)
             return side.client.get_feature_flag("plain", "u1")
 
-    theirs, ours = same(
+    _, ours = same(
         scenario,
         server=server(plain, minimal_flag_called_events=True),
         super_properties={"also_dropped": 1},
@@ -225,7 +225,7 @@ def test_minimal_flag_called_events() -> None:
 
 
 def test_capture_send_feature_flags_true() -> None:
-    theirs, ours = same(
+    _, ours = same(
         lambda s: s.client.capture("purchase", distinct_id="u2", send_feature_flags=True)
     )
     props = ours.events[0]["properties"]
@@ -234,7 +234,7 @@ def test_capture_send_feature_flags_true() -> None:
 
 
 def test_capture_send_feature_flags_false() -> None:
-    theirs, ours = same(
+    _, ours = same(
         lambda s: s.client.capture("purchase", distinct_id="u2", send_feature_flags=False)
     )
     assert not any(k.startswith("$feature") for k in ours.events[0]["properties"])
@@ -249,7 +249,7 @@ def test_capture_send_feature_flags_options_dict() -> None:
             send_feature_flags={"flag_keys_filter": ["beta", "onoff"], "person_properties": {}},
         )
 
-    theirs, ours = same(scenario)
+    _, ours = same(scenario)
     props = ours.events[0]["properties"]
     assert props["$feature/beta"] == "from-caller"  # the event's own properties win
     assert "$feature/dark-mode" not in props
@@ -262,7 +262,7 @@ def test_capture_send_feature_flags_in_a_context_and_personless() -> None:
             side.client.capture("in_context", send_feature_flags=True)
         side.client.capture("personless", send_feature_flags=True)
 
-    theirs, ours = same(scenario)
+    _, ours = same(scenario)
     personless = ours.events[1]["properties"]
     assert personless["$process_person_profile"] is False
     assert personless["$feature/onoff"] is False
@@ -290,7 +290,7 @@ def test_local_evaluation_values_and_events() -> None:
             side.client.get_all_flags("u2", only_evaluate_locally=True),
         ]
 
-    theirs, ours = same(scenario, **local())
+    _, ours = same(scenario, **local())
     assert ours.result[:4] == [3, "treatment", True, False]
     assert all(e["properties"]["locally_evaluated"] is True for e in flag_called(ours))
 
@@ -302,7 +302,7 @@ def test_capture_send_feature_flags_locally() -> None:
             "purchase", distinct_id="u1", send_feature_flags={"only_evaluate_locally": True}
         )
 
-    theirs, ours = same(scenario, **local())
+    _, ours = same(scenario, **local())
     assert ours.events[0]["properties"]["$active_feature_flags"] == ["beta", "onoff", "dark-mode"]
 
 
@@ -310,7 +310,7 @@ def test_definitions_need_the_personal_key() -> None:
     def scenario(side: Side) -> Any:
         return side.client.get_feature_flag("beta", "u1", only_evaluate_locally=True)
 
-    theirs, ours = same(
+    _, ours = same(
         scenario,
         server=server(personal_api_key="phx_other"),
         personal_api_key=PERSONAL_KEY,

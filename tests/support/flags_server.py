@@ -153,11 +153,13 @@ class FlagsServer:
         personal_api_key: str | None = None,
         quota_limited: bool = False,
         minimal_flag_called_events: bool = False,
+        flags_status: int = 200,
     ) -> None:
         self.flags = list(flags)
         self.personal_api_key = personal_api_key
         self.quota_limited = quota_limited
         self.minimal_flag_called_events = minimal_flag_called_events
+        self.flags_status = flags_status  # not 200: /flags fails with {"detail": ...}
         self.requests: list[Request] = []  # event posts (the CaptureServer interface)
         self.flag_requests: list[Request] = []  # /flags posts
         self.definition_requests: list[Request] = []  # local-evaluation GETs
@@ -213,6 +215,9 @@ class FlagsServer:
                         server._lock.notify_all()
                     version = int((record.query.get("v") or ["1"])[0] or 1)
                     request = body if isinstance(body, dict) else {}
+                    if server.flags_status != 200:
+                        self._answer(server.flags_status, {"detail": "flags unavailable"})
+                        return
                     self._answer(200, server.flags_response(request, version))
                     return
                 with server._lock:
