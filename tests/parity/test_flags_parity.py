@@ -7,6 +7,7 @@ answers ``/flags`` and local evaluation and records the events each client sends
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -317,3 +318,50 @@ def test_definitions_need_the_personal_key() -> None:
         poll_interval=300,
     )
     assert ours.result is None
+
+
+# -- signatures ---------------------------------------------------------------------------------
+
+FLAG_API = (
+    "feature_enabled",
+    "get_feature_flag",
+    "get_feature_flag_result",
+    "get_feature_flag_payload",
+    "get_all_flags",
+    "get_all_flags_and_payloads",
+    "evaluate_flags",
+    "get_remote_config_payload",
+    "load_feature_flags",
+    "feature_flag_definitions",
+)
+
+
+@pytest.mark.parametrize("name", FLAG_API)
+def test_flag_functions_take_posthog_pythons_parameters(name: str) -> None:
+    import posthog
+
+    import posthog_otel
+
+    for theirs, ours in (
+        (getattr(posthog.Client, name, None), getattr(posthog_otel.Client, name)),
+        (getattr(posthog, name, None), getattr(posthog_otel, name)),
+    ):
+        if theirs is None:  # not in this posthog-python version
+            continue
+        expected = inspect.signature(theirs).parameters
+        got = inspect.signature(ours).parameters
+        for param in expected.values():
+            assert param.name in got, f"{name} lacks {param.name}"
+            mine = got[param.name]
+            assert mine.kind == param.kind, f"{name}({param.name}): {mine.kind} != {param.kind}"
+            if param.default is not inspect.Parameter.empty:
+                assert mine.default == param.default, f"{name}({param.name}) default"
+
+
+def test_capture_takes_the_flag_arguments() -> None:
+    import posthog_otel
+
+    for function in (posthog_otel.Client.capture, posthog_otel.capture):
+        params = inspect.signature(function).parameters
+        assert params["send_feature_flags"].default is False
+        assert params["flags"].default is None
