@@ -615,9 +615,13 @@ class Client:
         return self._flags.plain("feature_flag_definitions")
 
     def _capture_flag_event(self, event: str, kwargs: dict[str, Any]) -> str | None:
-        """An event posthog-python's flag client made (``$feature_flag_called``), sent by us."""
+        """An event posthog-python's flag client made (``$feature_flag_called``), sent by us.
+
+        An event our ``before_send`` drops is reported back in ``_before_send_drops``, so
+        posthog-python keeps it deduplicated instead of offering it again.
+        """
         try:
-            return self._capture(
+            sent = self._capture(
                 event,
                 kwargs.get("distinct_id"),
                 kwargs.get("properties"),
@@ -627,6 +631,10 @@ class Client:
                 kwargs.get("disable_geoip"),
                 refine=flag_event_refiner(kwargs),
             )
+            drops = kwargs.get("_before_send_drops")
+            if sent is None and self._before_send is not None and isinstance(drops, list):
+                drops.append(event)
+            return sent
         except Exception:
             _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
             return None

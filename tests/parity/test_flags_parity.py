@@ -204,6 +204,23 @@ def test_experiment_split_sends_flag_called_and_exposure_once() -> None:
     ]
 
 
+def test_before_send_dropping_experiment_events_keeps_them_deduplicated() -> None:
+    experiment = Flag("exp", variant="test", experiment_rule=RULE, id=21, has_experiment=True)
+    offered: list[str] = []
+
+    def before_send(event: dict[str, Any]) -> None:
+        offered.append(event["event"])
+        return None
+
+    same(
+        lambda s: [s.client.get_feature_flag("exp", "u1") for _ in range(3)],
+        server=server(experiment),
+        before_send=before_send,
+    )
+    # each side offers each event once, however often the flag is read
+    assert sorted(offered) == ["$experiment_exposure"] * 2 + ["$feature_flag_called"] * 2
+
+
 def test_minimal_flag_called_events() -> None:
     plain = Flag("plain", id=31, has_experiment=False)
 
