@@ -236,6 +236,16 @@ def shutdown(timeout: float | None = None) -> bool:
 
 from .flags import FlagsUnavailableError  # noqa: E402
 
+# Flag options as module attributes (read when the default client is first built; None: unset).
+personal_api_key: str | None = None
+secret_key: str | None = None
+poll_interval: float | None = None
+feature_flags_request_timeout_seconds: float | None = None
+feature_flags_request_max_retries: int | None = None
+enable_local_evaluation: bool | None = None
+flag_fallback_cache_url: str | None = None
+flag_definition_cache_provider: Any = None
+
 __all__ += [
     "FlagsUnavailableError",
     "evaluate_flags",

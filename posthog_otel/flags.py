@@ -11,7 +11,7 @@ posthog-python deduplicates them, are handed to our client, so they go through o
 raises :class:`FlagsUnavailableError`, naming the extra.
 
 The distinct id, groups (the context's ``$groups`` tag) and device id of a flag call default to
-the current posthog-otel context.
+the current posthog-otel context (the distinct and device id also to ``posthog.*`` baggage).
 
 Usage (the client does this; see :class:`~posthog_otel.Client`)::
 
@@ -30,6 +30,9 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import baggage as otel_baggage
+
+from . import _identity
 from .config import DEFAULT_HOST, ClientSettings
 from .context import current_scope, get_context_device_id, get_context_distinct_id
 
@@ -170,11 +173,11 @@ class FlagEvaluator:
         """``method`` of the posthog-python client, with identity defaulting from the context."""
         client = self.client()
         if distinct_id is None:
-            distinct_id = get_context_distinct_id()
+            distinct_id = _from_context(get_context_distinct_id(), _identity.DISTINCT_ID)
         if groups is None:
             groups = context_groups()
         if device_id is None:
-            device_id = get_context_device_id()
+            device_id = _from_context(get_context_device_id(), _identity.DEVICE_ID)
         return getattr(client, method)(
             *args, distinct_id, groups=groups, device_id=device_id, **kwargs
         )
@@ -237,6 +240,14 @@ def _send_options(value: Any) -> Mapping[str, Any] | None:
     if isinstance(value, Mapping):
         return value
     raise TypeError(f"send_feature_flags must be True, False or a dict, got {type(value).__name__}")
+
+
+def _from_context(value: str | None, field: _identity.Field) -> str | None:
+    """A scope's value, else the ``posthog.*`` baggage entry other code set (as events do)."""
+    if value is not None:
+        return value
+    entry = otel_baggage.get_baggage(field.attribute)
+    return entry if isinstance(entry, str) else None
 
 
 def context_groups() -> dict[str, Any] | None:

@@ -190,3 +190,32 @@ def test_a_bad_send_feature_flags_value_is_logged_not_raised(
     (event,) = server.events
     assert not any(key.startswith("$feature") for key in event["properties"])
     assert "send_feature_flags" in caplog.text
+
+
+def test_identity_from_posthog_baggage_without_a_context(
+    client: Client, server: FlagsServer
+) -> None:
+    from opentelemetry import baggage, context
+
+    ctx = baggage.set_baggage("posthog.distinct_id", "u9")
+    ctx = baggage.set_baggage("posthog.device_id", "dev-7", ctx)
+    token = context.attach(ctx)
+    try:
+        assert client.feature_enabled("vip") is True
+    finally:
+        context.detach(token)
+    assert server.flag_requests[0].body["distinct_id"] == "u9"
+    assert server.flag_requests[0].body["device_id"] == "dev-7"
+    assert [e["distinct_id"] for e in flag_called(server)] == ["u9"]
+
+
+def test_module_attributes_configure_flag_options(server: FlagsServer) -> None:
+    posthog_otel.api_key = "phc_flags"
+    posthog_otel.host = server.url
+    posthog_otel.personal_api_key = "phx_local"
+    try:
+        assert posthog_otel.get_feature_flag("vip", "u9", only_evaluate_locally=True) is True
+        assert server.definition_requests[0].headers["Authorization"] == "Bearer phx_local"
+    finally:
+        posthog_otel.api_key = posthog_otel.host = None
+        posthog_otel.personal_api_key = None
