@@ -46,6 +46,19 @@ from .version import __version__
 if TYPE_CHECKING:
     from .client import Client, Posthog
     from .context.carry import propagate_context
+    from .flag_functions import (
+        evaluate_flags,
+        feature_enabled,
+        feature_flag_definitions,
+        get_all_flags,
+        get_all_flags_and_payloads,
+        get_feature_flag,
+        get_feature_flag_payload,
+        get_feature_flag_result,
+        get_remote_config_payload,
+        load_feature_flags,
+    )
+    from .flags import FlagsUnavailableError
     from .instrumentor import PosthogInstrumentor
     from .propagation.carriers import extract, inject
     from .propagation.propagator import PosthogPropagator
@@ -55,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Client",
+    "FlagsUnavailableError",
     "Posthog",
     "PosthogInstrumentor",
     "PosthogPropagator",
@@ -67,18 +81,28 @@ __all__ = [
     "capture_exception",
     "capture_span",
     "current_scope",
+    "evaluate_flags",
     "extract",
+    "feature_enabled",
+    "feature_flag_definitions",
     "flush",
+    "get_all_flags",
+    "get_all_flags_and_payloads",
     "get_client",
     "get_context_device_id",
     "get_context_distinct_id",
     "get_context_session_id",
     "get_context_window_id",
+    "get_feature_flag",
+    "get_feature_flag_payload",
+    "get_feature_flag_result",
+    "get_remote_config_payload",
     "get_tags",
     "group_identify",
     "identify_context",
     "inject",
     "join",
+    "load_feature_flags",
     "new_context",
     "propagate_context",
     "scoped",
@@ -103,6 +127,19 @@ _compat_names = (
     "set_socket_options",
 )
 
+_flag_function_names = (
+    "evaluate_flags",
+    "feature_enabled",
+    "feature_flag_definitions",
+    "get_all_flags",
+    "get_all_flags_and_payloads",
+    "get_feature_flag",
+    "get_feature_flag_payload",
+    "get_feature_flag_result",
+    "get_remote_config_payload",
+    "load_feature_flags",
+)
+
 # Module-level configuration, read when the default client is first built (as posthog-python).
 api_key: str | None = None
 project_api_key: str | None = None
@@ -121,11 +158,22 @@ is_server: bool | None = None
 historical_migration: bool | None = None
 log_captured_exceptions: bool | None = None
 in_app_modules: Any = None
+# feature flag options (the ``flags`` extra; see posthog_otel.flags)
+personal_api_key: str | None = None
+secret_key: str | None = None
+poll_interval: float | None = None
+feature_flags_request_timeout_seconds: float | None = None
+feature_flags_request_max_retries: int | None = None
+enable_local_evaluation: bool | None = None
+flag_fallback_cache_url: str | None = None
+flag_definition_cache_provider: Any = None
 
 # The default client reads the attributes above when it is first built.
 global_client.read_module_options_from(lambda name: globals().get(name))
 
 _LAZY = {
+    **{name: ".flag_functions" for name in _flag_function_names},
+    "FlagsUnavailableError": ".flags",
     **{name: "._compat" for name in _compat_names},
     "Client": ".client",
     "Posthog": ".client",

@@ -91,14 +91,6 @@ POSTHOG_PYTHON_PARAMETERS: tuple[tuple[str, Any], ...] = (
 # Accepted for compatibility, not implemented: what a non-default value would have done.
 NOT_IMPLEMENTED: dict[str, str] = {
     "thread": "more sender threads (posthog-otel sends from one thread)",
-    "poll_interval": "feature flag polling (install posthog-otel[flags])",
-    "personal_api_key": "local feature flag evaluation (install posthog-otel[flags])",
-    "secret_key": "local feature flag evaluation (install posthog-otel[flags])",
-    "feature_flags_request_timeout_seconds": "feature flags (install posthog-otel[flags])",
-    "feature_flags_request_max_retries": "feature flags (install posthog-otel[flags])",
-    "flag_fallback_cache_url": "feature flags (install posthog-otel[flags])",
-    "enable_local_evaluation": "feature flags (install posthog-otel[flags])",
-    "flag_definition_cache_provider": "feature flags (install posthog-otel[flags])",
     "privacy_mode": "LLM analytics without prompt inputs and outputs",
     "capture_exception_code_variables": "local variable values on exception frames",
     "code_variables_mask_patterns": "local variable values on exception frames",

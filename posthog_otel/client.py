@@ -47,12 +47,14 @@ from ._events import (
     with_context,
     with_tags,
 )
+from ._flag_methods import FlagMethods
 from ._options import CLIENT_SIGNATURE, bind_client_arguments, split_options
 from ._platform import runtime_properties
 from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
 from .context import current_scope
 from .delivery.encoding import timestamp_iso
+from .flags import FlagEvaluator, flag_event_refiner
 
 __all__ = ["Client", "EventTransport", "Posthog"]
 
@@ -72,8 +74,10 @@ class EventTransport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-class Client:
-    """A PostHog project client. See the module docstring and the README's option table."""
+class Client(FlagMethods):
+    """A PostHog project client. See the module docstring and the README's option table.
+
+    Feature-flag methods (``feature_enabled`` …) come from :class:`FlagMethods`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         given = bind_client_arguments(args, kwargs)
@@ -99,6 +103,7 @@ class Client:
         )
         self._debug = False
         self.debug = settings.debug
+        self._flags = FlagEvaluator(settings, self._capture_flag_event)
         self._transport: EventTransport
         if transport is not None:
             self._transport = transport
@@ -214,11 +219,16 @@ class Client:
     ) -> str | None:
         """Capture ``event``; returns its uuid, or None when disabled or dropped."""
         try:
-            extra = self._feature_flag_properties(
-                distinct_id, groups, disable_geoip, send_feature_flags, flags
-            )
             return self._capture(
-                event, distinct_id, properties, timestamp, uuid, groups, disable_geoip, extra
+                event,
+                distinct_id,
+                properties,
+                timestamp,
+                uuid,
+                groups,
+                disable_geoip,
+                send_feature_flags=send_feature_flags,
+                flags=flags,
             )
         except Exception:
             if self._debug:
@@ -267,7 +277,15 @@ class Client:
             if self._settings.log_captured_exceptions:
                 _logger.error("captured exception", exc_info=exc)
             return self._capture(
-                "$exception", distinct_id, props, timestamp, uuid, groups, disable_geoip, None
+                "$exception",
+                distinct_id,
+                props,
+                timestamp,
+                uuid,
+                groups,
+                disable_geoip,
+                send_feature_flags=send_feature_flags,
+                flags=flags,
             )
         except Exception:
             if self._debug:
@@ -435,6 +453,7 @@ class Client:
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush (default budget ``shutdown_timeout``) and stop the sender."""
         try:
+            self._flags.shutdown()
             return self._transport.shutdown(timeout)
         except Exception:
             _logger.warning("posthog-otel shutdown failed", exc_info=True)
@@ -455,7 +474,10 @@ class Client:
         uuid: Any,
         groups: Mapping[str, Any] | None,
         disable_geoip: bool | None,
-        flag_properties: Mapping[str, Any] | None,
+        *,
+        send_feature_flags: Any = False,
+        flags: Any = None,
+        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> str | None:
         if self._disabled:
             self._refuse()
@@ -470,10 +492,14 @@ class Client:
         if groups:
             props["$groups"] = groups
         add_trace_ids(ctx, props)
-        if flag_properties:
-            props = {**flag_properties, **props}
+        if flags is not None or send_feature_flags:
+            extra = self._feature_flag_properties(
+                person, groups, disable_geoip, send_feature_flags, flags
+            )
+            if extra:
+                props = {**extra, **props}
         message = {"properties": props, "distinct_id": person, "event": event}
-        return self._enqueue(message, timestamp, uuid, disable_geoip)
+        return self._enqueue(message, timestamp, uuid, disable_geoip, refine)
 
     def capture_raw(
         self,
@@ -505,7 +531,12 @@ class Client:
             return None
 
     def _enqueue(
-        self, message: dict[str, Any], timestamp: Any, uuid: Any, disable_geoip: bool | None
+        self,
+        message: dict[str, Any],
+        timestamp: Any,
+        uuid: Any,
+        disable_geoip: bool | None,
+        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> str | None:
         """Finish ``message`` as posthog-python does and queue it; its uuid, or None."""
         if self._disabled:
@@ -530,6 +561,8 @@ class Client:
             props["$is_server"] = True
         if self._excluded is not None:
             remove_excluded(props, self._excluded, self._runtime)
+        if refine is not None:  # a feature-flag event's pinned or allowed properties
+            message["properties"] = refine(props)
         if self.before_send is not None:
             kept = self._run_before_send(message)
             if kept is None:
@@ -559,20 +592,46 @@ class Client:
 
     def _feature_flag_properties(
         self,
-        distinct_id: Any,
+        distinct_id: str,
         groups: Mapping[str, Any] | None,
         disable_geoip: bool | None,
         send_feature_flags: Any,
         flags: Any,
-    ) -> dict[str, Any] | None:
-        """``$feature/<key>`` properties for ``capture(send_feature_flags=...)``."""
-        if not send_feature_flags and flags is None:
+    ) -> dict[str, Any]:
+        """``$feature/<key>`` and ``$active_feature_flags`` for ``capture(send_feature_flags=
+        ...)`` or ``capture(flags=snapshot)``; none (logged) when flags are unavailable."""
+        try:
+            return self._flags.event_properties(
+                distinct_id, groups, disable_geoip, send_feature_flags, flags
+            )
+        except Exception as exc:
+            _logger.warning("posthog-otel sends this event without feature flags: %s", exc)
+            return {}
+
+    def _capture_flag_event(self, event: str, kwargs: dict[str, Any]) -> str | None:
+        """An event posthog-python's flag client made (``$feature_flag_called``), sent by us.
+
+        An event our ``before_send`` drops is reported back in ``_before_send_drops``, so
+        posthog-python keeps it deduplicated instead of offering it again.
+        """
+        try:
+            sent = self._capture(
+                event,
+                kwargs.get("distinct_id"),
+                kwargs.get("properties"),
+                kwargs.get("timestamp"),
+                kwargs.get("uuid"),
+                kwargs.get("groups") or None,
+                kwargs.get("disable_geoip"),
+                refine=flag_event_refiner(kwargs),
+            )
+            drops = kwargs.get("_before_send_drops")
+            if sent is None and self.before_send is not None and isinstance(drops, list):
+                drops.append(event)
+            return sent
+        except Exception:
+            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
             return None
-        _logger.warning(
-            "capture(send_feature_flags=...) needs feature flags: pip install "
-            "'posthog-otel[flags]'; the event is sent without flag properties"
-        )
-        return None
 
 
 Client.__init__.__signature__ = CLIENT_SIGNATURE  # type: ignore[attr-defined]

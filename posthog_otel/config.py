@@ -138,6 +138,15 @@ class ClientSettings:
     send: bool = True
     is_server: bool = True
     log_captured_exceptions: bool = False
+    # -- feature flags (evaluated by posthog-python, see posthog_otel.flags) --------------
+    personal_api_key: str | None = None
+    secret_key: str | None = None
+    poll_interval: float = 30.0
+    feature_flags_request_timeout_seconds: float = 3.0
+    feature_flags_request_max_retries: int = 1
+    enable_local_evaluation: bool = True
+    flag_fallback_cache_url: str | None = None
+    flag_definition_cache_provider: Any = None
 
     def __repr__(self) -> str:  # never show the project key
         shown = "set" if self.api_key else "unset"
@@ -249,6 +258,12 @@ def _path(name: str, value: Any) -> str | None:
     return os.path.abspath(os.fspath(value))
 
 
+def _optional_text(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def _module_names(name: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise ValueError(f"{name} must be a list of module names")
@@ -274,6 +289,14 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "project_root": _path,
     "in_app_modules": _module_names,
     "exclude_properties": lambda name, value: name_patterns(value, name),
+    # feature flags (evaluated by posthog-python, see posthog_otel.flags)
+    "personal_api_key": _optional_text,
+    "secret_key": _optional_text,
+    "flag_fallback_cache_url": _optional_text,
+    "poll_interval": _number(0.001, 86_400.0),
+    "feature_flags_request_timeout_seconds": _number(0.001, 600.0),
+    "feature_flags_request_max_retries": _integer(0, 20),
+    "enable_local_evaluation": _boolean,
     **{
         name: _boolean
         for name in (

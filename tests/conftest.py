@@ -31,6 +31,7 @@ SLOW_UNIT_TESTS = {
     "unit/sink/test_sink_fuzz.py::test_any_capture_body_is_answered_and_rendered",
     "unit/sink/test_sink_fuzz.py::test_any_otlp_json_body_is_answered_and_rendered",
     "unit/spans/test_exporter.py::test_no_events_lost_at_exit_whatever_the_atexit_order",
+    "unit/test_flags_options.py::test_without_posthog_python_flag_calls_name_the_extra",
     "unit/testing/test_testing_plugin.py::test_importing_the_helpers_never_needs_pytest",
     "unit/testing/test_testing_plugin.py::test_the_plugin_loads_in_another_project",
 }

@@ -14,6 +14,11 @@ shape.
             return side.client.capture("signed_up")
 
     assert_same(scenario)
+
+``server=`` picks another loopback server for both sides (anything with ``url`` and
+``requests`` whose items have ``body``), e.g. one that also answers ``/flags``::
+
+    assert_same(scenario, server=lambda: FlagsServer([Flag("beta")]))
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ class Side:
     name: str
     module: ModuleType
     client: Any
-    server: CaptureServer
+    server: Any  # a CaptureServer, or another server with ``url`` and ``requests``
 
     @property
     def is_oracle(self) -> bool:
@@ -79,10 +84,13 @@ class Outcome:
         return [event for body in self.bodies for event in body.get("batch", [])]
 
 
+ServerFactory = Callable[[], Any]
+
+
 @contextlib.contextmanager
-def both(**options: Any) -> Iterator[tuple[Side, Side]]:
+def both(server: ServerFactory = CaptureServer, **options: Any) -> Iterator[tuple[Side, Side]]:
     """The oracle and our side, each with a client built from ``options`` on its own server."""
-    with CaptureServer() as theirs_server, CaptureServer() as ours_server:
+    with server() as theirs_server, server() as ours_server:
         theirs = posthog.Posthog(API_KEY, host=theirs_server.url, sync_mode=True, **options)
         ours = posthog_otel.Client(API_KEY, host=ours_server.url, sync_mode=True, **options)
         previous = global_client.set_client(ours)
@@ -101,10 +109,12 @@ def both(**options: Any) -> Iterator[tuple[Side, Side]]:
                 ours.shutdown(2.0)
 
 
-def run(scenario: Callable[[Side], Any], **options: Any) -> tuple[Outcome, Outcome]:
+def run(
+    scenario: Callable[[Side], Any], server: ServerFactory = CaptureServer, **options: Any
+) -> tuple[Outcome, Outcome]:
     """Run ``scenario`` on both sides; return what each returned, raised and sent."""
     outcomes = []
-    with both(**options) as sides:
+    with both(server, **options) as sides:
         for side in sides:
             raised: BaseException | None = None
             result: Any = None
@@ -174,10 +184,11 @@ def assert_same(
     *,
     keep: tuple[str, ...] = (),
     compare_result: bool = True,
+    server: ServerFactory = CaptureServer,
     **options: Any,
 ) -> tuple[Outcome, Outcome]:
     """Fail with a readable diff unless both sides sent the same (normalised) events."""
-    theirs, ours = run(scenario, **options)
+    theirs, ours = run(scenario, server, **options)
     problems: list[str] = []
     if (theirs.raised is None) != (ours.raised is None):
         problems.append(f"raised: posthog-python {theirs.raised!r}, posthog-otel {ours.raised!r}")

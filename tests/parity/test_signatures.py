@@ -23,17 +23,7 @@ PENDING: dict[str, str] = {
     "queue": "posthog-python's internal event queue",
     "consumers": "posthog-python's internal sender threads",
     "log": "posthog-python's logger object (ours is logging.getLogger('posthog.otel'))",
-    # feature flags: offered with the [flags] extra
-    "feature_enabled": "feature flags",
-    "get_feature_flag": "feature flags",
-    "get_feature_flag_payload": "feature flags",
-    "get_feature_flag_result": "feature flags",
-    "get_all_flags": "feature flags",
-    "get_all_flags_and_payloads": "feature flags",
-    "get_remote_config_payload": "feature flags",
-    "load_feature_flags": "feature flags",
-    "feature_flag_definitions": "feature flags",
-    "evaluate_flags": "feature flags",
+    # posthog-python's older or lower-level flag calls (use the ones above with the [flags] extra)
     "get_feature_flag_evaluation_runtime": "feature flags",
     "get_feature_flag_keys_by_evaluation_runtime": "feature flags",
     "feature_flags": "feature flags",
