@@ -167,15 +167,16 @@ def capture(
 
 
 def capture_exception(
-    exception: BaseException | None = None,
+    exception: BaseException | tuple[Any, Any, Any] | None = None,
     *,
     distinct_id: Any = None,
     properties: Mapping[str, Any] | None = None,
     timestamp: datetime | float | None = None,
     uuid: Any = None,
     groups: Mapping[str, str] | None = None,
+    disable_geoip: bool | None = None,
 ) -> str | None:
-    """Capture an exception (default: the one being handled) as ``$exception``."""
+    """Capture an exception or ``sys.exc_info()`` tuple (default: the one being handled)."""
     return default_client.get_client().capture_exception(
         exception,
         distinct_id=distinct_id,
@@ -183,6 +184,7 @@ def capture_exception(
         timestamp=timestamp,
         uuid=uuid,
         groups=groups,
+        disable_geoip=disable_geoip,
     )
 
 

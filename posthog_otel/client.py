@@ -43,6 +43,7 @@ from ._events import (
     run_before_send,
     system_properties,
 )
+from ._excepthooks import ExceptHooks
 from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
 from .context import current_scope, get_context_distinct_id
@@ -89,6 +90,9 @@ class Client:
         )
         if settings.debug:
             _enable_debug_logging()
+        self._excepthooks: ExceptHooks | None = None
+        if settings.enable_exception_autocapture and not settings.disabled:
+            self._excepthooks = ExceptHooks(self.capture_uncaught_exception)
         self._transport: EventTransport
         if transport is not None:
             self._transport = transport
@@ -147,35 +151,90 @@ class Client:
 
     def capture_exception(
         self,
-        exception: BaseException | None = None,
+        exception: BaseException | tuple[Any, Any, Any] | None = None,
         *,
         distinct_id: Any = None,
         properties: Mapping[str, Any] | None = None,
         timestamp: datetime | float | None = None,
         uuid: Any = None,
         groups: Mapping[str, str] | None = None,
+        disable_geoip: bool | None = None,
         handled: bool = True,
     ) -> str | None:
-        """Capture an exception (default: the one being handled) as ``$exception``, once.
+        """Capture an exception as ``$exception``, once per exception object.
 
-        Returns the event uuid, or None when there is no exception, it was already captured
-        (by a context, a span hook or middleware), or the client is disabled.
+        ``exception`` is an exception or a ``sys.exc_info()`` tuple; by default, the exception
+        being handled. Returns the event uuid, or None when there is no exception, it was
+        already captured (by a context, a span hook or middleware), or the client is disabled.
         """
+        return self._capture_exception_event(
+            exception if exception is not None else sys.exc_info(),
+            distinct_id=distinct_id,
+            properties=properties,
+            timestamp=timestamp,
+            uuid=uuid,
+            groups=groups,
+            disable_geoip=disable_geoip,
+            handled=handled,
+        )
+
+    def capture_uncaught_exception(
+        self,
+        exception: BaseException | tuple[Any, Any, Any],
+        *,
+        in_thread: bool = False,
+        properties: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Capture an exception that ended the program (or, ``in_thread``, a thread).
+
+        As posthog-python's excepthooks send it: not handled, mechanism
+        ``onuncaughtexception``, level ``fatal`` (``error`` for a thread) and
+        ``$exception_source``.
+        """
+        source = "python.threading_excepthook" if in_thread else "python.sys_excepthook"
+        return self._capture_exception_event(
+            exception,
+            properties=properties,
+            handled=False,
+            mechanism_type="onuncaughtexception",
+            level="error" if in_thread else "fatal",
+            source=source,
+        )
+
+    def _capture_exception_event(
+        self,
+        exception: Any,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: datetime | float | None = None,
+        uuid: Any = None,
+        groups: Mapping[str, str] | None = None,
+        disable_geoip: bool | None = None,
+        handled: bool = True,
+        mechanism_type: str = "generic",
+        level: str = "error",
+        source: str | None = None,
+    ) -> str | None:
         try:
-            exc = exception if exception is not None else sys.exc_info()[1]
-            if exc is None or self._settings.disabled:
+            found = errors.exc_info_of(exception)
+            if found is None or self._settings.disabled:
                 return None
-            if not errors.mark_captured(exc):
+            if not errors.mark_captured(found[0]):
                 return None
             props: dict[str, Any] = {
                 "$exception_list": errors.exception_list(
-                    exc, handled=handled, options=self._frames
+                    exception, handled=handled, mechanism_type=mechanism_type, options=self._frames
                 ),
-                "$exception_level": "error",
+                "$exception_level": level,
             }
+            if source:
+                props["$exception_source"] = source
             if properties:
                 props.update(properties)
-            return self._capture("$exception", distinct_id, props, timestamp, uuid, groups, None)
+            return self._capture(
+                "$exception", distinct_id, props, timestamp, uuid, groups, disable_geoip
+            )
         except Exception:
             _logger.warning("posthog-otel could not capture an exception", exc_info=True)
             return None
@@ -277,6 +336,8 @@ class Client:
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush (default budget ``shutdown_timeout``) and stop the sender."""
+        if self._excepthooks is not None:
+            self._excepthooks.close()
         try:
             return self._transport.shutdown(timeout)
         except Exception:

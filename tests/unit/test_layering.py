@@ -32,6 +32,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "posthog_otel._events",
         "posthog_otel._unsent",
         "posthog_otel._platform",
+        "posthog_otel._excepthooks",
     ),
     "propagation": ("posthog_otel.propagation",),
     "spans": ("posthog_otel.spans",),
