@@ -18,7 +18,6 @@ from . import _raisers
 from .harness import Outcome, Side, assert_same
 
 
-
 def _caught(fn: Any, *args: Any) -> BaseException:
     try:
         fn(*args)
@@ -52,7 +51,9 @@ def test_caught_exception_from_a_module_function() -> None:
 
 
 def test_method_frames_have_the_plain_name_and_ours_keep_the_qualified_one() -> None:
-    _, ours = assert_same(lambda s: s.client.capture_exception(_caught(_raisers.Gateway().charge, 500)))
+    _, ours = assert_same(
+        lambda s: s.client.capture_exception(_caught(_raisers.Gateway().charge, 500))
+    )
     [entry] = _entries(ours)
     assert entry["type"] == "Gateway.Declined"
     last = _frames(entry)[-1]
@@ -77,7 +78,9 @@ def test_standard_library_frames_keep_posthog_pythons_filename_and_no_in_app() -
 
 
 def test_site_packages_frames_are_not_in_app() -> None:
-    _, ours = assert_same(lambda s: s.client.capture_exception(_caught(_raisers.from_site_packages)))
+    _, ours = assert_same(
+        lambda s: s.client.capture_exception(_caught(_raisers.from_site_packages))
+    )
     frames = _frames(_entries(ours)[0])
     assert frames[-1]["module"].startswith("requests.") and frames[-1]["in_app"] is False
 

@@ -130,9 +130,7 @@ def test_plain_function_names_with_qualified_names_beside_them() -> None:
     ]
     [entry] = exception_list(caught(raisers.call_via_lambda), options=OPTIONS)
     names = [(f["function"], f.get("qualname")) for f in fixture_frames(entry)]
-    expected_lambda = (
-        "call_via_lambda.<locals>.<lambda>" if sys.version_info >= (3, 11) else None
-    )
+    expected_lambda = "call_via_lambda.<locals>.<lambda>" if sys.version_info >= (3, 11) else None
     assert names == [
         ("call_via_lambda", None),
         ("<lambda>", expected_lambda),
