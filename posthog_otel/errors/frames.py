@@ -55,6 +55,8 @@ MAX_LINE_BYTES = 1024  # UTF-8 bytes of one source line read from a file (as pos
 _PACKAGE = __name__.partition(".")[0]
 # This module sits in a sub-package; the package's own directory is one level up.
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_DEMO = _PACKAGE + ".demo"
+_DEMO_DIR = os.path.join(_PACKAGE_DIR, "demo")
 _SITE_PACKAGES = re.compile(r"[\\/](?:site|dist)-packages[\\/]")
 
 
@@ -189,13 +191,18 @@ def is_own(path: str | None, module: str | None) -> bool:
 
     Judged by module name and by file location, so it holds however the package is
     installed: a wheel, an editable checkout (whose instrumentors live next to the package)
-    or a directory on ``sys.path``.
+    or a directory on ``sys.path``.  The demo's services are the exception: they stand for
+    the user's application.
     """
+    if module and (module == _DEMO or module.startswith(_DEMO + ".")):
+        return False
     if module and (module == _PACKAGE or module.startswith(_PACKAGE + ".")):
         return True
     if not path or is_pseudo_path(path):
         return False
     abs_path = os.path.abspath(path)
+    if _is_under(abs_path, _DEMO_DIR):
+        return False
     return any(_is_under(abs_path, root) for root in _own_dirs())
 
 

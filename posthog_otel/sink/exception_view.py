@@ -37,15 +37,19 @@ def _entry(entry: dict[str, Any], number: int, total: int) -> str:
     assert isinstance(mechanism, dict)
     relation = ""
     if number:
-        if mechanism.get("type") == "chained" and mechanism.get("source"):
-            relation = f"Group member ({esc(mechanism.get('source'))})"
+        source = mechanism.get("source")
+        if source == "member" or str(source).startswith("exceptions["):
+            relation = "Group member"
+        elif source in ("context", "__context__"):
+            relation = "Context (being handled when the above was raised)"
         elif number == total - 1:
             relation = "Root cause"
         else:
             relation = "Caused by"
         relation = f'<p class="exc-relation">{relation}</p>'
     module = entry.get("module")
-    qualified = f"{module}.{entry.get('type')}" if module else str(entry.get("type"))
+    # PostHog shows the type as sent (module apart), so the page does too.
+    in_module = f' <span class="muted">{esc(module)}</span>' if module else ""
     handled = mechanism.get("handled")
     badges = []
     if handled is True:
@@ -57,8 +61,8 @@ def _entry(entry: dict[str, Any], number: int, total: int) -> str:
     if mechanism.get("type"):
         badges.append(f'<span class="badge">{esc(mechanism.get("type"))}</span>')
     head = (
-        f'{relation}<h3 class="exc-head"><span class="exc-type">{esc(qualified)}</span>: '
-        f'<span class="exc-value">{esc(entry.get("value"))}</span>{"".join(badges)}</h3>'
+        f'{relation}<h3 class="exc-head"><span class="exc-type">{esc(entry.get("type"))}</span>: '
+        f'<span class="exc-value">{esc(entry.get("value"))}</span>{"".join(badges)}{in_module}</h3>'
     )
     stacktrace = entry.get("stacktrace")
     frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
@@ -98,7 +102,7 @@ def _frames(frames: list[dict[str, Any]]) -> str:
 
 
 def _frame(frame: dict[str, Any], css: str, *, open_: bool) -> str:
-    function = frame.get("function") or "?"
+    function = frame.get("qualname") or frame.get("function") or "?"
     filename = frame.get("filename") or frame.get("abs_path") or "?"
     lineno = frame.get("lineno")
     module = frame.get("module")
