@@ -1006,3 +1006,45 @@ def test_arbitrary_exception_graphs_never_raise(links: list[tuple[int, str]]) ->
     ids = [e["mechanism"]["exception_id"] for e in entries if "exception_id" in e["mechanism"]]
     assert len(ids) == len(set(ids))
     json.dumps(entries)
+
+
+# --------------------------------------------------------------------------- whose frames
+
+
+def _one_frame_trace(path: Path, lineno: int, function: str) -> str:
+    line = path.read_text().splitlines()[lineno - 1].strip()
+    return (
+        "Traceback (most recent call last):\n"
+        f'  File "{path}", line {lineno}, in {function}\n'
+        f"    {line}\n"
+        "ValueError: boom\n"
+    )
+
+
+def test_instrumentor_frames_are_never_in_app_even_under_the_project_root() -> None:
+    import posthog_otel.instrumentors.wsgi as wsgi
+
+    path = Path(wsgi.__file__).resolve()
+    assert str(path).startswith(str(ROOT))  # an editable checkout: inside the project root
+    lineno = next(
+        n for n, text in enumerate(path.read_text().splitlines(), 1) if "def __call__" in text
+    )
+    [entry] = exception_list_from_stacktrace(
+        _one_frame_trace(path, lineno, "__call__"), options=OPTIONS
+    )
+    [frame] = frames_of(entry)
+    assert frame["in_app"] is False
+
+
+def test_demo_services_are_application_code() -> None:
+    from posthog_otel.demo import services
+
+    path = Path(services.__file__).resolve()
+    lineno = next(
+        n for n, text in enumerate(path.read_text().splitlines(), 1) if "def billing_app" in text
+    )
+    options = FrameOptions(project_root=str(path.parent))
+    [entry] = exception_list_from_stacktrace(
+        _one_frame_trace(path, lineno, "billing_app"), options=options
+    )
+    assert frames_of(entry)[0]["in_app"] is True
