@@ -3,7 +3,10 @@
 One block per exception (outermost first, then its causes or group members), each with its
 type, message and mechanism, and its frames most recent call first. In-app frames are
 highlighted and open with their source context (``pre_context``, ``context_line``,
-``post_context``, numbered); runs of library frames are folded into one collapsed group.
+``post_context``, numbered); runs of library frames are folded into one collapsed group. A
+frame without ``in_app`` is judged as PostHog judges it: library code when its path is in
+site-/dist-packages or the standard library (or, without a path, its module is a standard
+library one), the app's otherwise.
 
 Usage::
 
@@ -12,11 +15,16 @@ Usage::
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 from ._html import esc
 
 __all__ = ["render_exception_list"]
+
+_LIBRARY_PATH = re.compile(r"[\\/](?:site|dist)-packages[\\/]|[\\/]lib[\\/]python\d[\d.]{0,6}[\\/]")
+_STDLIB_MODULES: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
 
 
 def render_exception_list(entries: Any) -> str:
@@ -88,7 +96,7 @@ def _frames(frames: list[dict[str, Any]]) -> str:
             library.clear()
 
     for frame in newest_first:
-        in_app = frame.get("in_app")
+        in_app = _in_app(frame)
         if in_app is False:
             library.append(_frame(frame, "library", open_=False))
             continue
@@ -99,6 +107,17 @@ def _frames(frames: list[dict[str, Any]]) -> str:
     flush_library()
     parts.append("</div>")
     return "".join(parts)
+
+
+def _in_app(frame: dict[str, Any]) -> bool:
+    in_app = frame.get("in_app")
+    if isinstance(in_app, bool):
+        return in_app
+    path = frame.get("abs_path")
+    if isinstance(path, str) and path:
+        return _LIBRARY_PATH.search(path) is None
+    module = frame.get("module")
+    return not (isinstance(module, str) and module.partition(".")[0] in _STDLIB_MODULES)
 
 
 def _frame(frame: dict[str, Any], css: str, *, open_: bool) -> str:
