@@ -47,6 +47,7 @@ from ._events import (
     with_context,
     with_tags,
 )
+from ._excepthooks import ExceptHooks
 from ._flag_methods import FlagMethods
 from ._options import CLIENT_SIGNATURE, bind_client_arguments, split_options
 from ._platform import runtime_properties
@@ -104,6 +105,9 @@ class Client(FlagMethods):
         self._debug = False
         self.debug = settings.debug
         self._flags = FlagEvaluator(settings, self._capture_flag_event)
+        self._excepthooks: ExceptHooks | None = None
+        if settings.enable_exception_autocapture and not settings.disabled:
+            self._excepthooks = ExceptHooks(self.capture_uncaught_exception)
         self._transport: EventTransport
         if transport is not None:
             self._transport = transport
@@ -250,32 +254,86 @@ class Client(FlagMethods):
         flags: Any = None,
         handled: bool = True,
     ) -> str | None:
-        """Capture an exception (default: the one being handled) as ``$exception``, once.
+        """Capture an exception as ``$exception``, once per exception object.
 
-        Returns the event uuid, or None when there is no exception, it was already captured
-        (by a context, a span hook or middleware), or the client is disabled.
+        ``exception`` is an exception or a ``sys.exc_info()`` tuple; by default, the exception
+        being handled. Returns the event uuid, or None when there is no exception, it was
+        already captured (by a context, a span hook or middleware), or the client is disabled.
         """
+        return self._capture_exception_event(
+            exception if exception is not None else sys.exc_info(),
+            distinct_id=distinct_id,
+            properties=properties,
+            timestamp=timestamp,
+            uuid=uuid,
+            groups=groups,
+            disable_geoip=disable_geoip,
+            send_feature_flags=send_feature_flags,
+            flags=flags,
+            handled=handled,
+        )
+
+    def capture_uncaught_exception(
+        self,
+        exception: BaseException | tuple[Any, Any, Any],
+        *,
+        in_thread: bool = False,
+        properties: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Capture an exception that ended the program (or, ``in_thread``, a thread).
+
+        As posthog-python's excepthooks send it: not handled, mechanism
+        ``onuncaughtexception``, level ``fatal`` (``error`` for a thread) and
+        ``$exception_source``.
+        """
+        source = "python.threading_excepthook" if in_thread else "python.sys_excepthook"
+        return self._capture_exception_event(
+            exception,
+            properties=properties,
+            handled=False,
+            mechanism_type="onuncaughtexception",
+            level="error" if in_thread else "fatal",
+            source=source,
+        )
+
+    def _capture_exception_event(
+        self,
+        exception: Any,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+        groups: Mapping[str, Any] | None = None,
+        disable_geoip: bool | None = None,
+        send_feature_flags: Any = False,
+        flags: Any = None,
+        handled: bool = True,
+        mechanism_type: str = "generic",
+        level: str = "error",
+        source: str | None = None,
+    ) -> str | None:
         try:
-            if isinstance(exception, tuple) and len(exception) == 3:
-                exception = exception[1]  # a sys.exc_info() tuple
-            exc = exception if exception is not None else sys.exc_info()[1]
-            if exc is None:
+            found = errors.exc_info_of(exception)
+            if found is None:
                 return None
             if self._disabled:
                 self._refuse()
                 return None
-            if not errors.mark_captured(exc):
+            if not errors.mark_captured(found[0]):
                 return None
             props: dict[str, Any] = {
                 "$exception_list": errors.exception_list(
-                    exc, handled=handled, options=self._frames
+                    exception, handled=handled, mechanism_type=mechanism_type, options=self._frames
                 ),
-                "$exception_level": "error",
+                "$exception_level": level,
             }
+            if source:
+                props["$exception_source"] = source
             if properties:
                 props.update(properties)
             if self._settings.log_captured_exceptions:
-                _logger.error("captured exception", exc_info=exc)
+                _logger.error("captured exception", exc_info=found[0])
             return self._capture(
                 "$exception",
                 distinct_id,
@@ -452,6 +510,8 @@ class Client(FlagMethods):
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush (default budget ``shutdown_timeout``) and stop the sender."""
+        if self._excepthooks is not None:
+            self._excepthooks.close()
         try:
             self._flags.shutdown()
             return self._transport.shutdown(timeout)

@@ -120,7 +120,11 @@ def exception_autocapture_enabled() -> bool:
 
 
 def _capture_exit_exception(scope: Scope, exc: Exception) -> None:
-    """Capture an Exception leaving ``scope`` once, with the scope's or the default client."""
+    """Capture an Exception leaving ``scope`` once, with the scope's or the default client.
+
+    Reported as handled, as posthog-python reports an exception leaving its ``new_context``:
+    the context saw it and re-raised it, and what happens next is the app's business.
+    """
     from . import errors  # loaded on the first exception, not at import
 
     if errors.is_captured(exc):
@@ -133,7 +137,7 @@ def _capture_exit_exception(scope: Scope, exc: Exception) -> None:
     else:
         wanted = exception_autocapture_enabled()
     if wanted:
-        (client if client is not None else get_client()).capture_exception(exc, handled=False)
+        (client if client is not None else get_client()).capture_exception(exc)
 
 
 observers.on_exit_exception(_capture_exit_exception)

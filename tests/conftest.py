@@ -18,6 +18,7 @@ SLOW_DIRECTORIES = ("integration", "reliability")
 # Unit tests that take about a second or more on their own (pytest --durations), or run a
 # subprocess: out of the fast tier.
 SLOW_UNIT_TESTS = {
+    "parity/test_uncaught_parity.py::test_uncaught_exception_is_reported_as_posthog_python_reports_it",
     "unit/otlp/test_bridge_decode.py::test_wire_reader_agrees_with_the_generated_classes",
     "unit/otlp/test_reader.py::test_bridge_reads_protobuf_and_json_alike",
     "unit/otlp/test_reader.py::test_bridge_reads_protobuf_and_json_logs_alike",

@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--billing-url", default="")
     args = parser.parse_args(argv)
 
-    PosthogInstrumentor().instrument(flush_interval=0.2)
+    # These services are the application here: their directory is the project.
+    here = os.path.dirname(os.path.abspath(__file__))
+    PosthogInstrumentor().instrument(flush_interval=0.2, project_root=here)
     _export_spans_to_sink()
     app = billing_app if args.service == "billing" else frontend_app(args.billing_url)
     server = make_server(

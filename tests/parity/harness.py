@@ -52,8 +52,21 @@ DELIBERATE: dict[str, str] = {
     "properties.$window_id": "the context's window id (posthog-js's), sent as posthog-js does",
 }
 # Extra keys of each $exception_list frame and entry that we add next to posthog-python's.
-DELIBERATE_FRAME_KEYS: dict[str, str] = {}
+DELIBERATE_FRAME_KEYS: dict[str, str] = {
+    "qualname": "the function's qualified name (`Cart.total`, `handler.<locals>.inner`) next "
+    "to the plain `function` PostHog fingerprints on; sent when it says more",
+}
 DELIBERATE_ENTRY_KEYS: dict[str, str] = {}
+# Values of frame keys we send differently on purpose; our value is mapped to posthog-python's.
+DELIBERATE_FRAME_VALUES: dict[str, str] = {
+    "pre_context/post_context": "a source line over 1024 UTF-8 bytes is cut to fit and ends in "
+    "'...' (posthog-python sends null, which PostHog's frame reader does not accept in these "
+    "lists of strings)",
+}
+_LONG_LINE_BYTES = 1024
+# posthog-python's own frames (an exception leaving its ``new_context`` passes through its
+# contextmanager's frame); our stacks hold ours instead, so neither library's own is compared.
+ORACLE_OWN_MODULES = ("posthog",)
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -155,7 +168,10 @@ def normalise(event: dict[str, Any], *, ours: bool, keep: tuple[str, ...] = ()) 
 
 
 def _normalise_exception_list(entries: Any, *, ours: bool) -> None:
-    if not isinstance(entries, list) or not ours:
+    if not isinstance(entries, list):
+        return
+    if not ours:
+        _drop_oracle_frames(entries)
         return
     for entry in entries:
         if not isinstance(entry, dict):
@@ -166,6 +182,32 @@ def _normalise_exception_list(entries: Any, *, ours: bool) -> None:
         for frame in frames if isinstance(frames, list) else ():
             for key in DELIBERATE_FRAME_KEYS:
                 frame.pop(key, None)
+            for key in ("pre_context", "post_context"):
+                if isinstance(frame.get(key), list):
+                    frame[key] = [None if _was_cut(line) else line for line in frame[key]]
+
+
+def _was_cut(line: Any) -> bool:
+    return (
+        isinstance(line, str)
+        and line.endswith("...")
+        and len(line.encode("utf-8")) > _LONG_LINE_BYTES - 6
+    )
+
+
+def _drop_oracle_frames(entries: list[Any]) -> None:
+    for entry in entries:
+        stacktrace = entry.get("stacktrace") if isinstance(entry, dict) else None
+        frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+        if isinstance(frames, list):
+            stacktrace["frames"] = [f for f in frames if not _is_oracle_frame(f)]
+
+
+def _is_oracle_frame(frame: Any) -> bool:
+    module = frame.get("module") if isinstance(frame, dict) else None
+    return isinstance(module, str) and any(
+        module == own or module.startswith(own + ".") for own in ORACLE_OWN_MODULES
+    )
 
 
 def _shape(value: Any) -> Any:

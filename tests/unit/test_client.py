@@ -251,9 +251,14 @@ def test_capture_exception_builds_exception_list_once() -> None:
     assert event["properties"]["$exception_level"] == "error"
     (entry,) = event["properties"]["$exception_list"]
     assert entry["type"] == "ValueError"
-    assert entry["mechanism"] == {"type": "generic", "handled": True}
+    assert entry["mechanism"] == {
+        "exception_id": 0,
+        "type": "generic",
+        "handled": True,
+        "synthetic": False,
+    }
     frames = entry["stacktrace"]["frames"]
-    assert frames[-1]["function"].endswith("test_capture_exception_builds_exception_list_once")
+    assert frames[-1]["function"] == "test_capture_exception_builds_exception_list_once"
     assert frames[-1]["context_line"].strip() == 'raise ValueError("bad input")'
 
 

@@ -37,6 +37,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "posthog_otel.flags",
         "posthog_otel._flag_methods",
         "posthog_otel.flag_functions",
+        "posthog_otel._excepthooks",
     ),
     "propagation": ("posthog_otel.propagation",),
     "spans": ("posthog_otel.spans",),
