@@ -97,8 +97,9 @@ def python_frame(
         "abs_path": os.path.abspath(path) if path else None,
         "function": name,
         "module": module,
-        "lineno": lineno,
     }
+    if lineno is not None:  # always known for a live frame; text may not say
+        frame["lineno"] = lineno
     if function and function != name:
         frame["qualname"] = function
     in_app = _in_app(frame["abs_path"], module, options)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 import posthog_otel
-from posthog_otel import Client, default_client
+from posthog_otel import Client, global_client
 from tests.support.flags_server import Flag, FlagsServer
 
 pytest.importorskip("posthog", reason="feature flags are evaluated by posthog-python")
@@ -79,7 +79,7 @@ def test_explicit_arguments_win_over_the_context(client: Client, server: FlagsSe
 
 
 def test_module_functions_use_the_default_client(client: Client, server: FlagsServer) -> None:
-    previous = default_client.set_client(client)
+    previous = global_client.set_client(client)
     try:
         with posthog_otel.new_context():
             posthog_otel.identify_context("u9")
@@ -94,7 +94,7 @@ def test_module_functions_use_the_default_client(client: Client, server: FlagsSe
             posthog_otel.capture("paid", flags=snapshot)
             posthog_otel.capture("paid_again", send_feature_flags=True)
     finally:
-        default_client.set_client(previous)
+        global_client.set_client(previous)
     paid = {e["event"]: e["properties"] for e in server.events}
     assert paid["paid"]["$active_feature_flags"] == ["beta", "vip"]
     assert paid["paid_again"]["$feature/vip"] is True

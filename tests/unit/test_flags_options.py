@@ -87,7 +87,7 @@ _WITHOUT_POSTHOG = textwrap.dedent(
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
     import posthog_otel
 
-    client = posthog_otel.Client(None)
+    client = posthog_otel.Client("phc_k", send=False)
     try:
         client.get_feature_flag("beta", "u1")
     except ImportError as exc:

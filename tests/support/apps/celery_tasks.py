@@ -29,7 +29,12 @@ _MODE = os.environ.get("CELERY_TEST_MODE", "")
 def make_app(broker_dir: str | os.PathLike[str]) -> Celery:
     folder = Path(broker_dir)
     (folder / "queue").mkdir(parents=True, exist_ok=True)
-    celery_app = Celery("celery_tasks", broker="filesystem://")
+    # messages are written atomically (the stock transport lets a worker read a half-written one)
+    celery_app = Celery(
+        "celery_tasks",
+        broker="filesystem://",
+        broker_transport="tests.support.apps.atomic_fs:Transport",
+    )
     celery_app.conf.update(
         broker_transport_options={
             "data_folder_in": str(folder / "queue"),
