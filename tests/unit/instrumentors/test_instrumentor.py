@@ -117,3 +117,49 @@ def test_default_client_is_configured_from_arguments(
         instrument_libraries=False,
     )
     assert default_client.get_client().host == capture_server.url
+
+
+def _identified_request(provider: TracerProvider, user: str) -> None:
+    tracer = provider.get_tracer("t")
+    with (
+        tracer.start_as_current_span("GET /order", kind=SpanKind.SERVER),
+        posthog.new_context(),
+    ):
+        posthog.identify_context(user)
+        posthog.capture("manual")
+
+
+@pytest.mark.parametrize("order", ["setup_first", "instrument_first"])
+def test_setup_and_instrument_work_in_either_order(
+    instrumentor: PosthogInstrumentor, capture_server: CaptureServer, order: str
+) -> None:
+    provider = TracerProvider()
+    if order == "setup_first":
+        posthog.setup(api_key="phc_order", host=capture_server.url)
+        instrumentor.instrument(tracer_provider=provider, instrument_libraries=False)
+    else:
+        instrumentor.instrument(tracer_provider=provider, instrument_libraries=False)
+        posthog.setup(api_key="phc_order", host=capture_server.url)
+    _identified_request(provider, f"user-{order}")
+    provider.force_flush()
+    assert posthog.flush(5)
+    events = sorted((e["event"], e["distinct_id"]) for e in capture_server.events)
+    assert events == [("GET /order", f"user-{order}"), ("manual", f"user-{order}")]
+    provider.shutdown()
+
+
+def test_instrument_arguments_after_setup_replace_it_and_say_so(
+    instrumentor: PosthogInstrumentor,
+    capture_server: CaptureServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="posthog_otel")
+    posthog.setup(api_key="phc_first", host="http://127.0.0.1:9")
+    instrumentor.instrument(
+        api_key="phc_second",
+        host=capture_server.url,
+        tracer_provider=TracerProvider(),
+        instrument_libraries=False,
+    )
+    assert "replaces the default client" in caplog.text
+    assert default_client.get_client().host == capture_server.url
