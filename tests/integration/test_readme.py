@@ -184,7 +184,9 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 def _check_events(block: Block, workspace: Workspace) -> list[str]:
     problems = []
     for name, distinct_id in block.expected():
-        filters = {"event": name} if distinct_id is None else {"event": name, "distinct_id": distinct_id}
+        filters = (
+            {"event": name} if distinct_id is None else {"event": name, "distinct_id": distinct_id}
+        )
         try:
             workspace.sink.wait_for(1, timeout=20, **filters)
         except AssertionError as exc:

@@ -92,7 +92,9 @@ def _repack(dist: metadata.Distribution, folder: Path) -> Path:
     version = dist.version
     target = folder / f"{name}-{version}-{_tag(dist)}.whl"
     info_dir = next(
-        str(f).split("/")[0] for f in dist.files or [] if str(f).split("/")[0].endswith(".dist-info")
+        str(f).split("/")[0]
+        for f in dist.files or []
+        if str(f).split("/")[0].endswith(".dist-info")
     )
     base = Path(str(dist.locate_file("")))
     records: list[str] = []
