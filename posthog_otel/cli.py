@@ -22,8 +22,11 @@ Each subcommand is one ``_add_<name>`` function that declares its arguments and 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
+import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -131,10 +134,12 @@ def _run_sink(args: argparse.Namespace) -> int:
     except SchemaError as exc:
         print(f"posthog-otel sink: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:
+        print(f"posthog-otel sink: cannot open the database {args.db!r}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
-            f"posthog-otel sink: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
-            "is another sink running? Try --port 0 for any free port.",
+            f"posthog-otel sink: {_bind_problem(args.host, args.port, exc, 'sink')}",
             file=sys.stderr,
         )
         return 2
@@ -294,6 +299,10 @@ def _run_bridge(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    problem = _bind_check(settings.host, settings.port)
+    if problem is not None:
+        print(f"posthog-otel bridge: {problem}", file=sys.stderr)
+        return 2
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.require_headers:
         print(
             f"warning: listening on {settings.host} without --require-header: anyone who can "
@@ -313,6 +322,38 @@ def _run_bridge(args: argparse.Namespace) -> int:
         return 2
     print("posthog-otel bridge stopped", flush=True)
     return 0
+
+
+# --------------------------------------------------------------------------- start-up errors
+
+
+def _bind_problem(host: str, port: int, exc: OSError, program: str) -> str:
+    """One accurate line for a failure to listen on ``host:port``."""
+    where = f"cannot listen on {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: {host!r} is not a known host name or address"
+    if exc.errno == errno.EADDRINUSE:
+        hint = ", or --port 0 for any free port" if program == "sink" else ""
+        return f"{where}: the port is in use (another {program}, or another program); choose another --port{hint}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {host} is not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"{where}: permission denied (ports below 1024 need privileges)"
+    return f"{where}: {exc.strerror or exc}"
+
+
+def _bind_check(host: str, port: int) -> str | None:
+    """Bind ``host:port`` once, as the server will, to report a problem before starting."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        return _bind_problem(host, port, exc, "bridge")
+    return None
 
 
 if __name__ == "__main__":
