@@ -54,10 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends every option with its default, unless the text already gives it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, [], argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posthog-otel",
         description="PostHog on OpenTelemetry: local tools.",
+        formatter_class=_DefaultsShown,
     )
     parser.add_argument("--version", action="version", version=f"posthog-otel {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -73,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
+        formatter_class=_DefaultsShown,
         help="run two instrumented services and a scripted session against a local sink",
         description=(
             "Start the local sink (or use one running on --port), run a shop API and a billing "
@@ -81,7 +98,11 @@ def _add_demo(commands: Any) -> None:
         ),
     )
     demo.add_argument("--port", type=int, default=8010, help="sink port (default 8010; 0 = any)")
-    demo.add_argument("--db", default=None, help="SQLite file for a sink started by the demo")
+    demo.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file for a sink started by the demo (default: a new temporary file)",
+    )
     demo.add_argument("--keep", action="store_true", help="keep the viewer running afterwards")
     demo.set_defaults(handler=_run_demo)
 
@@ -100,6 +121,7 @@ def _add_sink(commands: Any) -> None:
 
     sink = commands.add_parser(
         "sink",
+        formatter_class=_DefaultsShown,
         help="run a local PostHog-compatible capture server with a web viewer",
         description=(
             "Accept PostHog capture requests (/batch/, /capture/, /e/, /i/v0/e/) and OTLP "
@@ -181,6 +203,7 @@ def _run_sink(args: argparse.Namespace) -> int:
 def _add_bridge(commands: Any) -> None:
     bridge = commands.add_parser(
         "bridge",
+        formatter_class=_DefaultsShown,
         help="receive OTLP/HTTP traces and logs and send them to PostHog as events",
         description=(
             "An OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON; gzip) for an "
@@ -238,6 +261,8 @@ def _add_bridge(commands: Any) -> None:
     )
     add("--flush-at", type=int, default=1000, help="events per upload to PostHog (default 1000)")
     add("--max-attributes", type=int, default=128, help="attributes kept per span/log record")
+    # --max-projects, --max-attributes and the others without a default in their text get
+    # "(default: N)" from _DefaultsShown.
     add(
         "--retry-after",
         type=int,
