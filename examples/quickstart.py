@@ -1,6 +1,6 @@
 """posthog-otel quick start: contexts, events, exceptions and traces, with no account needed.
 
-Needs only posthog-otel itself (``pip install .`` from a clone; no extras). Run it with
+Needs: ``pip install ./posthog-otel`` (no extras). Run it with
 ``python examples/quickstart.py``. It starts a PostHog-compatible capture server on 127.0.0.1, points posthog-otel at it, runs a
 small "checkout" flow the way a web request would, and prints what PostHog would receive.
 Exit code 0 only if every expected event arrived with the right person, session and tags.

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,13 +30,12 @@ import pytest
 import requests
 
 from posthog_otel.sink import SinkServer
+from tests.support.fresh_venv import FreshVenv
 from tests.support.procs import free_port
 from tests.support.readme_blocks import Block, readme_blocks
-from tests.support.wheelhouse import build_wheelhouse
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-CLONE = "posthog-otel"
 KEY = "phc_readme"
 BLOCK_TIMEOUT = 180.0
 # Lines that mean a start-up went wrong even when the command exits 0.
@@ -70,23 +67,9 @@ class Workspace:
         return re.sub(r"\b(5000|4319)\b", lambda m: str(self.ports[m.group(1)]), code)
 
 
-def _copy_checkout(target: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-
-
 def _wheel_roots(blocks: list[Block]) -> list[str]:
-    """This project with every user-facing extra, everything README pip lines name, the build."""
-    roots = ["posthog-otel[bridge]", "setuptools>=77", "wheel"]
+    """Everything README pip lines name (FreshVenv adds this project and its build backend)."""
+    roots: list[str] = []
     for block in blocks:
         if block.kind != "sh" or "not-run" in block.markers:
             continue
@@ -103,33 +86,14 @@ def _wheel_roots(blocks: list[Block]) -> list[str]:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     folder = tmp_path_factory.mktemp("readme")
-    blocks = readme_blocks(README.read_text())
-    missing = build_wheelhouse(folder / "wheels", _wheel_roots(blocks), skip=["posthog-otel"])
-    assert not missing, f"README installs packages this test environment lacks: {missing}"
-    _copy_checkout(folder / CLONE)
-    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=120)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("POSTHOG_", "OTEL_", "PIP_", "PYTHON", "VIRTUAL_ENV"))
-    }
-    dev_bin = str(Path(sys.executable).parent)
-    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != dev_bin]
+    venv = FreshVenv.create(folder, _wheel_roots(readme_blocks(README.read_text())))
     with SinkServer(port=0, db_path=folder / "sink.sqlite3", api_key=KEY) as sink:
-        env.update(
-            PATH=os.pathsep.join([str(folder / "venv" / "bin"), *path]),
-            VIRTUAL_ENV=str(folder / "venv"),
-            PIP_NO_INDEX="1",
-            PIP_FIND_LINKS=str(folder / "wheels"),
-            PIP_DISABLE_PIP_VERSION_CHECK="1",
-            HTTP_PROXY="http://127.0.0.1:9",
-            HTTPS_PROXY="http://127.0.0.1:9",
-            NO_PROXY="127.0.0.1,localhost",
-            POSTHOG_API_KEY=KEY,
-            POSTHOG_HOST=sink.url,
-            BRIDGE_TOKEN="readme-token",
-            PYTHONUNBUFFERED="1",
-        )
+        env = {
+            **venv.env,
+            "POSTHOG_API_KEY": KEY,
+            "POSTHOG_HOST": sink.url,
+            "BRIDGE_TOKEN": "readme-token",
+        }
         yield Workspace(folder, env, sink, {"5000": free_port(), "4319": free_port()})
 
 
