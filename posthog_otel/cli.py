@@ -285,7 +285,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("uvicorn") is None:
         print(
             "posthog-otel bridge needs the bridge extra (uvicorn is missing): "
-            "pip install 'posthog-otel[bridge]'",
+            "pip install './posthog-otel[bridge]' from a clone (or pip install uvicorn)",
             file=sys.stderr,
         )
         return 2
