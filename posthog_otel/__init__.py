@@ -21,11 +21,10 @@ on first use.
 
 from __future__ import annotations
 
+import os as _os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-import os as _os
 
 from . import default_client
 from .context import (
