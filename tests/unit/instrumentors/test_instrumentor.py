@@ -122,11 +122,13 @@ def test_default_client_is_configured_from_arguments(
 def _identified_request(provider: TracerProvider, user: str) -> None:
     tracer = provider.get_tracer("t")
     with (
+        pytest.raises(ValueError),
         tracer.start_as_current_span("GET /order", kind=SpanKind.SERVER),
-        posthog.new_context(),
+        posthog.new_context(capture_exceptions=False),  # the span reports it
     ):
         posthog.identify_context(user)
         posthog.capture("manual")
+        raise ValueError("declined")
 
 
 @pytest.mark.parametrize("order", ["setup_first", "instrument_first"])
@@ -144,7 +146,11 @@ def test_setup_and_instrument_work_in_either_order(
     provider.force_flush()
     assert posthog.flush(5)
     events = sorted((e["event"], e["distinct_id"]) for e in capture_server.events)
-    assert events == [("GET /order", f"user-{order}"), ("manual", f"user-{order}")]
+    assert events == [
+        ("$exception", f"user-{order}"),
+        ("GET /order", f"user-{order}"),
+        ("manual", f"user-{order}"),
+    ]
     provider.shutdown()
 
 
