@@ -169,3 +169,22 @@ def test_instrument_arguments_after_setup_replace_it_and_say_so(
     )
     assert "replaces the default client" in caplog.text
     assert default_client.get_client().host == capture_server.url
+
+
+def test_a_missing_library_under_the_auto_loader_is_one_debug_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from posthog_otel.instrumentors.celery import PosthogCeleryInstrumentor
+
+    class _Missing(PosthogCeleryInstrumentor):
+        def instrumentation_dependencies(self) -> tuple[str, ...]:
+            return ("no-such-library-for-posthog-otel >= 1",)
+
+    caplog.set_level(logging.DEBUG, logger="posthog_otel")
+    instrumentor = _Missing()
+    instrumentor.instrument(skip_dep_check=True)  # how opentelemetry-instrument calls it
+    assert not instrumentor.is_instrumented_by_opentelemetry
+    ours = [r for r in caplog.records if r.name == "posthog_otel"]
+    assert [r.levelno for r in ours] == [logging.DEBUG]
+    assert "no-such-library-for-posthog-otel" in ours[0].getMessage()
+    assert ours[0].exc_info is None
