@@ -120,7 +120,7 @@ def _celery(venv: FreshVenv, sink: SinkServer) -> str:
 RUNS: dict[str, Callable[[FreshVenv, SinkServer], str]] = {
     "quickstart": _quickstart,
     "flask": lambda venv, sink: _serve(
-        venv, sink, ["python", "examples/flask_app.py"], "/checkout"
+        venv, sink, ["python", "examples/flask_app.py"], "/checkout", "order_completed"
     ),
     "fastapi": lambda venv, sink: _serve(
         venv,

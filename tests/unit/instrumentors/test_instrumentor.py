@@ -174,16 +174,26 @@ def test_instrument_arguments_after_setup_replace_it_and_say_so(
 def test_a_missing_library_under_the_auto_loader_is_one_debug_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from posthog_otel.instrumentors.celery import PosthogCeleryInstrumentor
+    from posthog_otel.instrumentors._base import PosthogLibraryInstrumentor
 
-    class _Missing(PosthogCeleryInstrumentor):
+    calls: list[dict[str, object]] = []
+
+    class _Missing(PosthogLibraryInstrumentor):
+        _instance = None  # BaseInstrumentor keeps one instance per class
+
         def instrumentation_dependencies(self) -> tuple[str, ...]:
             return ("no-such-library-for-posthog-otel >= 1",)
+
+        def _instrument(self, **kwargs: object) -> None:
+            calls.append(kwargs)
+
+        def _uninstrument(self, **kwargs: object) -> None:
+            pass
 
     caplog.set_level(logging.DEBUG, logger="posthog_otel")
     instrumentor = _Missing()
     instrumentor.instrument(skip_dep_check=True)  # how opentelemetry-instrument calls it
-    assert not instrumentor.is_instrumented_by_opentelemetry
+    assert not instrumentor.is_instrumented_by_opentelemetry and calls == []
     ours = [r for r in caplog.records if r.name == "posthog_otel"]
     assert [r.levelno for r in ours] == [logging.DEBUG]
     assert "no-such-library-for-posthog-otel" in ours[0].getMessage()
