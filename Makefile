@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench
+.PHONY: install demo test test-fast lint bench screenshots
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,3 +30,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# PNGs of the viewer's main pages (docs/screenshots/), from a sink filled by the demo, in the
+# headless Chromium the browser tests use (Debian: apt-get install chromium chromium-driver)
+screenshots: $(STAMP)
+	$(PY) -m tests.support.screenshots docs/screenshots

@@ -29,7 +29,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 __all__ = ["PosthogLibraryInstrumentor", "instrument_after_init", "posthog_disabled"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 def posthog_disabled() -> bool:

@@ -42,7 +42,7 @@ from posthog_otel.propagation.propagator import (
 
 __all__ = ["CONTEXT_TAGS_HEADER", "inbound_state", "write_headers"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 CONTEXT_TAGS_HEADER = "X-POSTHOG-CONTEXT-TAGS"
 _NESTED = "headers"  # protocol 2: custom headers that reach ``task.request.headers``

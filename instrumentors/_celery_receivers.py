@@ -27,7 +27,7 @@ from ._celery_headers import inbound_state, write_headers
 
 __all__ = ["RECEIVERS", "Options", "options"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _STATE_ATTR = "_posthog_otel_task"
 
@@ -46,9 +46,9 @@ class Options:
     def get_client(self) -> Any:
         if self.client is not None:
             return self.client
-        from posthog_otel import default_client
+        from posthog_otel import global_client
 
-        return default_client.get_client()
+        return global_client.get_client()
 
     def tracked(self, task_name: str | None, properties: dict[str, Any]) -> bool:
         task_filter = self.task_filter
@@ -284,9 +284,9 @@ def _flush(**_: Any) -> None:
     try:
         client = options.client
         if client is None:
-            from posthog_otel import default_client
+            from posthog_otel import global_client
 
-            client = default_client.current_client()
+            client = global_client.current_client()
         if client is not None:
             client.flush(5.0)
     except Exception:

@@ -26,7 +26,7 @@ from ._request import RequestContext, RequestOptions, capture_request_exception
 
 __all__ = ["REQUEST_ATTR", "Tracked", "capture_in", "connect_signal", "is_client_error"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 REQUEST_ATTR = "_posthog_otel_request"
 

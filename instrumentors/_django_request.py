@@ -31,7 +31,7 @@ __all__ = [
     "user_identity",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 def django_module(module: str) -> Any:

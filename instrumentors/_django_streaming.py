@@ -24,7 +24,7 @@ from ._request import RequestContext, exit_request
 
 __all__ = ["finish_response"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 def _scoped_chunks(chunks: Iterable[Any], context: RequestContext) -> Iterator[Any]:

@@ -19,7 +19,7 @@ from posthog_otel.delivery.pending import flush_pending
 
 __all__ = ["answer_lifespan", "flush_off_loop"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

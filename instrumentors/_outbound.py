@@ -22,7 +22,7 @@ from posthog_otel.propagation.propagator import (
 
 __all__ = ["Outbound", "find_wrapper", "unwrap_ours"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 class Outbound:

@@ -50,7 +50,7 @@ __all__ = [
     "exit_request",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 ExtraTags = Callable[[Any], Mapping[str, Any] | None]
 RequestFilter = Callable[[Any], bool]
@@ -254,11 +254,11 @@ def capture_request_exception(
         return
     token = attached = None
     try:
-        from posthog_otel import default_client
+        from posthog_otel import global_client
 
         if context is not None and contexts.current_scope() is not context.scope:
             token, attached = contexts.attach_scope(context.scope)
-        client = options.client or default_client.get_client()
+        client = options.client or global_client.get_client()
         client.capture_exception(exc, handled=False)
     except Exception:
         _logger.debug("posthog-otel could not capture a request exception", exc_info=True)

@@ -79,7 +79,7 @@ __all__ = [
     "PosthogCeleryInstrumentor",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _CONTRIB_MODULE = "opentelemetry.instrumentation.celery"
 

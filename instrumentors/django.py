@@ -72,7 +72,7 @@ __all__ = [
     "with_posthog_middleware",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 MIDDLEWARE_PATH = "posthog_otel.instrumentors.django.PosthogContextMiddleware"
 _CONTRIB_MIDDLEWARE = (

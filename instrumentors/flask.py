@@ -48,7 +48,7 @@ from .wsgi import request_info_from_environ
 
 __all__ = ["PosthogFlaskInstrumentor", "instrument_app", "uninstrument_app"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _EXTENSION = "posthog_otel"
 _ENVIRON_KEY = "posthog_otel.request_context"

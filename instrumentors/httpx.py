@@ -42,7 +42,7 @@ from ._outbound import Outbound, find_wrapper, unwrap_ours
 
 __all__ = ["PosthogHttpxInstrumentor"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 _outbound = Outbound()
 
 

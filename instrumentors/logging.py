@@ -58,11 +58,12 @@ from ._base import PosthogLibraryInstrumentor
 
 __all__ = ["PosthogLoggingInstrumentor"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 DISTINCT_ID_FIELD = "posthog_distinct_id"
 SESSION_ID_FIELD = "posthog_session_id"
-_OWN_LOGGER = "posthog_otel"
+# our own loggers (posthog.otel) and posthog-python's (posthog): never turned into events
+_OWN_LOGGERS = ("posthog", "posthog_otel")
 _PROBE = "posthog_otel.probe"
 _DEFAULT_LEVEL = logging.ERROR
 _MAX_MESSAGE = 10_000  # characters of log_message kept
@@ -73,7 +74,7 @@ class _State:
         self.active = False
         self.level = _DEFAULT_LEVEL
         self.client: Any = None
-        self.ignored: tuple[str, ...] = (_OWN_LOGGER,)
+        self.ignored: tuple[str, ...] = _OWN_LOGGERS
         self.previous: Callable[..., logging.LogRecord] | None = None
         self.factory: Callable[..., logging.LogRecord] | None = None
         self.local = threading.local()  # .busy: a capture is running on this thread
@@ -139,9 +140,9 @@ def _capture(record: logging.LogRecord, exc: BaseException | None) -> None:
             message = message[:_MAX_MESSAGE] + "…"
         client = _state.client
         if client is None:
-            from posthog_otel import default_client
+            from posthog_otel import global_client
 
-            client = default_client.get_client()
+            client = global_client.get_client()
         client.capture_exception(
             exc,
             properties={
@@ -211,7 +212,7 @@ class PosthogLoggingInstrumentor(PosthogLibraryInstrumentor):
         level = _configured_level(kwargs.get("level"))  # ValueError for a bad level in code
         try:
             ignore: Iterable[str] = kwargs.get("ignore_loggers") or ()
-            _state.ignored = (_OWN_LOGGER, *(str(name) for name in ignore))
+            _state.ignored = (*_OWN_LOGGERS, *(str(name) for name in ignore))
             _state.level = level
             _state.client = kwargs.get("client")
             factory = _state.factory

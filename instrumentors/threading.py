@@ -52,7 +52,7 @@ from ._outbound import find_wrapper
 
 __all__ = ["PosthogThreadingInstrumentor"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _CONTEXT_ATTR = "_posthog_otel_context"
 _CONTRIB_CONTEXT_ATTR = "_otel_context"  # where contrib's ThreadingInstrumentor keeps it
@@ -159,12 +159,14 @@ def _capture_wanted(client: Any) -> bool:
 def _client() -> Any:
     if _state.client is not None:
         return _state.client
-    from posthog_otel import default_client
+    from posthog_otel import global_client
 
-    return default_client.get_client()
+    return global_client.get_client()
 
 
-def _capture_unhandled(exc: BaseException | None, ctx: Any, properties: dict[str, Any]) -> None:
+def _capture_unhandled(
+    exc: BaseException | None, ctx: Any, properties: dict[str, Any], *, in_thread: bool
+) -> None:
     if not _state.active or not isinstance(exc, Exception):
         return
     try:
@@ -175,12 +177,12 @@ def _capture_unhandled(exc: BaseException | None, ctx: Any, properties: dict[str
         client = _client()
         if not _capture_wanted(client):
             return
+        # As posthog-python's excepthooks report it (level, source, mechanism).
+        capture = client.capture_uncaught_exception
         if ctx is None:
-            client.capture_exception(exc, properties=properties, handled=False)
+            capture(exc, in_thread=in_thread, properties=properties)
         else:
-            call_in_context(
-                ctx, client.capture_exception, exc, properties=properties, handled=False
-            )
+            call_in_context(ctx, capture, exc, in_thread=in_thread, properties=properties)
     except Exception:
         _logger.debug("posthog-otel could not capture an unhandled exception", exc_info=True)
 
@@ -190,7 +192,7 @@ def _make_threading_hook(previous: Callable[[Any], object]) -> Callable[[Any], N
         thread = getattr(args, "thread", None)
         ctx = getattr(thread, _CONTEXT_ATTR, None) or getattr(thread, _CONTRIB_CONTEXT_ATTR, None)
         properties = {"thread_name": getattr(thread, "name", None)}
-        _capture_unhandled(getattr(args, "exc_value", None), ctx, properties)
+        _capture_unhandled(getattr(args, "exc_value", None), ctx, properties, in_thread=True)
         previous(args)
 
     return posthog_threading_excepthook
@@ -200,7 +202,7 @@ def _make_sys_hook(previous: Callable[..., object]) -> Callable[..., None]:
     def posthog_sys_excepthook(
         exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
     ) -> None:
-        _capture_unhandled(exc, None, {})
+        _capture_unhandled(exc, None, {}, in_thread=False)
         previous(exc_type, exc, tb)
 
     return posthog_sys_excepthook

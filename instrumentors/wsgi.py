@@ -30,7 +30,7 @@ from ._request import (
 
 __all__ = ["PosthogWSGIMiddleware", "request_info_from_environ"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

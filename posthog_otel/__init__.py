@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import os as _os
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import default_client
+from . import global_client
 from .context import (
     Scope,
     current_scope,
@@ -68,6 +67,19 @@ _source_checkout_path()
 if TYPE_CHECKING:
     from .client import Client, Posthog
     from .context.carry import propagate_context
+    from .flag_functions import (
+        evaluate_flags,
+        feature_enabled,
+        feature_flag_definitions,
+        get_all_flags,
+        get_all_flags_and_payloads,
+        get_feature_flag,
+        get_feature_flag_payload,
+        get_feature_flag_result,
+        get_remote_config_payload,
+        load_feature_flags,
+    )
+    from .flags import FlagsUnavailableError
     from .instrumentor import PosthogInstrumentor
     from .propagation.carriers import extract, inject
     from .propagation.propagator import PosthogPropagator
@@ -77,6 +89,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Client",
+    "FlagsUnavailableError",
     "Posthog",
     "PosthogInstrumentor",
     "PosthogPropagator",
@@ -89,17 +102,28 @@ __all__ = [
     "capture_exception",
     "capture_span",
     "current_scope",
+    "evaluate_flags",
     "extract",
+    "feature_enabled",
+    "feature_flag_definitions",
     "flush",
+    "get_all_flags",
+    "get_all_flags_and_payloads",
     "get_client",
     "get_context_device_id",
     "get_context_distinct_id",
     "get_context_session_id",
     "get_context_window_id",
+    "get_feature_flag",
+    "get_feature_flag_payload",
+    "get_feature_flag_result",
+    "get_remote_config_payload",
     "get_tags",
     "group_identify",
     "identify_context",
     "inject",
+    "join",
+    "load_feature_flags",
     "new_context",
     "propagate_context",
     "scoped",
@@ -113,6 +137,30 @@ __all__ = [
     "tag",
 ]
 
+_compat_names = (
+    "disable_connection_reuse",
+    "enable_keep_alive",
+    "set_capture_exception_code_variables_context",
+    "set_code_variables_detect_secrets_context",
+    "set_code_variables_ignore_patterns_context",
+    "set_code_variables_mask_patterns_context",
+    "set_code_variables_mask_url_credentials_context",
+    "set_socket_options",
+)
+
+_flag_function_names = (
+    "evaluate_flags",
+    "feature_enabled",
+    "feature_flag_definitions",
+    "get_all_flags",
+    "get_all_flags_and_payloads",
+    "get_feature_flag",
+    "get_feature_flag_payload",
+    "get_feature_flag_result",
+    "get_remote_config_payload",
+    "load_feature_flags",
+)
+
 # Module-level configuration, read when the default client is first built (as posthog-python).
 api_key: str | None = None
 project_api_key: str | None = None
@@ -123,14 +171,31 @@ sync_mode: bool | None = None
 on_error: Any = None
 before_send: Any = None
 super_properties: Mapping[str, Any] | None = None
-enable_exception_autocapture: bool = True
+enable_exception_autocapture: bool | None = None
 project_root: str | None = None
 disable_geoip: bool | None = None
+send: bool | None = None
+is_server: bool | None = None
+historical_migration: bool | None = None
+log_captured_exceptions: bool | None = None
+in_app_modules: Any = None
+# feature flag options (the ``flags`` extra; see posthog_otel.flags)
+personal_api_key: str | None = None
+secret_key: str | None = None
+poll_interval: float | None = None
+feature_flags_request_timeout_seconds: float | None = None
+feature_flags_request_max_retries: int | None = None
+enable_local_evaluation: bool | None = None
+flag_fallback_cache_url: str | None = None
+flag_definition_cache_provider: Any = None
 
 # The default client reads the attributes above when it is first built.
-default_client.read_module_options_from(lambda name: globals().get(name))
+global_client.read_module_options_from(lambda name: globals().get(name))
 
 _LAZY = {
+    **{name: ".flag_functions" for name in _flag_function_names},
+    "FlagsUnavailableError": ".flags",
+    **{name: "._compat" for name in _compat_names},
     "Client": ".client",
     "Posthog": ".client",
     "PosthogInstrumentor": ".instrumentor",
@@ -145,6 +210,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "default_client":  # posthog-python's: the default client once built, or None
+        return global_client.current_client()
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'posthog_otel' has no attribute {name!r}")
@@ -157,12 +224,17 @@ def __getattr__(name: str) -> Any:
 
 def get_client() -> Client:
     """The default client (built on first use from module attributes or the environment)."""
-    return default_client.get_client()
+    return global_client.get_client()
 
 
 def setup(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:
-    """Configure the default client explicitly; returns it. Options as :class:`Client`."""
-    return default_client.setup(api_key, host, **options)
+    """The default client, as posthog-python's ``setup()``: built from the module attributes
+    (``posthog_otel.api_key`` …) on first use, the attributes set later (``disabled``,
+    ``debug``, ``before_send``) applied. With arguments, a new default client built from them
+    (options as :class:`Client`) replaces the current one."""
+    if api_key is None and host is None and not options:
+        return global_client.module_client()
+    return global_client.setup(api_key, host, **options)
 
 
 def capture(
@@ -170,78 +242,133 @@ def capture(
     *,
     distinct_id: Any = None,
     properties: Mapping[str, Any] | None = None,
-    timestamp: datetime | float | None = None,
+    timestamp: Any = None,
     uuid: Any = None,
-    groups: Mapping[str, str] | None = None,
+    groups: Mapping[str, Any] | None = None,
+    send_feature_flags: Any = False,
     disable_geoip: bool | None = None,
+    flags: Any = None,
 ) -> str | None:
-    """Capture an event with the default client; returns its uuid."""
-    return default_client.get_client().capture(
+    """Capture an event with the default client; returns its uuid (None when dropped)."""
+    return global_client.module_client().capture(
         event,
         distinct_id=distinct_id,
         properties=properties,
         timestamp=timestamp,
         uuid=uuid,
         groups=groups,
+        send_feature_flags=send_feature_flags,
         disable_geoip=disable_geoip,
+        flags=flags,
     )
 
 
 def capture_exception(
-    exception: BaseException | None = None,
+    exception: Any = None,
     *,
     distinct_id: Any = None,
     properties: Mapping[str, Any] | None = None,
-    timestamp: datetime | float | None = None,
+    timestamp: Any = None,
     uuid: Any = None,
-    groups: Mapping[str, str] | None = None,
+    groups: Mapping[str, Any] | None = None,
+    send_feature_flags: Any = False,
+    disable_geoip: bool | None = None,
+    flags: Any = None,
 ) -> str | None:
-    """Capture an exception (default: the one being handled) as ``$exception``."""
-    return default_client.get_client().capture_exception(
+    """Capture an exception (default: the one being handled; an exception, or a
+    ``sys.exc_info()`` tuple) as ``$exception`` with the default client."""
+    return global_client.module_client().capture_exception(
         exception,
         distinct_id=distinct_id,
         properties=properties,
         timestamp=timestamp,
         uuid=uuid,
         groups=groups,
+        send_feature_flags=send_feature_flags,
+        disable_geoip=disable_geoip,
+        flags=flags,
     )
 
 
-def set(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+def set(
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
+) -> str | None:
     """Set person properties with the default client."""
-    return default_client.get_client().set(distinct_id=distinct_id, properties=properties)
+    return global_client.module_client().set(
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=timestamp,
+        uuid=uuid,
+        disable_geoip=disable_geoip,
+    )
 
 
-def set_once(*, distinct_id: Any = None, properties: Mapping[str, Any] | None = None) -> str | None:
+def set_once(
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
+) -> str | None:
     """Set person properties once with the default client."""
-    return default_client.get_client().set_once(distinct_id=distinct_id, properties=properties)
+    return global_client.module_client().set_once(
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=timestamp,
+        uuid=uuid,
+        disable_geoip=disable_geoip,
+    )
 
 
 def group_identify(
-    group_type: str,
-    group_key: str,
-    properties: Mapping[str, Any] | None = None,
-    *,
+    group_type: Any,
+    group_key: Any,
+    properties: Any = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
     distinct_id: Any = None,
 ) -> str | None:
     """Create or update a group with the default client."""
-    return default_client.get_client().group_identify(
-        group_type, group_key, properties, distinct_id=distinct_id
+    return global_client.module_client().group_identify(
+        group_type, group_key, properties, timestamp, uuid, disable_geoip, distinct_id
     )
 
 
-def alias(previous_id: str, distinct_id: Any = None) -> str | None:
+def alias(
+    previous_id: Any,
+    distinct_id: Any = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    disable_geoip: bool | None = None,
+) -> str | None:
     """Alias ``previous_id`` to ``distinct_id`` with the default client."""
-    return default_client.get_client().alias(previous_id, distinct_id)
+    return global_client.module_client().alias(
+        previous_id, distinct_id, timestamp, uuid, disable_geoip
+    )
 
 
-def flush(timeout: float | None = None) -> bool:
-    """Flush the default client, if one was built."""
-    client = default_client.current_client()
-    return True if client is None else client.flush(timeout)
+def flush(timeout_seconds: float | None = 10, *, timeout: float | None = None) -> bool:
+    """Flush the default client, if one was built (``timeout`` is the older spelling)."""
+    client = global_client.current_client()
+    budget = timeout if timeout is not None else timeout_seconds
+    return True if client is None else client.flush(budget)
+
+
+def join() -> None:
+    """Send what is queued and stop the default client's sender, if one was built."""
+    client = global_client.current_client()
+    if client is not None:
+        client.join()
 
 
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop the default client, if one was built."""
-    client = default_client.current_client()
+    client = global_client.current_client()
     return True if client is None else client.shutdown(timeout)

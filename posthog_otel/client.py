@@ -1,23 +1,23 @@
 """The PostHog client: capture events, exceptions and person/group updates.
 
-Method names, signatures and return values follow posthog-python v6: ``capture`` returns the
-event's uuid, the distinct id comes from the argument, else the current context, else a random
-uuid with ``$process_person_profile: false`` (a personless event). Nothing here raises into the
-app or waits for the network: events are queued for a background sender
-(:mod:`posthog_otel.delivery.transport`).
+A drop-in for posthog-python 7.x's ``Client``/``Posthog``: the same constructor parameters
+(by name and position), the same methods and arguments, the same events on the wire (proven
+by ``tests/parity``, which runs both). The distinct id comes from the argument, else the
+current context, else a random uuid with ``$process_person_profile: false``. Nothing here
+raises into the app (unless ``debug=True``, as in posthog-python) or waits for the network:
+events are queued for a background sender (:mod:`posthog_otel.delivery.transport`).
 
 Usage::
 
-    from posthog_otel import Client, new_context, identify_context
+    from posthog_otel import Client
 
     client = Client("phc_...", host="https://eu.i.posthog.com")
-    with new_context():
-        identify_context("user-123")
+    with client.new_context():
+        client.identify_context("user-123")
         client.capture("order_completed", properties={"total": 42})
     client.shutdown()
 
-With no API key the client still works in-process (contexts, uuids, ``before_send``) and says
-once that events are not sent.
+Without an API key the client is disabled, as posthog-python's is: calls return None.
 """
 
 from __future__ import annotations
@@ -25,31 +25,41 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
-import uuid as uuid_module
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
 
+from . import context as _context
 from . import errors
 from ._events import (
-    apply_geoip,
+    LIBRARY,
+    add_trace_ids,
+    clean,
     event_timestamp,
     event_uuid,
-    identify_from_context,
+    release_id,
     remove_excluded,
+    resolve_distinct_id,
     run_before_send,
-    system_properties,
+    stringify_id,
+    with_context,
+    with_tags,
 )
+from ._excepthooks import ExceptHooks
+from ._flag_methods import FlagMethods
+from ._options import CLIENT_SIGNATURE, bind_client_arguments, split_options
+from ._platform import runtime_properties
 from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
-from .context import current_scope, get_context_distinct_id
+from .context import current_scope
+from .delivery.encoding import timestamp_iso
+from .flags import FlagEvaluator, flag_event_refiner
 
 __all__ = ["Client", "EventTransport", "Posthog"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 _not_sending_warned = False
 
 
@@ -65,46 +75,71 @@ class EventTransport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-class Client:
-    """A PostHog project client. See the module docstring and the README's option table."""
+class Client(FlagMethods):
+    """A PostHog project client. See the module docstring and the README's option table.
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        host: str | None = None,
-        *,
-        transport: EventTransport | None = None,
-        **options: Any,
-    ) -> None:
-        settings = ClientSettings.build(api_key, host, **options)
+    Feature-flag methods (``feature_enabled`` …) come from :class:`FlagMethods`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = bind_client_arguments(args, kwargs)
+        transport: EventTransport | None = given.pop("transport", None)
+        api_key = given.pop("project_api_key", None)
+        alias = given.pop("api_key", None)
+        host = given.pop("host", None)
+        options, _ignored = split_options(given)
+        settings = ClientSettings.build(
+            api_key if api_key is not None else alias, host, strict=False, **options
+        )
         self._settings = settings
         self.enable_exception_autocapture = settings.enable_exception_autocapture
-        self._before_send = settings.before_send
-        self._super_properties = dict(settings.super_properties or {})
-        self._system = system_properties(settings)
+        self.before_send = settings.before_send
+        self.super_properties: Mapping[str, Any] | None = settings.super_properties
+        self.send = settings.send
+        self._runtime = runtime_properties()
+        self._release_id = release_id()
         self._excluded = name_matcher(settings.exclude_properties)
         self._frames = errors.FrameOptions(
             project_root=settings.project_root or os.getcwd(),
             in_app_modules=settings.in_app_modules,
         )
-        if settings.debug:
-            _enable_debug_logging()
+        self._debug = False
+        self.debug = settings.debug
+        self._flags = FlagEvaluator(settings, self._capture_flag_event)
+        self._excepthooks: ExceptHooks | None = None
+        if settings.enable_exception_autocapture and not settings.disabled:
+            self._excepthooks = ExceptHooks(self.capture_uncaught_exception)
         self._transport: EventTransport
         if transport is not None:
             self._transport = transport
+            self._disabled = settings.disabled
         elif settings.api_key and not settings.disabled:
             from .delivery.transport import Transport
 
             self._transport = Transport(settings)
+            self._disabled = False
         else:
             self._transport = UnsentTransport()
+            self._disabled = True
             if not settings.disabled:
                 _warn_not_sending()
 
     def __repr__(self) -> str:
-        return (
-            f"Client(host={self.host!r}, api_key=<{'set' if self._settings.api_key else 'unset'}>)"
-        )
+        return f"Client(host={self.host!r}, api_key=<{'set' if self.api_key else 'unset'}>)"
+
+    # -- settings readable (and some settable) as in posthog-python --------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The project API key ("" when none); setting it changes the key events are sent with."""
+        return self._settings.api_key or ""
+
+    @api_key.setter
+    def api_key(self, value: str | None) -> None:
+        key = (value or "").strip() or None
+        self._settings = replace(self._settings, api_key=key)
+        update = getattr(self._transport, "use_api_key", None)
+        if key is not None and callable(update):
+            update(key)
 
     @property
     def host(self) -> str | None:
@@ -121,7 +156,55 @@ class Client:
 
     @property
     def disabled(self) -> bool:
-        return self._settings.disabled
+        """True: every call is a no-op returning None. Settable, as in posthog-python."""
+        return self._disabled
+
+    @disabled.setter
+    def disabled(self, value: bool) -> None:
+        if not value and isinstance(self._transport, UnsentTransport):
+            _warn_not_sending()
+            return  # nothing to send with
+        self._disabled = bool(value)
+
+    @property
+    def debug(self) -> bool:
+        """Verbose logging, and errors raised from the capture methods instead of logged."""
+        return self._debug
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self._debug = bool(value)
+        if self._debug:
+            _enable_debug_logging()
+
+    # -- contexts, as posthog-python's Client offers them ------------------------------------
+
+    def new_context(
+        self, fresh: bool = False, capture_exceptions: bool | None = None
+    ) -> _context.new_context:
+        """A new context whose exceptions this client captures; see :func:`new_context`."""
+        return _context.new_context(fresh, capture_exceptions, self)
+
+    def scoped(
+        self, fresh: bool = False, capture_exceptions: bool | None = None
+    ) -> Callable[[Any], Any]:
+        """Decorator: run each call in a new context of this client; see :func:`scoped`."""
+        return _context.new_context(fresh, capture_exceptions, self)
+
+    def tag(self, name: str, value: Any) -> None:
+        _context.tag(name, value)
+
+    def get_tags(self) -> dict[str, Any]:
+        return _context.get_tags()
+
+    def identify_context(self, distinct_id: str) -> None:
+        _context.identify_context(distinct_id)
+
+    def set_context_session(self, session_id: str) -> None:
+        _context.set_context_session(session_id)
+
+    def set_context_device_id(self, device_id: str) -> None:
+        _context.set_context_device_id(device_id)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -131,53 +214,141 @@ class Client:
         *,
         distinct_id: Any = None,
         properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | float | None = None,
+        timestamp: Any = None,
         uuid: Any = None,
-        groups: Mapping[str, str] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        send_feature_flags: Any = False,
         disable_geoip: bool | None = None,
+        flags: Any = None,
     ) -> str | None:
         """Capture ``event``; returns its uuid, or None when disabled or dropped."""
         try:
             return self._capture(
-                event, distinct_id, properties, timestamp, uuid, groups, disable_geoip
+                event,
+                distinct_id,
+                properties,
+                timestamp,
+                uuid,
+                groups,
+                disable_geoip,
+                send_feature_flags=send_feature_flags,
+                flags=flags,
             )
         except Exception:
-            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
+            if self._debug:
+                raise
+            _logger.exception("posthog-otel could not capture %r", event)
             return None
 
     def capture_exception(
         self,
-        exception: BaseException | None = None,
+        exception: Any = None,
         *,
         distinct_id: Any = None,
         properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | float | None = None,
+        timestamp: Any = None,
         uuid: Any = None,
-        groups: Mapping[str, str] | None = None,
+        groups: Mapping[str, Any] | None = None,
+        send_feature_flags: Any = False,
+        disable_geoip: bool | None = None,
+        flags: Any = None,
         handled: bool = True,
     ) -> str | None:
-        """Capture an exception (default: the one being handled) as ``$exception``, once.
+        """Capture an exception as ``$exception``, once per exception object.
 
-        Returns the event uuid, or None when there is no exception, it was already captured
-        (by a context, a span hook or middleware), or the client is disabled.
+        ``exception`` is an exception or a ``sys.exc_info()`` tuple; by default, the exception
+        being handled. Returns the event uuid, or None when there is no exception, it was
+        already captured (by a context, a span hook or middleware), or the client is disabled.
         """
+        return self._capture_exception_event(
+            exception if exception is not None else sys.exc_info(),
+            distinct_id=distinct_id,
+            properties=properties,
+            timestamp=timestamp,
+            uuid=uuid,
+            groups=groups,
+            disable_geoip=disable_geoip,
+            send_feature_flags=send_feature_flags,
+            flags=flags,
+            handled=handled,
+        )
+
+    def capture_uncaught_exception(
+        self,
+        exception: BaseException | tuple[Any, Any, Any],
+        *,
+        in_thread: bool = False,
+        properties: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Capture an exception that ended the program (or, ``in_thread``, a thread).
+
+        As posthog-python's excepthooks send it: not handled, mechanism
+        ``onuncaughtexception``, level ``fatal`` (``error`` for a thread) and
+        ``$exception_source``.
+        """
+        source = "python.threading_excepthook" if in_thread else "python.sys_excepthook"
+        return self._capture_exception_event(
+            exception,
+            properties=properties,
+            handled=False,
+            mechanism_type="onuncaughtexception",
+            level="error" if in_thread else "fatal",
+            source=source,
+        )
+
+    def _capture_exception_event(
+        self,
+        exception: Any,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+        groups: Mapping[str, Any] | None = None,
+        disable_geoip: bool | None = None,
+        send_feature_flags: Any = False,
+        flags: Any = None,
+        handled: bool = True,
+        mechanism_type: str = "generic",
+        level: str = "error",
+        source: str | None = None,
+    ) -> str | None:
         try:
-            exc = exception if exception is not None else sys.exc_info()[1]
-            if exc is None or self._settings.disabled:
+            found = errors.exc_info_of(exception)
+            if found is None:
                 return None
-            if not errors.mark_captured(exc):
+            if self._disabled:
+                self._refuse()
+                return None
+            if not errors.mark_captured(found[0]):
                 return None
             props: dict[str, Any] = {
                 "$exception_list": errors.exception_list(
-                    exc, handled=handled, options=self._frames
+                    exception, handled=handled, mechanism_type=mechanism_type, options=self._frames
                 ),
-                "$exception_level": "error",
+                "$exception_level": level,
             }
+            if source:
+                props["$exception_source"] = source
             if properties:
                 props.update(properties)
-            return self._capture("$exception", distinct_id, props, timestamp, uuid, groups, None)
+            if self._settings.log_captured_exceptions:
+                _logger.error("captured exception", exc_info=found[0])
+            return self._capture(
+                "$exception",
+                distinct_id,
+                props,
+                timestamp,
+                uuid,
+                groups,
+                disable_geoip,
+                send_feature_flags=send_feature_flags,
+                flags=flags,
+            )
         except Exception:
-            _logger.warning("posthog-otel could not capture an exception", exc_info=True)
+            if self._debug:
+                raise
+            _logger.exception("posthog-otel could not capture an exception")
             return None
 
     def capture_exception_list(
@@ -186,7 +357,7 @@ class Client:
         *,
         distinct_id: Any = None,
         properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | float | None = None,
+        timestamp: Any = None,
     ) -> str | None:
         """Capture an already built ``$exception_list`` (from a span or another process)."""
         props: dict[str, Any] = {"$exception_list": exception_list, "$exception_level": "error"}
@@ -197,87 +368,152 @@ class Client:
         )
 
     def set(
-        self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None
+        self,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+        disable_geoip: bool | None = None,
     ) -> str | None:
-        """Set person properties (``$set``). Sends nothing when no distinct id is known."""
-        return self._person_update("$set", distinct_id, properties)
+        """Set person properties (``$set``); nothing without a person or properties."""
+        return self._person_update("$set", distinct_id, properties, timestamp, uuid, disable_geoip)
 
     def set_once(
-        self, *, distinct_id: Any = None, properties: Mapping[str, Any] | None = None
+        self,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+        disable_geoip: bool | None = None,
     ) -> str | None:
-        """Set person properties only if unset (``$set_once``); nothing without a distinct id."""
-        return self._person_update("$set_once", distinct_id, properties)
+        """Set person properties only if unset (``$set_once``); as :meth:`set`."""
+        return self._person_update(
+            "$set_once", distinct_id, properties, timestamp, uuid, disable_geoip
+        )
 
     def group_identify(
         self,
-        group_type: str,
-        group_key: str,
-        properties: Mapping[str, Any] | None = None,
-        *,
-        distinct_id: Any = None,
-        timestamp: datetime | float | None = None,
+        group_type: Any,
+        group_key: Any,
+        properties: Any = None,
+        timestamp: Any = None,
         uuid: Any = None,
+        disable_geoip: bool | None = None,
+        distinct_id: Any = None,
     ) -> str | None:
-        """Create or update a group (``$groupidentify``)."""
-        props = {
-            "$group_type": group_type,
-            "$group_key": group_key,
-            "$group_set": dict(properties or {}),
-        }
-        return self.capture(
-            "$groupidentify",
-            distinct_id=distinct_id,
-            properties=props,
-            timestamp=timestamp,
-            uuid=uuid,
-        )
+        """Create or update a group (``$groupidentify``); dropped without a type or key."""
+        try:
+            for name, value in (("group_type", group_type), ("group_key", group_key)):
+                if not stringify_id(value):
+                    _logger.warning(
+                        "group_identify() called without a %s, dropping the $groupidentify "
+                        "event",
+                        name,
+                    )
+                    return None
+            ctx = otel_context.get_current()
+            resolved = _resolved(ctx)
+            props: dict[str, Any] = {
+                "$group_type": group_type,
+                "$group_key": group_key,
+                "$group_set": properties or {},
+            }
+            if resolved is not None and resolved.session_id:
+                props["$session_id"] = str(resolved.session_id)
+            person, _personless = resolve_distinct_id(distinct_id, resolved, ctx)
+            message = {"event": "$groupidentify", "properties": props, "distinct_id": person}
+            return self._enqueue(message, timestamp, uuid, disable_geoip)
+        except Exception:
+            if self._debug:
+                raise
+            _logger.exception("posthog-otel could not send a group update")
+            return None
 
-    def alias(self, previous_id: str, distinct_id: Any = None) -> str | None:
+    def alias(
+        self,
+        previous_id: Any,
+        distinct_id: Any = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+        disable_geoip: bool | None = None,
+    ) -> str | None:
         """Merge ``previous_id`` into ``distinct_id`` (default: the context's distinct id)."""
         try:
-            new_id = distinct_id if distinct_id is not None else get_context_distinct_id()
-            if new_id is None or self._settings.disabled:
+            previous = stringify_id(previous_id)
+            if not previous:
+                _logger.warning(
+                    "alias() called without a previous_id, dropping the $create_alias event"
+                )
                 return None
-            props = {"distinct_id": str(previous_id), "alias": str(new_id)}
-            return self._capture("$create_alias", str(previous_id), props, None, None, None, None)
+            ctx = otel_context.get_current()
+            resolved = _resolved(ctx)
+            target, personless = resolve_distinct_id(distinct_id, resolved, ctx)
+            if personless:
+                _logger.warning(
+                    "alias() called without a distinct_id, dropping the $create_alias event"
+                )
+                return None
+            props: dict[str, Any] = {"distinct_id": previous, "alias": target}
+            if resolved is not None and resolved.session_id:
+                props["$session_id"] = str(resolved.session_id)
+            message = {"event": "$create_alias", "properties": props, "distinct_id": previous}
+            return self._enqueue(message, timestamp, uuid, disable_geoip)
         except Exception:
-            _logger.warning("posthog-otel could not send an alias", exc_info=True)
+            if self._debug:
+                raise
+            _logger.exception("posthog-otel could not send an alias")
             return None
 
     def _person_update(
-        self, kind: str, distinct_id: Any, properties: Mapping[str, Any] | None
+        self,
+        kind: str,
+        distinct_id: Any,
+        properties: Mapping[str, Any] | None,
+        timestamp: Any,
+        uuid: Any,
+        disable_geoip: bool | None,
     ) -> str | None:
         try:
-            resolved = distinct_id if distinct_id is not None else get_context_distinct_id()
-            if resolved is None or self._settings.disabled:
+            ctx = otel_context.get_current()
+            resolved = _resolved(ctx)
+            values = with_tags(resolved, dict(properties or {}))
+            person, personless = resolve_distinct_id(distinct_id, resolved, ctx)
+            if personless or not values:
                 return None
-            return self._capture(
-                kind,
-                resolved,
-                None,
-                None,
-                None,
-                None,
-                None,
-                top_level={kind: dict(properties or {})},
-            )
+            message = {"distinct_id": person, kind: values, "event": kind}
+            return self._enqueue(message, timestamp, uuid, disable_geoip)
         except Exception:
-            _logger.warning("posthog-otel could not send %s", kind, exc_info=True)
+            if self._debug:
+                raise
+            _logger.exception("posthog-otel could not send %s", kind)
             return None
 
     # -- delivery -------------------------------------------------------------------------
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Send queued events now; True when all were handled within ``timeout`` seconds."""
+    def flush(self, timeout_seconds: float | None = 10, *, timeout: float | None = None) -> bool:
+        """Send queued events now; True when all were handled within the time budget.
+
+        ``timeout_seconds`` as in posthog-python (``timeout`` is the older spelling).
+        """
+        budget = timeout if timeout is not None else timeout_seconds
         try:
-            return self._transport.flush(timeout)
+            return self._transport.flush(budget)
         except Exception:
             _logger.warning("posthog-otel flush failed", exc_info=True)
             return False
 
+    def join(self) -> None:
+        """Send what is queued and stop the sender (posthog-python's ``join``)."""
+        self.shutdown()
+
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush (default budget ``shutdown_timeout``) and stop the sender."""
+        if self._excepthooks is not None:
+            self._excepthooks.close()
         try:
+            self._flags.shutdown()
             return self._transport.shutdown(timeout)
         except Exception:
             _logger.warning("posthog-otel shutdown failed", exc_info=True)
@@ -294,29 +530,36 @@ class Client:
         event: str,
         distinct_id: Any,
         properties: Mapping[str, Any] | None,
-        timestamp: datetime | float | None,
+        timestamp: Any,
         uuid: Any,
-        groups: Mapping[str, str] | None,
+        groups: Mapping[str, Any] | None,
         disable_geoip: bool | None,
         *,
-        top_level: dict[str, Any] | None = None,
+        send_feature_flags: Any = False,
+        flags: Any = None,
+        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> str | None:
-        if self._settings.disabled:
+        if self._disabled:
+            self._refuse()
             return None
         ctx = otel_context.get_current()
-        scope = current_scope(ctx)
-        props: dict[str, Any] = dict(self._super_properties) if self._super_properties else {}
-        resolved = scope.resolve() if scope is not None else None
-        if resolved is not None:
-            if resolved.tags:
-                props.update(resolved.tags)
-            props["$context_tags"] = list(resolved.tags)
-        if properties:
-            props.update(properties)
-        props.update(self._system)
-        apply_geoip(props, disable_geoip)
-        distinct_id = identify_from_context(ctx, resolved, props, distinct_id, groups)
-        return self._emit(event, distinct_id, props, timestamp, uuid, top_level)
+        resolved = _resolved(ctx)
+        props = {**properties, **self._runtime} if properties else dict(self._runtime)
+        props = with_context(ctx, resolved, props)
+        person, personless = resolve_distinct_id(distinct_id, resolved, ctx)
+        if personless and "$process_person_profile" not in props:
+            props["$process_person_profile"] = False
+        if groups:
+            props["$groups"] = groups
+        add_trace_ids(ctx, props)
+        if flags is not None or send_feature_flags:
+            extra = self._feature_flag_properties(
+                person, groups, disable_geoip, send_feature_flags, flags
+            )
+            if extra:
+                props = {**extra, **props}
+        message = {"properties": props, "distinct_id": person, "event": event}
+        return self._enqueue(message, timestamp, uuid, disable_geoip, refine)
 
     def capture_raw(
         self,
@@ -324,66 +567,143 @@ class Client:
         *,
         distinct_id: Any = None,
         properties: Mapping[str, Any] | None = None,
-        timestamp: datetime | float | None = None,
+        timestamp: Any = None,
         uuid: Any = None,
     ) -> str | None:
         """Capture an event built elsewhere, without reading the current context.
 
         For exporters and bridges that map spans or log records to events: ``properties``
-        already hold the tags, session and trace ids of their source. Library properties
-        (``$lib``, …) and ``super_properties`` are added; no distinct id makes it personless.
+        already hold the tags, session and trace ids of their source. Runtime and library
+        properties and ``super_properties`` are added; no distinct id makes it personless.
         """
         try:
-            if self._settings.disabled:
+            if self._disabled:
                 return None
-            props: dict[str, Any] = dict(self._super_properties) if self._super_properties else {}
-            if properties:
-                props.update(properties)
-            props.update(self._system)
-            return self._emit(event, distinct_id, props, timestamp, uuid, None)
+            props = {**properties, **self._runtime} if properties else dict(self._runtime)
+            person = stringify_id(distinct_id)
+            if not person:
+                person, _ = resolve_distinct_id(None, None, otel_context.Context())
+                props.setdefault("$process_person_profile", False)
+            message = {"properties": props, "distinct_id": person, "event": event}
+            return self._enqueue(message, timestamp, uuid, None)
         except Exception:
             _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
             return None
 
-    def _emit(
+    def _enqueue(
         self,
-        event: str,
-        distinct_id: Any,
-        props: dict[str, Any],
-        timestamp: datetime | float | None,
+        message: dict[str, Any],
+        timestamp: Any,
         uuid: Any,
-        top_level: dict[str, Any] | None,
+        disable_geoip: bool | None,
+        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> str | None:
-        """The one place an event dict is finished and queued."""
+        """Finish ``message`` as posthog-python does and queue it; its uuid, or None."""
+        if self._disabled:
+            self._refuse()
+            return None
+        event = message.get("event")
         if not isinstance(event, str) or not event:
             raise ValueError(f"event name must be a non-empty string, got {event!r}")
-        if distinct_id is None:
-            distinct_id = str(uuid_module.uuid4())
-            props["$process_person_profile"] = False
-        elif not isinstance(distinct_id, str):
-            distinct_id = str(distinct_id)
+        message["timestamp"] = event_timestamp(timestamp)
+        message["uuid"] = event_uuid(uuid)
+        props = message.get("properties")
+        if not props:
+            props = message["properties"] = {}
+        props.update(LIBRARY)
+        if self._settings.disable_geoip if disable_geoip is None else disable_geoip:
+            props["$geoip_disable"] = True
+        if self.super_properties:
+            props.update(self.super_properties)
+        if self._release_id is not None and "$release_id" not in props:
+            props["$release_id"] = self._release_id
+        if self._settings.is_server:
+            props["$is_server"] = True
         if self._excluded is not None:
-            remove_excluded(props, self._excluded, self._system)
-        uuid_text = event_uuid(uuid)
-        message: dict[str, Any] = {
-            "event": event,
-            "distinct_id": distinct_id,
-            "properties": props,
-            "timestamp": time.time() if timestamp is None else event_timestamp(timestamp),
-            "uuid": uuid_text,
-        }
-        if top_level:
-            message.update(top_level)
-        if self._before_send is not None:
-            kept = run_before_send(self._before_send, message)
+            remove_excluded(props, self._excluded, self._runtime)
+        if refine is not None:  # a feature-flag event's pinned or allowed properties
+            message["properties"] = refine(props)
+        if self.before_send is not None:
+            kept = self._run_before_send(message)
             if kept is None:
                 return None
             message = kept
-        self._transport.enqueue(message)
-        return uuid_text
+        sent_uuid: str = message["uuid"]
+        if not self.send:
+            return sent_uuid
+        return sent_uuid if self._transport.enqueue(message) else None
+
+    def _refuse(self) -> None:
+        """A call on a disabled client: nothing is sent; counted when there is no API key."""
+        if isinstance(self._transport, UnsentTransport):
+            self._transport.enqueue({})
+        return None
+
+    def _run_before_send(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        before_send = self.before_send
+        if before_send is None:
+            return message
+        if not isinstance(message["timestamp"], str):
+            message["timestamp"] = timestamp_iso(message["timestamp"])
+        kept = run_before_send(before_send, clean(message))
+        if kept is not None:
+            kept["uuid"] = event_uuid(kept.get("uuid"))
+        return kept
+
+    def _feature_flag_properties(
+        self,
+        distinct_id: str,
+        groups: Mapping[str, Any] | None,
+        disable_geoip: bool | None,
+        send_feature_flags: Any,
+        flags: Any,
+    ) -> dict[str, Any]:
+        """``$feature/<key>`` and ``$active_feature_flags`` for ``capture(send_feature_flags=
+        ...)`` or ``capture(flags=snapshot)``; none (logged) when flags are unavailable."""
+        try:
+            return self._flags.event_properties(
+                distinct_id, groups, disable_geoip, send_feature_flags, flags
+            )
+        except Exception as exc:
+            _logger.warning("posthog-otel sends this event without feature flags: %s", exc)
+            return {}
+
+    def _capture_flag_event(self, event: str, kwargs: dict[str, Any]) -> str | None:
+        """An event posthog-python's flag client made (``$feature_flag_called``), sent by us.
+
+        An event our ``before_send`` drops is reported back in ``_before_send_drops``, so
+        posthog-python keeps it deduplicated instead of offering it again.
+        """
+        try:
+            sent = self._capture(
+                event,
+                kwargs.get("distinct_id"),
+                kwargs.get("properties"),
+                kwargs.get("timestamp"),
+                kwargs.get("uuid"),
+                kwargs.get("groups") or None,
+                kwargs.get("disable_geoip"),
+                refine=flag_event_refiner(kwargs),
+            )
+            drops = kwargs.get("_before_send_drops")
+            if sent is None and self.before_send is not None and isinstance(drops, list):
+                drops.append(event)
+            return sent
+        except Exception:
+            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
+            return None
 
 
-Posthog = Client
+Client.__init__.__signature__ = CLIENT_SIGNATURE  # type: ignore[attr-defined]
+
+
+class Posthog(Client):
+    """posthog-python's name for :class:`Client`."""
+
+
+def _resolved(ctx: otel_context.Context) -> Any:
+    scope = current_scope(ctx)
+    return scope.resolve() if scope is not None else None
 
 
 def _warn_not_sending() -> None:
@@ -399,8 +719,9 @@ def _warn_not_sending() -> None:
 
 
 def _enable_debug_logging() -> None:
-    if not _logger.handlers:
+    logger = logging.getLogger("posthog")
+    if not logger.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        _logger.addHandler(handler)
-    _logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)

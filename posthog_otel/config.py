@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import logging
 import os
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 DEFAULT_HOST = "https://us.i.posthog.com"
+
+_config_logger = logging.getLogger("posthog.otel")
 
 _HOST_ALIASES = {
     "https://app.posthog.com": "https://us.i.posthog.com",
@@ -164,6 +167,18 @@ class ClientSettings:
     max_batch_bytes: int = 5 * 1024 * 1024
     max_event_bytes: int = 900 * 1024
     exclude_properties: tuple[str, ...] = ()
+    send: bool = True
+    is_server: bool = True
+    log_captured_exceptions: bool = False
+    # -- feature flags (evaluated by posthog-python, see posthog_otel.flags) --------------
+    personal_api_key: str | None = None
+    secret_key: str | None = None
+    poll_interval: float = 30.0
+    feature_flags_request_timeout_seconds: float = 3.0
+    feature_flags_request_max_retries: int = 1
+    enable_local_evaluation: bool = True
+    flag_fallback_cache_url: str | None = None
+    flag_definition_cache_provider: Any = None
 
     def __repr__(self) -> str:  # never show the project key
         shown = "set" if self.api_key else "unset"
@@ -180,12 +195,17 @@ class ClientSettings:
         host: str | None = None,
         *,
         environ: Mapping[str, str] | None = None,
+        strict: bool = True,
         **options: Any,
     ) -> ClientSettings:
-        """Validate ``options`` (raising ``ValueError`` naming the option) and fill from env."""
+        """Validate ``options`` and fill the rest from the environment.
+
+        ``strict``: an invalid value raises ``ValueError`` naming the option. Not strict (how
+        :class:`~posthog_otel.Client` builds its settings, since posthog-python accepts any
+        value): the invalid option is logged once and its default used instead.
+        """
         env = os.environ if environ is None else environ
-        known = {f.name for f in fields(cls)} - {"api_key", "host"}
-        unknown = sorted(set(options) - known)
+        unknown = sorted(set(options) - CLIENT_OPTIONS)
         if unknown:
             raise ValueError(f"unknown option(s): {', '.join(unknown)}")
 
@@ -201,77 +221,130 @@ class ClientSettings:
             if not isinstance(host, str):
                 raise ValueError("host must be a string")
             host = normalize_host(host)
-        if "disabled" not in options:
-            options["disabled"] = env_flag("POSTHOG_DISABLED", env) or False
-        if "debug" not in options:
-            options["debug"] = env_flag("POSTHOG_DEBUG", env) or False
+        for flag, variable in (("disabled", "POSTHOG_DISABLED"), ("debug", "POSTHOG_DEBUG")):
+            if flag not in options:
+                options[flag] = env_flag(variable, env) or False
 
-        _check_int(options, "flush_at", 1, 10_000)
-        _check_number(options, "flush_interval", 0.001, 3600.0)
-        _check_int(options, "max_queue_size", 1, 10_000_000)
-        _check_int(options, "max_retries", 0, 20)
-        _check_number(options, "timeout", 0.001, 600.0)
-        _check_number(options, "shutdown_timeout", 0.0, 600.0)
-        _check_int(options, "max_batch_bytes", 1024, 20 * 1024 * 1024)
-        _check_int(options, "max_event_bytes", 256, 20 * 1024 * 1024)
+        checked: dict[str, Any] = {}
+        for name, value in options.items():
+            try:
+                checked[name] = _CHECKS.get(name, _unchecked)(name, value)
+            except ValueError as error:
+                if strict:
+                    raise
+                _config_logger.warning("posthog-otel: %s; the default is used instead", error)
+        return cls(api_key=api_key, host=host, **checked)
+
+
+def _unchecked(name: str, value: Any) -> Any:
+    return value
+
+
+def _integer(low: int, high: int) -> Callable[[str, Any], int]:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+        return value
+
+    return check
+
+
+def _number(low: float, high: float) -> Callable[[str, Any], float]:
+    def check(name: str, value: Any) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
+        return float(value)
+
+    return check
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _callable(name: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def _mapping(name: str, value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def _path(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError(f"{name} must be a path, got {value!r}")
+    return os.path.abspath(os.fspath(value))
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _module_names(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(f"{name} must be a list of module names")
+    names = tuple(value)
+    if not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"{name} must contain non-empty module names")
+    return names
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    # posthog-python accepts any batch size; a batch is also bounded by max_batch_bytes
+    "flush_at": _integer(1, 10_000_000),
+    "flush_interval": _number(0.001, 3600.0),
+    "max_queue_size": _integer(1, 10_000_000),
+    "max_retries": _integer(0, 20),
+    "timeout": _number(0.001, 600.0),
+    "shutdown_timeout": _number(0.0, 600.0),
+    "max_batch_bytes": _integer(1024, 20 * 1024 * 1024),
+    "max_event_bytes": _integer(256, 20 * 1024 * 1024),
+    "before_send": _callable,
+    "on_error": _callable,
+    "super_properties": _mapping,
+    "project_root": _path,
+    "in_app_modules": _module_names,
+    "exclude_properties": lambda name, value: name_patterns(value, name),
+    # feature flags (evaluated by posthog-python, see posthog_otel.flags)
+    "personal_api_key": _optional_text,
+    "secret_key": _optional_text,
+    "flag_fallback_cache_url": _optional_text,
+    "poll_interval": _number(0.001, 86_400.0),
+    "feature_flags_request_timeout_seconds": _number(0.001, 600.0),
+    "feature_flags_request_max_retries": _integer(0, 20),
+    "enable_local_evaluation": _boolean,
+    **{
+        name: _boolean
         for name in (
             "gzip",
+            "send",
             "disabled",
             "debug",
             "sync_mode",
+            "is_server",
             "enable_exception_autocapture",
+            "log_captured_exceptions",
             "disable_geoip",
             "historical_migration",
-        ):
-            if name in options and not isinstance(options[name], bool):
-                raise ValueError(f"{name} must be True or False, got {options[name]!r}")
-        for name in ("before_send", "on_error"):
-            if options.get(name) is not None and not callable(options[name]):
-                raise ValueError(f"{name} must be callable")
-        props = options.get("super_properties")
-        if props is not None:
-            if not isinstance(props, Mapping):
-                raise ValueError("super_properties must be a mapping")
-            options["super_properties"] = dict(props)
-        root = options.get("project_root")
-        if root is not None:
-            if not isinstance(root, str | os.PathLike):
-                raise ValueError("project_root must be a path")
-            options["project_root"] = os.path.abspath(os.fspath(root))
-        modules = options.get("in_app_modules")
-        if modules is not None:
-            options["in_app_modules"] = _check_names(modules)
-        if "exclude_properties" in options:
-            options["exclude_properties"] = name_patterns(
-                options["exclude_properties"], "exclude_properties"
-            )
-        return cls(api_key=api_key, host=host, **options)
-
-
-def _check_int(options: dict[str, Any], name: str, low: int, high: int) -> None:
-    if name not in options:
-        return
-    value = options[name]
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-
-
-def _check_number(options: dict[str, Any], name: str, low: float, high: float) -> None:
-    if name not in options:
-        return
-    value = options[name]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
-    options[name] = float(value)
-
-
-def _check_names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ValueError("in_app_modules must be a list of module names")
-    names = tuple(value)
-    if not all(isinstance(n, str) and n for n in names):
-        raise ValueError("in_app_modules must contain non-empty module names")
-    return names
+        )
+    },
+}
 
 
 CLIENT_OPTIONS: frozenset[str] = frozenset(

@@ -35,14 +35,14 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 
-from . import default_client
+from . import global_client
 from .config import CLIENT_OPTIONS, env_flag
 from .spans import record_exception as span_exceptions
 from .spans.processor import PosthogSpanProcessor
 
 __all__ = ["PosthogInstrumentor"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _PROPAGATOR_OPTIONS = ("trust_inbound", "propagation_targets")
 
@@ -90,11 +90,13 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if unknown:
             raise ValueError(f"unknown PosthogInstrumentor option(s): {', '.join(sorted(unknown))}")
         if api_key is not None or host is not None or client_options:
-            if default_client.current_client() is not None:
-                _logger.info("posthog-otel: instrument() replaces the default client with one "
-                             "built from its arguments")
-            default_client.setup(api_key, host, **client_options)
-        default_client.get_client()  # configuration problems are reported now, once
+            if global_client.current_client() is not None:
+                _logger.info(
+                    "posthog-otel: instrument() replaces the default client with one "
+                    "built from its arguments"
+                )
+            global_client.setup(api_key, host, **client_options)
+        global_client.get_client()  # configuration problems are reported now, once
 
         provider = _sdk_provider(tracer_provider)
         if provider is not None:
@@ -109,7 +111,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._processor = processor
         if propagate:
             self._add_propagator(propagator_options)
-        span_exceptions.hook_record_exception(default_client.get_client)
+        span_exceptions.hook_record_exception(global_client.get_client)
         self._enabled = _enable_library_instrumentors() if instrument_libraries else []
 
     def _add_propagator(self, options: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from posthog_otel import default_client
+from posthog_otel import global_client
 from posthog_otel.testing import CapturedEvents
 from posthog_otel.testing.capture_server import CaptureServer
 
@@ -18,6 +18,7 @@ SLOW_DIRECTORIES = ("integration", "reliability")
 # Unit tests that take about a second or more on their own (pytest --durations), or run a
 # subprocess: out of the fast tier.
 SLOW_UNIT_TESTS = {
+    "parity/test_uncaught_parity.py::test_uncaught_exception_is_reported_as_posthog_python_reports_it",
     "unit/otlp/test_bridge_decode.py::test_wire_reader_agrees_with_the_generated_classes",
     "unit/otlp/test_reader.py::test_bridge_reads_protobuf_and_json_alike",
     "unit/otlp/test_reader.py::test_bridge_reads_protobuf_and_json_logs_alike",
@@ -31,6 +32,7 @@ SLOW_UNIT_TESTS = {
     "unit/sink/test_sink_fuzz.py::test_any_capture_body_is_answered_and_rendered",
     "unit/sink/test_sink_fuzz.py::test_any_otlp_json_body_is_answered_and_rendered",
     "unit/spans/test_exporter.py::test_no_events_lost_at_exit_whatever_the_atexit_order",
+    "unit/test_flags_options.py::test_without_posthog_python_flag_calls_name_the_extra",
     "unit/testing/test_testing_plugin.py::test_importing_the_helpers_never_needs_pytest",
     "unit/testing/test_testing_plugin.py::test_the_plugin_loads_in_another_project",
 }
@@ -67,10 +69,10 @@ def _isolated_default_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts without a default client and without PostHog env configuration."""
     for name in ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST", "POSTHOG_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    previous = default_client.set_client(None)
+    previous = global_client.set_client(None)
     routing.route_to(None)
     yield
-    client = default_client.set_client(previous)
+    client = global_client.set_client(previous)
     if client is not None and client is not previous:
         client.shutdown(0.5)
 

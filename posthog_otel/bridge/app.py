@@ -60,7 +60,7 @@ from .settings import SETTINGS_ENV, BridgeSettings
 
 __all__ = ["BridgeApp", "app_from_environment", "create_app"]
 
-_logger = logging.getLogger("posthog_otel.bridge")
+_logger = logging.getLogger("posthog.otel.bridge")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

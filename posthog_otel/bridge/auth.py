@@ -28,7 +28,7 @@ from ..client import Client
 
 __all__ = ["HeaderGuard", "NoProject", "Projects"]
 
-_logger = logging.getLogger("posthog_otel.bridge")
+_logger = logging.getLogger("posthog.otel.bridge")
 
 
 class HeaderGuard:

@@ -12,7 +12,7 @@ __all__ = ["configure_logging"]
 
 def configure_logging(verbose: bool) -> None:
     """Our log lines on stderr (each worker process calls this too)."""
-    logger = logging.getLogger("posthog_otel")
+    logger = logging.getLogger("posthog.otel")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(

@@ -6,7 +6,8 @@ Rules:
   exception attributes (``exception.type``, ``exception.message`` or
   ``exception.stacktrace``, as OTel logging handlers write them) becomes a ``$exception``
   event with ``$exception_list`` (frames parsed from Python text; Java, Node and Go stacks
-  best-effort), ``$exception_level`` from the severity. It is de-duplicated per trace with the
+  best-effort), ``$exception_level`` from the severity; handled unless ``exception.escaped``
+  says otherwise or the severity is FATAL (:mod:`posthog_otel.errors.handled`). It is de-duplicated per trace with the
   exceptions recorded on spans (an exception both logged and recorded on a span in the same
   trace is sent once), and skipped when marked ``posthog.exception_captured``.
 * A record with a ``posthog.event`` attribute becomes an event of that name, whatever its
@@ -32,6 +33,7 @@ import time
 from typing import Any
 
 from .._identity import PREFIX
+from ..errors import log_exception_handled
 from ..spans.mapping import (
     EVENT_ATTRIBUTE,
     HIDDEN_ATTRIBUTES,
@@ -91,7 +93,10 @@ class LogMapper:
             and self._spans.options.capture_exceptions
             and any(key in attributes for key in _EXCEPTION_KEYS)
         ):
-            entries = self._spans.exception_list_once(record.trace_id, attributes)
+            handled = log_exception_handled(
+                attributes.get("exception.escaped"), severity_number=record.severity_number
+            )
+            entries = self._spans.exception_list_once(record.trace_id, attributes, handled=handled)
             if entries:
                 props = self._base(record, identity)
                 for key, value in attributes.items():

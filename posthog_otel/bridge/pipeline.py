@@ -15,6 +15,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -23,13 +24,13 @@ from typing import Any, NamedTuple
 from ..client import Client
 from ..errors import FrameOptions
 from ..otlp.decode import DecodedSpan, DecodeError, decode_logs, decode_traces
-from ..spans.mapping import MappingOptions, SpanEvent, SpanMapper
+from ..spans.mapping import ExportFamily, MappingOptions, SpanEvent, SpanMapper
 from .logs import LogMapper
 from .settings import BridgeSettings
 
 __all__ = ["Outcome", "Pipeline"]
 
-_logger = logging.getLogger("posthog_otel.bridge")
+_logger = logging.getLogger("posthog.otel.bridge")
 
 
 class Outcome(NamedTuple):
@@ -86,7 +87,9 @@ class Pipeline:
             if signal == "traces":
                 spans = decode_traces(body, content_type, self.spans.may_yield, self.max_attributes)
                 batch: Any = spans
-                items, mapper = spans.items, self.spans.events_for
+                family = ExportFamily(spans.items)  # children inherit identity from the root
+                items = spans.items
+                mapper = functools.partial(self.spans.events_for, family=family)
                 bound = len(items) + spans.exception_events
                 self.count(spans=spans.total)
             else:

@@ -34,7 +34,7 @@ __all__ = [
     "on_exit_exception",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 # The first argument is the Scope (typed loosely: the scope module imports this one).
 ChangeObserver = Callable[[Any, "str | None", "str | None", Any], None]

@@ -380,18 +380,18 @@ def field_setter(name: str) -> Callable[[Any], None]:
     return set_current
 
 
-def tag_current(key: str, value: Any) -> None:
-    """Set tag ``key`` on the current scope; a no-op outside any."""
+def tag_current(name: str, value: Any) -> None:
+    """Set tag ``name`` on the current scope; a no-op outside any."""
     ctx = _get_current()
     scope: Scope | None = ctx.get(_SCOPE_KEY)  # type: ignore[assignment]
     if scope is not None and scope._epoch != _generation:
         scope = _live_outer(scope)
     if scope is None:
         return
-    scope.tags[key] = value
+    scope.tags[name] = value
     scope._version += 1
     if _SPAN_IN_CONTEXT in ctx and observers.has_change_observers():
-        observers.notify_change(scope, "tag", key, value)
+        observers.notify_change(scope, "tag", name, value)
 
 
 # -- fork ---------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """JSON encoding of events: fast C encoder first, a sanitising walk only when it fails.
 
 PostHog needs valid JSON; Python's defaults would emit ``NaN`` and fail on sets, Decimals,
-UUIDs, bytes, dataclasses, datetimes, non-string keys and cycles. Values are converted the way
-the PostHog wire spec says; anything else becomes its ``str()``.
+UUIDs, bytes, dataclasses, datetimes, non-string keys and cycles. Values are converted as
+posthog-python converts them (``NaN`` and infinities become ``null``, and so does any object
+it would not send); non-string keys become text and cycles are cut.
 
 Usage::
 
@@ -16,44 +17,71 @@ import json
 import math
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 from uuid import UUID
 
-__all__ = ["dumps_event", "json_safe", "timestamp_iso"]
+__all__ = ["clean", "dumps_event", "json_safe", "timestamp_iso"]
 
 _MAX_DEPTH = 64
 
 
 def timestamp_iso(value: Any) -> str:
-    """ISO-8601 UTC text for an epoch float or a datetime (naive datetimes are local time)."""
+    """ISO-8601 UTC text for an epoch float or an aware datetime (a naive one is taken as UTC)."""
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, timezone.utc).isoformat()
     if isinstance(value, datetime):
-        moment: datetime = value if value.tzinfo is not None else value.astimezone()
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
         return moment.astimezone(timezone.utc).isoformat()
     return str(value)
 
 
 def _default(value: Any) -> Any:
+    """A JSON value for what ``json`` cannot encode, as posthog-python sends it.
+
+    Decimals become floats, UUIDs text, sets lists, bytes UTF-8 text, dates and datetimes
+    ``isoformat()`` text (a datetime keeps its offset), dataclasses and pydantic models
+    objects; anything else, and bytes that are not UTF-8, become ``null``.
+    """
     if isinstance(value, Decimal):
-        number = float(value)
-        return number if math.isfinite(number) else str(value)
+        return float(value)
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, set | frozenset):
         return list(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, datetime):
-        return timestamp_iso(value)
-    if isinstance(value, date):
+    if isinstance(value, date):  # datetime too
         return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    return _text(value)
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        try:
+            return model_dump()
+        except Exception:
+            return None
+    return None
+
+
+def clean(value: Any) -> Any:
+    """``value`` with every part ``json`` cannot encode converted as :func:`_default` does.
+
+    What ``before_send`` sees and returns goes through this, as in posthog-python; the hot
+    path leaves the conversion to the encoder instead.
+    """
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {key: clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(item) for item in value]
+    if isinstance(value, datetime):
+        return value
+    converted = _default(value)
+    return converted if converted is None or isinstance(converted, str) else clean(converted)
 
 
 def _text(value: Any) -> str:
@@ -95,8 +123,10 @@ def json_safe(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
         if isinstance(value, dict):
             return {_key(k): json_safe(v, _depth + 1, seen) for k, v in list(value.items())}
         return [json_safe(v, _depth + 1, seen) for v in list(value)]
+    if isinstance(value, datetime):
+        return value.isoformat()
     converted = _default(value)
-    if converted is value or isinstance(converted, str):
+    if converted is None or isinstance(converted, str):
         return converted
     return json_safe(converted, _depth + 1, _seen)
 

@@ -40,7 +40,7 @@ from typing import Any, Generic, TypeVar
 __all__ = ["QueueCounts", "WorkQueue", "live_queues"]
 
 _T = TypeVar("_T")
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 _live: weakref.WeakSet[WorkQueue[Any]] = weakref.WeakSet()
 _POLL = 0.05  # flush re-wakes the thread this often, and a join gets this much slack
 

@@ -42,7 +42,7 @@ from . import encoding as _json
 
 __all__ = ["BatchSender", "SenderCounts", "ShutdownSignal", "retry_after_seconds"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _RETRY_STATUSES = frozenset({408, 429})
 _MAX_BACKOFF = 30.0

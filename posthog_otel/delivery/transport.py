@@ -38,7 +38,7 @@ from .sender import BatchSender, retry_after_seconds
 
 __all__ = ["Transport", "retry_after_seconds"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 class Transport:

@@ -8,12 +8,16 @@ Each runs in its own process on 127.0.0.1, instrumented by ``PosthogInstrumentor
 They use the standard library's WSGI server. A small wrapper starts an OpenTelemetry SERVER
 span per request from the incoming headers (what contrib's WSGI instrumentation does), and
 :class:`~posthog_otel.instrumentors.wsgi.PosthogWSGIMiddleware` gives each request its PostHog context.
+When ``opentelemetry-exporter-otlp-proto-http`` is installed, the raw spans also go to the
+sink's OTLP endpoint (``$POSTHOG_HOST/i/v1/traces``), so its trace page shows them next to the
+events.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -148,6 +152,24 @@ class _ThreadedServer(WSGIServer):
             self.shutdown_request(request)
 
 
+def _export_spans_to_sink() -> None:
+    """Send the spans to the sink's OTLP endpoint too, if the OTLP/HTTP exporter is installed."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        return
+    host = os.environ.get("POSTHOG_HOST", "").rstrip("/")
+    key = os.environ.get("POSTHOG_API_KEY", "")
+    provider = trace.get_tracer_provider()
+    if not host or not key or not hasattr(provider, "add_span_processor"):
+        return
+    exporter = OTLPSpanExporter(
+        endpoint=f"{host}/i/v1/traces", headers={"Authorization": f"Bearer {key}"}
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="posthog-otel demo service")
     parser.add_argument("service", choices=["frontend", "billing"])
@@ -155,7 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--billing-url", default="")
     args = parser.parse_args(argv)
 
-    PosthogInstrumentor().instrument(flush_interval=0.2)
+    # These services are the application here: their directory is the project.
+    here = os.path.dirname(os.path.abspath(__file__))
+    PosthogInstrumentor().instrument(flush_interval=0.2, project_root=here)
+    _export_spans_to_sink()
     app = billing_app if args.service == "billing" else frontend_app(args.billing_url)
     server = make_server(
         "127.0.0.1",

@@ -193,7 +193,9 @@ def _collect(sink_url: str, session_id: str, timeout: float) -> list[dict[str, A
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         answer = requests.get(
-            f"{sink_url}/api/events", params={"session_id": session_id, "limit": "1000"}, timeout=5
+            f"{sink_url}/api/events",
+            params={"session_id": session_id, "kind": "event", "limit": "1000"},
+            timeout=5,
         )
         events = answer.json()["events"]
         if len(events) >= wanted:

@@ -2,8 +2,9 @@
 
 Both sources of exceptions (live objects, stack-trace text) first build a tree of
 ``ExceptionNode``: each exception with its frames, its group members and its cause.
-``flatten`` then lists them in PostHog's order (outermost first, then group members, then the
-cause) and assigns each entry its ``mechanism`` (handled, chained, parent and exception ids).
+``flatten`` then lists them in posthog-python's order (outermost first, then its cause, then
+its group members) and assigns each entry its ``mechanism`` (handled, chained, parent and
+exception ids).
 The naming helpers (``type_name``, ``split_type_name``, ...) give every source the same
 ``type``/``module`` split.
 
@@ -13,16 +14,16 @@ Usage::
 
     outer = ExceptionNode("RuntimeError", "checkout failed", None)
     outer.cause = ExceptionNode("KeyError", "'sku'", None)
-    outer.cause_source = "__cause__"
+    outer.cause_source = "cause"
     entries = flatten(outer, handled=False)
-    # [RuntimeError (generic), KeyError (chained, parent_id=0, source="__cause__")]
+    # [RuntimeError (generic, exception_id=0, handled=False),
+    #  KeyError (chained, exception_id=1, parent_id=0, source="cause")]
 
 Standard library only.
 """
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ __all__ = [
 
 MAX_ENTRIES = 50  # exceptions per list: bounds pathological chains and groups
 UNKNOWN_TYPE = "Error"
+_BUILTINS = ("builtins", "__builtins__")
 
 
 @dataclass
@@ -57,36 +59,55 @@ class ExceptionNode:
     is_group: bool = False
     children: list[ExceptionNode] = field(default_factory=list)
     cause: ExceptionNode | None = None
-    cause_source: str = "__context__"
+    cause_source: str = "context"  # "cause" (raise ... from) or "context" (implicit)
+    errno: Any = None  # OSError's errno, reported as mechanism.meta.errno.number
+    synthetic: bool = False  # frames are the capturing call's stack: it was never raised
 
 
-def flatten(root: ExceptionNode, *, handled: bool) -> list[dict[str, Any]]:
-    """Entries in PostHog's order: each exception, then its group members, then its cause."""
+# Older spellings of a link, still accepted from the text parsers.
+_SOURCES = {"__cause__": "cause", "__context__": "context"}
+
+
+def flatten(
+    root: ExceptionNode, *, handled: bool, mechanism_type: str = "generic"
+) -> list[dict[str, Any]]:
+    """Entries in posthog-python's order, ids and mechanisms.
+
+    Depth first from the outermost exception: each exception, then its cause (or context)
+    chain, then its group members. Every entry has an ``exception_id`` (its position);
+    all but the first are ``chained`` to a ``parent_id`` with the link as ``source``
+    (``cause``, ``context`` or ``member``), and only the first says whether it was handled.
+    """
     entries: list[dict[str, Any]] = []
-    ids = itertools.count()
 
     def visit(node: ExceptionNode, parent_id: int | None, source: str) -> None:
         if len(entries) >= MAX_ENTRIES:
             return
-        mechanism: dict[str, Any] = {"type": "generic", "handled": handled}
-        own_id: int | None = None
-        if node.is_group or parent_id is not None:
-            own_id = next(ids)
-            if parent_id is not None:
-                mechanism.update(type="chained", parent_id=parent_id, source=source)
-            mechanism["exception_id"] = own_id
-            if node.is_group:
-                mechanism["is_exception_group"] = True
-        entry: dict[str, Any] = {"type": node.type, "value": node.value, "module": node.module}
-        entry["mechanism"] = mechanism
+        own_id = len(entries)
+        mechanism: dict[str, Any] = {"exception_id": own_id}
+        if node.errno is not None:
+            mechanism["meta"] = {"errno": {"number": node.errno}}
+        if parent_id is None:
+            mechanism.update(type=mechanism_type, handled=handled)
+        else:
+            mechanism.update(source=source, parent_id=parent_id, type="chained")
+        mechanism["synthetic"] = node.synthetic
+        if node.is_group:
+            mechanism["is_exception_group"] = True
+        entry: dict[str, Any] = {
+            "mechanism": mechanism,
+            "module": node.module,
+            "type": node.type,
+            "value": node.value,
+        }
         frames = node.load_frames() if node.load_frames is not None else node.frames
         if frames:
-            entry["stacktrace"] = {"type": "raw", "frames": frames}
+            entry["stacktrace"] = {"frames": frames, "type": "raw"}
         entries.append(entry)
-        for index, child in enumerate(node.children):
-            visit(child, own_id, f"exceptions[{index}]")
         if node.cause is not None:
-            visit(node.cause, own_id, node.cause_source)
+            visit(node.cause, own_id, _SOURCES.get(node.cause_source, node.cause_source))
+        for child in node.children:
+            visit(child, own_id, "member")
 
     visit(root, None, "")
     return entries
@@ -94,8 +115,8 @@ def flatten(root: ExceptionNode, *, handled: bool) -> list[dict[str, Any]]:
 
 def bare_entry(type_: str, value: str, module: str | None, handled: bool) -> dict[str, Any]:
     """An entry without frames, for when nothing better can be said."""
-    mechanism = {"type": "generic", "handled": handled}
-    return {"type": type_, "value": value, "module": module, "mechanism": mechanism}
+    mechanism = {"exception_id": 0, "type": "generic", "handled": handled, "synthetic": False}
+    return {"mechanism": mechanism, "module": module, "type": type_, "value": value}
 
 
 def apply_overrides(entry: dict[str, Any], exc_type: str | None, message: str | None) -> None:
@@ -118,15 +139,19 @@ def type_name(exc: object) -> str:
 def type_module(exc: object) -> str | None:
     """The module of an exception's class; None for builtins."""
     module = getattr(type(exc), "__module__", None)
-    return module if isinstance(module, str) and module != "builtins" else None
+    return module if isinstance(module, str) and module not in _BUILTINS else None
 
 
 def safe_str(exc: object) -> str:
-    """``str(exc)``, or a placeholder when that raises."""
+    """``str(exc)``, else ``repr(exc)``, else a placeholder (posthog-python's fallbacks)."""
     try:
         return str(exc)
     except Exception:
-        return f"<unprintable {type(exc).__name__} object>"
+        pass
+    try:
+        return repr(exc)
+    except Exception:
+        return "<broken repr>"
 
 
 def split_type_name(name: str) -> tuple[str | None, str]:
@@ -153,4 +178,4 @@ def _names_a_class(module: object, path: list[str]) -> bool:
 
 
 def _no_builtins(module: str) -> str | None:
-    return None if module == "builtins" else module
+    return None if module in _BUILTINS else module

@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = ["is_captured", "mark_captured"]
 
-_log = logging.getLogger("posthog_otel")
+_log = logging.getLogger("posthog.otel")
 
 _CAPTURED_ATTR = "__posthog_otel_captured__"
 _FALLBACK_LIMIT = 1024

@@ -6,11 +6,14 @@ none, so the caller can try the next one:
 
 * Java (and Kotlin, Scala, ...): ``Type: message`` headers, ``at pkg.Class.method(File.java:12)``
   frames and ``Caused by:`` chains (``Suppressed:`` blocks are skipped);
-* Node.js: ``at fn (file.js:10:5)`` / ``at file.js:10:5`` frames under the message;
+* Node.js: ``at fn (file.js:10:5)`` / ``at file.js:10:5`` frames under the message, and
+  built-in frames without a file (``at JSON.parse (<anonymous>)``,
+  ``at async Promise.all (index 0)``, ``at Array.map (native)``);
 * Go: ``panic: ...`` with function / ``file.go:12 +0x1d`` line pairs of the first goroutine.
 
 These traces print the raising frame first; frames are returned oldest first, as PostHog
-wants them.
+wants them.  Every frame says whether it is ``in_app``, by its language's conventions
+(:mod:`.foreign_in_app`).
 
 Usage::
 
@@ -32,6 +35,7 @@ import re
 from typing import Any
 
 from .entries import UNKNOWN_TYPE, ExceptionNode, split_type_name
+from .foreign_in_app import go_in_app, java_in_app, node_in_app
 from .frames import MAX_FRAMES
 
 __all__ = ["parse_go", "parse_java", "parse_node"]
@@ -66,6 +70,7 @@ def parse_java(lines: list[str]) -> ExceptionNode | None:
                 file, _, lineno = found["loc"].partition(":")
                 frame: dict[str, Any] = {"platform": "java", "function": found["fn"]}
                 frame["module"] = found["cls"]
+                frame["in_app"] = java_in_app(found["cls"])
                 if file.endswith(_JAVA_SOURCE_SUFFIXES):
                     frame["filename"] = file
                 if lineno.isdigit():
@@ -108,6 +113,16 @@ def parse_node(lines: list[str]) -> ExceptionNode | None:
                     "function": function or "<anonymous>",
                     "lineno": int(location["line"]),
                     "colno": int(location["col"]),
+                    "in_app": node_in_app(location["file"]),
+                }
+            )
+        elif function and _is_node_builtin(where):
+            frames.append(
+                {
+                    "platform": "node:javascript",
+                    "filename": where,
+                    "function": function,
+                    "in_app": False,
                 }
             )
     if not frames:
@@ -136,6 +151,7 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
                     "filename": found["file"],
                     "function": function,
                     "lineno": int(found["line"]),
+                    "in_app": go_in_app(function, found["file"]),
                 }
             )
         previous = line
@@ -176,6 +192,14 @@ def _node_call(line: str) -> tuple[str | None, str] | None:
         if _NO_WHITESPACE.fullmatch(text):
             return None, text
     return None
+
+
+def _is_node_builtin(where: str) -> bool:
+    """A location V8 prints for frames with no file: ``<anonymous>``, ``native``, ``index N``
+    (the element of ``Promise.all`` / ``Promise.any`` that failed)."""
+    if where in ("<anonymous>", "native"):
+        return True
+    return where.startswith("index ") and where[len("index ") :].isdigit()
 
 
 def _headline(text: str) -> ExceptionNode:

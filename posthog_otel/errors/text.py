@@ -37,9 +37,10 @@ from .python_text import parse_python
 
 __all__ = ["exception_list_from_stacktrace"]
 
-_log = logging.getLogger("posthog_otel")
+_log = logging.getLogger("posthog.otel")
 
 _MAX_TEXT = 256 * 1024  # characters of stack trace text we are willing to parse
+_GROUP_SUFFIX = re.compile(r" \(\d{1,9} sub-exceptions?\)\Z")
 _PY_HINT = re.compile(
     r'^[ \t]*(?:[|+] )?(?:Traceback \(most recent call last\):|File "[^"\n]*", line \d+)', re.M
 )
@@ -87,6 +88,28 @@ def _clip_text(text: str) -> str:
 
 
 def _parse_text(text: str, options: FrameOptions) -> ExceptionNode | None:
+    root = _parse_any(text, options)
+    if root is not None:
+        _group_messages(root)
+    return root
+
+
+def _group_messages(root: ExceptionNode) -> None:
+    """A printed group reads "message (N sub-exceptions)"; a live one's value is the message."""
+    pending, seen = [root], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.is_group:
+            node.value = _GROUP_SUFFIX.sub("", node.value)
+        pending.extend(node.children)
+        if node.cause is not None:
+            pending.append(node.cause)
+
+
+def _parse_any(text: str, options: FrameOptions) -> ExceptionNode | None:
     if not text.strip():
         return None
     if not _PY_HINT.search(text):

@@ -48,7 +48,7 @@ __all__ = [
     "unquote",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 PREFIX = _identity.PREFIX
 TAG_PREFIX = _identity.TAG_PREFIX

@@ -39,7 +39,7 @@ from ._baggage_codec import (
 
 __all__ = ["Inbound", "parse_header", "state_from_entries"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _DISTINCT = _identity.DISTINCT_ID.name
 _SESSION = _identity.SESSION_ID.name

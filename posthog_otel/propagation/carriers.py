@@ -45,7 +45,7 @@ from .propagator import (
 
 __all__ = ["extract", "inject"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 def _ours() -> tuple[PosthogPropagator, bool]:

@@ -91,7 +91,7 @@ __all__ = [
     "parts_of",
 ]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 BAGGAGE_HEADER = "baggage"
 DISTINCT_ID_HEADER = _identity.DISTINCT_ID.header

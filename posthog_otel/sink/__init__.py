@@ -9,8 +9,9 @@ It accepts what PostHog's capture API accepts (``/batch/``, ``/capture/``, ``/e/
 ``/i/v0/e/``, JSON or gzip) and PostHog's OTLP logs and traces endpoints (``/i/v1/logs``,
 ``/i/v1/traces``), validates events the way ingestion would and answers like PostHog; refused
 events are kept and shown as rejected with their reason. The viewer at ``/`` lists events live
-with filters, a chart of counts per event name, person pages, event pages and an error-tracker
-view of ``$exception`` events. ``GET /api/events`` serves the same data as JSON.
+by event time with filters, a chart of counts per event name, person pages, event pages, an
+error-tracker view of ``$exception`` events, and a trace page (``/traces/<trace id>``: the
+trace's OTLP spans and PostHog events on one timeline). ``GET /api/events`` serves the same data as JSON.
 
 From Python (tests, scripts)::
 
@@ -25,8 +26,8 @@ From Python (tests, scripts)::
 Modules: :mod:`.validation` (ingestion rules), :mod:`.ingest` (capture requests), :mod:`.otlp`
 (OTLP requests, read with :mod:`posthog_otel.otlp`), :mod:`.records` (stored rows),
 :mod:`.store` (SQLite), :mod:`.server` (:class:`SinkServer`), :mod:`.handler` (HTTP routes),
-:mod:`.pages`, :mod:`.exception_view`, :mod:`.chart`, :mod:`._html` (escaping and layout),
-:mod:`.static` (the viewer's CSS and JS, package data in ``assets/``).
+:mod:`.pages`, :mod:`.trace_view`, :mod:`.exception_view`, :mod:`.chart`, :mod:`._html`
+(escaping and layout), :mod:`.static` (the viewer's CSS and JS, package data in ``assets/``).
 
 May import the core layers and :mod:`posthog_otel.otlp`; imported by the testing helpers,
 the demo and the CLI.

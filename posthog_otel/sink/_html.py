@@ -18,9 +18,19 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from .records import KIND_OTLP_LOG, KIND_OTLP_SPAN, StoredEvent
+from .records import KIND_EVENT, KIND_OTLP_LOG, KIND_OTLP_SPAN, StoredEvent
 
-__all__ = ["esc", "event_label", "event_rows", "layout", "link", "pretty_json", "when"]
+__all__ = [
+    "esc",
+    "event_label",
+    "event_rows",
+    "layout",
+    "link",
+    "pretty_json",
+    "properties_view",
+    "trace_href",
+    "when",
+]
 
 _NAV = (
     ("events", "/", "Events"),
@@ -29,6 +39,8 @@ _NAV = (
     ("api", "/api/events?limit=50", "JSON API"),
 )
 _ACTIVE = ' class="active"'
+_CHIPS = 5
+_NESTED_DEPTH = 2
 
 
 def esc(value: Any) -> str:
@@ -50,15 +62,51 @@ def person_href(distinct_id: str) -> str:
     return link("/person", distinct_id=distinct_id)
 
 
-def when(moment: float | None) -> str:
-    """Local clock time with the full date as a tooltip."""
+def trace_href(trace_id: str) -> str:
+    return esc(f"/traces/{trace_id}")
+
+
+def when(moment: float | None, *, received: float | None = None) -> str:
+    """Local clock time with milliseconds; the full date (and the arrival time, when given)
+    as a tooltip."""
     if moment is None:
         return ""
-    local = time.localtime(moment)
-    millis = int((moment % 1) * 1000)
-    full = time.strftime("%Y-%m-%d %H:%M:%S", local) + f".{millis:03d}"
+    seconds, millis = _split(moment)
+    local = time.localtime(seconds)
+    full = _full(moment)
     shown = time.strftime("%H:%M:%S" if _today(local) else "%b %d %H:%M:%S", local)
-    return f'<time title="{esc(full)}">{esc(shown)}</time>'
+    shown += f".{millis:03d}"
+    title = full
+    if received is not None:
+        title = f"event time {full} · received {_full(received)} ({_delay(received - moment)})"
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{millis:03d}"
+    return f'<time datetime="{esc(iso)}" title="{esc(title)}">{esc(shown)}</time>'
+
+
+def _split(moment: float) -> tuple[int, int]:
+    """(whole seconds, milliseconds), rounded to the millisecond (05.007 stays .007)."""
+    whole, millis = divmod(round(moment * 1000), 1000)
+    return int(whole), int(millis)
+
+
+def _full(moment: float) -> str:
+    seconds, millis = _split(moment)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{millis:03d}"
+
+
+def _delay(seconds: float) -> str:
+    size = abs(seconds)
+    if size < 1:
+        amount = f"{seconds * 1000:+.0f} ms"
+    elif size < 120:
+        amount = f"{seconds:+.1f} s"
+    elif size < 7200:
+        amount = f"{seconds / 60:+.1f} min"
+    elif size < 172800:
+        amount = f"{seconds / 3600:+.1f} h"
+    else:
+        amount = f"{seconds / 86400:+.1f} days"
+    return f"{amount} after the event"
 
 
 def _today(local: time.struct_time) -> bool:
@@ -133,19 +181,46 @@ def _row(event: StoredEvent) -> str:
         else ""
     )
     trace = (
-        f'<a class="mono" href="{link("/", trace_id=event.trace_id)}" '
-        f'title="{esc(event.trace_id)}">{esc(event.trace_id[:12])}…</a>'
+        f'<a class="mono" href="{trace_href(event.trace_id)}" '
+        f'title="trace {esc(event.trace_id)}">{esc(event.trace_id[:12])}…</a>'
         if event.trace_id
         else ""
     )
     css = ' class="rejected"' if event.rejected else ""
     return (
-        f'<tr{css} data-id="{event.id}"><td class="when">{when(event.ts)}</td>'
+        f'<tr{css} data-id="{event.id}">'
+        f'<td class="when">{when(event.ts, received=event.received_at)}</td>'
         f'<td class="name"><a href="{event_href(event.id)}">{esc(event_label(event))}</a>'
         f"{''.join(badges)}</td>"
         f'<td class="ident person">{person}</td><td class="ident session">{session}</td>'
-        f'<td class="ident trace">{trace}</td><td class="details">{esc(summary(event))}</td></tr>'
+        f'<td class="ident trace">{trace}</td><td class="details">{details(event)}</td></tr>'
     )
+
+
+def details(event: StoredEvent) -> str:
+    """The details cell: a short line (reason, exception, log body, span timing) or the first
+    properties as key/value chips."""
+    props = event.properties
+    if event.rejected or event.event == "$exception" or event.kind != KIND_EVENT:
+        line = summary(event)
+        css = "reason" if event.rejected else "line"
+        return f'<span class="{css}">{esc(line)}</span>'
+    pairs = [
+        (key, value)
+        for key, value in props.items()
+        if not key.startswith("$") and key not in ("token", "distinct_id")
+    ]
+    for key in ("$current_url", "$request_path"):
+        if key in props and not pairs:
+            pairs.append((key, props[key]))
+    chips = [
+        f'<span class="kv"><span class="k">{esc(key)}</span> '
+        f'<span class="v">{esc(_clip(value, 60))}</span></span>'
+        for key, value in pairs[:_CHIPS]
+    ]
+    if len(pairs) > _CHIPS:
+        chips.append(f'<span class="muted more">+{len(pairs) - _CHIPS} more</span>')
+    return "".join(chips)
 
 
 def summary(event: StoredEvent) -> str:
@@ -178,3 +253,40 @@ def summary(event: StoredEvent) -> str:
 def _clip(value: Any, limit: int = 160) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def properties_view(props: dict[str, Any], *, element_id: str = "properties") -> str:
+    """Properties as a key/value table (own keys first, then ``$`` keys) with the raw JSON one
+    click away."""
+    if not props:
+        return '<p class="muted">No properties.</p>'
+    table = _props_table(props, 0, element_id)
+    return (
+        f'{table}<details class="raw-json" id="{esc(element_id)}-json">'
+        f"<summary>JSON</summary>{pretty_json(props)}</details>"
+    )
+
+
+def _props_table(props: dict[str, Any], depth: int, element_id: str = "") -> str:
+    keys = sorted(props, key=lambda key: (key.startswith("$"), key))
+    rows = "".join(
+        f'<tr><th scope="row">{esc(key)}</th><td>{_value(props[key], depth)}</td></tr>'
+        for key in keys
+    )
+    ident = f' id="{esc(element_id)}"' if element_id else ""
+    css = "props" if depth == 0 else "props nested"
+    return f'<table class="{css}"{ident}><tbody>{rows}</tbody></table>'
+
+
+def _value(value: Any, depth: int) -> str:
+    if isinstance(value, str):
+        return (
+            f'<span class="str">{esc(value)}</span>' if value else '<span class="muted">""</span>'
+        )
+    if isinstance(value, dict) and value and depth < _NESTED_DEPTH:
+        return _props_table(value, depth + 1)
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, dict | list) and len(text) > 80:
+        text = json.dumps(value, ensure_ascii=False, default=str, indent=2)
+        return f'<pre class="json inline">{esc(text)}</pre>'
+    return f'<code class="lit">{esc(text)}</code>'

@@ -3,7 +3,10 @@
 One block per exception (outermost first, then its causes or group members), each with its
 type, message and mechanism, and its frames most recent call first. In-app frames are
 highlighted and open with their source context (``pre_context``, ``context_line``,
-``post_context``, numbered); runs of library frames are folded into one collapsed group.
+``post_context``, numbered); runs of library frames are folded into one collapsed group. A
+frame without ``in_app`` is judged as PostHog judges it: library code when its path is in
+site-/dist-packages or the standard library (or, without a path, its module is a standard
+library one), the app's otherwise.
 
 Usage::
 
@@ -12,11 +15,16 @@ Usage::
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 from ._html import esc
 
 __all__ = ["render_exception_list"]
+
+_LIBRARY_PATH = re.compile(r"[\\/](?:site|dist)-packages[\\/]|[\\/]lib[\\/]python\d[\d.]{0,6}[\\/]")
+_STDLIB_MODULES: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
 
 
 def render_exception_list(entries: Any) -> str:
@@ -37,15 +45,19 @@ def _entry(entry: dict[str, Any], number: int, total: int) -> str:
     assert isinstance(mechanism, dict)
     relation = ""
     if number:
-        if mechanism.get("type") == "chained" and mechanism.get("source"):
-            relation = f"Group member ({esc(mechanism.get('source'))})"
+        source = mechanism.get("source")
+        if source == "member" or str(source).startswith("exceptions["):
+            relation = "Group member"
+        elif source in ("context", "__context__"):
+            relation = "Context (being handled when the above was raised)"
         elif number == total - 1:
             relation = "Root cause"
         else:
             relation = "Caused by"
         relation = f'<p class="exc-relation">{relation}</p>'
     module = entry.get("module")
-    qualified = f"{module}.{entry.get('type')}" if module else str(entry.get("type"))
+    # PostHog shows the type as sent (module apart), so the page does too.
+    in_module = f' <span class="muted">{esc(module)}</span>' if module else ""
     handled = mechanism.get("handled")
     badges = []
     if handled is True:
@@ -57,8 +69,8 @@ def _entry(entry: dict[str, Any], number: int, total: int) -> str:
     if mechanism.get("type"):
         badges.append(f'<span class="badge">{esc(mechanism.get("type"))}</span>')
     head = (
-        f'{relation}<h3 class="exc-head"><span class="exc-type">{esc(qualified)}</span>: '
-        f'<span class="exc-value">{esc(entry.get("value"))}</span>{"".join(badges)}</h3>'
+        f'{relation}<h3 class="exc-head"><span class="exc-type">{esc(entry.get("type"))}</span>: '
+        f'<span class="exc-value">{esc(entry.get("value"))}</span>{"".join(badges)}{in_module}</h3>'
     )
     stacktrace = entry.get("stacktrace")
     frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
@@ -84,7 +96,7 @@ def _frames(frames: list[dict[str, Any]]) -> str:
             library.clear()
 
     for frame in newest_first:
-        in_app = frame.get("in_app")
+        in_app = _in_app(frame)
         if in_app is False:
             library.append(_frame(frame, "library", open_=False))
             continue
@@ -97,8 +109,19 @@ def _frames(frames: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def _in_app(frame: dict[str, Any]) -> bool:
+    in_app = frame.get("in_app")
+    if isinstance(in_app, bool):
+        return in_app
+    path = frame.get("abs_path")
+    if isinstance(path, str) and path:
+        return _LIBRARY_PATH.search(path) is None
+    module = frame.get("module")
+    return not (isinstance(module, str) and module.partition(".")[0] in _STDLIB_MODULES)
+
+
 def _frame(frame: dict[str, Any], css: str, *, open_: bool) -> str:
-    function = frame.get("function") or "?"
+    function = frame.get("qualname") or frame.get("function") or "?"
     filename = frame.get("filename") or frame.get("abs_path") or "?"
     lineno = frame.get("lineno")
     module = frame.get("module")

@@ -6,7 +6,11 @@ Routes:
   PostHog capture (see :mod:`.ingest`). ``OPTIONS`` answers CORS preflights for browser SDKs.
 * ``POST /i/v1/logs``, ``/i/v1/traces`` (also ``/v1/logs``, ``/v1/traces``): OTLP/HTTP
   (see :mod:`.otlp`).
-* ``GET /``, ``/person?distinct_id=…``, ``/events/<id>``: the viewer; ``GET /_live?…``: the
+* ``POST /i/v1/analytics/events`` (posthog-node's capture v1), ``POST /flags/?v=2``, ``GET
+  /array/<token>/config`` and ``/array/<token>/config.js`` (posthog-js): see
+  :mod:`.client_endpoints`; with CORS, like the capture endpoints.
+* ``GET /``, ``/person?distinct_id=…``, ``/events/<id>``, ``/traces/<trace id>``: the viewer
+  (404 pages for an unknown person, event or trace); ``GET /_live?…``: the
   list's refresh data; ``GET /static/…``: its stylesheet and script.
 * ``GET /api/events?event=&distinct_id=&session_id=&trace_id=&kind=&status=&after_id=&limit=``:
   ``{"count": n, "events": [...]}`` newest first; ``GET /api/events/<id>``;
@@ -34,12 +38,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from . import pages
+from . import client_endpoints, pages
 from .ingest import MAX_BODY_BYTES, ingest_capture
 from .otlp import ingest_otlp
 from .records import KINDS, STATUS_ACCEPTED, STATUS_REJECTED, StoredEvent
 from .static import STATIC
 from .store import EventFilter, EventStore
+from .trace_view import trace_page
 
 
 class Sink(Protocol):
@@ -54,7 +59,7 @@ class Sink(Protocol):
 
 __all__ = ["SinkHTTPServer", "SinkHandler"]
 
-_log = logging.getLogger("posthog_otel.sink")
+_log = logging.getLogger("posthog.otel.sink")
 
 _CAPTURE_PATHS = frozenset({"/batch", "/capture", "/e", "/i/v0/e"})
 _OTLP_PATHS = {
@@ -63,7 +68,9 @@ _OTLP_PATHS = {
     "/v1/logs": "logs",
     "/v1/traces": "traces",
 }
+_FLAGS_PATHS = frozenset({"/flags", "/decide"})
 _EVENT_PAGE = re.compile(r"^/events/(\d{1,18})$")
+_TRACE_PAGE = re.compile(r"^/traces/([0-9a-fA-F]{1,64})/?$")
 _EVENT_API = re.compile(r"^/api/events/(\d{1,18})$")
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -223,7 +230,12 @@ class SinkHandler(BaseHTTPRequestHandler):
         if normalized in _CAPTURE_PATHS:
             self._capture(path, query)
         elif normalized in _OTLP_PATHS:
-            self._otlp(path, _OTLP_PATHS[normalized])
+            self._otlp(path, _OTLP_PATHS[normalized], query)
+        elif normalized == client_endpoints.CAPTURE_V1_PATH:
+            self._capture_v1()
+        elif normalized in _FLAGS_PATHS:
+            if self._read_body() is not None:
+                self._json(200, client_endpoints.flags_answer(), _CORS)
         else:
             self._read_body()
             self._json(404, _error("not_found", f"no endpoint at {path}"))
@@ -242,18 +254,33 @@ class SinkHandler(BaseHTTPRequestHandler):
         self._json(answer.status, answer.body, _CORS)
         self.sink.notify()
 
-    def _otlp(self, path: str, signal: str) -> None:
+    def _capture_v1(self) -> None:
+        raw = self._read_body()
+        if raw is None:
+            return
+        now = time.time()
+        answer = client_endpoints.capture_v1(raw, headers=self._lower_headers(), now=now)
+        self.sink.store.insert(answer.records, received_at=now)
+        self._json(answer.status, answer.body, _CORS)
+        self.sink.notify()
+
+    def _otlp(self, path: str, signal: str, query: dict[str, list[str]]) -> None:
         raw = self._read_body()
         if raw is None:
             return
         now = time.time()
         answer = ingest_otlp(
-            raw, signal=signal, endpoint=path, headers=self._lower_headers(), now=now
+            raw,
+            signal=signal,
+            endpoint=path,
+            headers=self._lower_headers(),
+            now=now,
+            query=query,
         )
         self.sink.store.insert(answer.records, received_at=now)
         if answer.status != 200:
             _log.info("rejected OTLP %s request (%s)", signal, answer.status)
-        self._send(answer.status, answer.body, answer.content_type)
+        self._send(answer.status, answer.body, answer.content_type, _CORS)
         self.sink.notify()
 
     # -- GET ------------------------------------------------------------------------------
@@ -274,13 +301,18 @@ class SinkHandler(BaseHTTPRequestHandler):
             if not distinct_id:
                 self._html(400, pages.not_found_page(store, "Which person? Add ?distinct_id=…"))
             else:
-                self._html(200, pages.person_page(store, distinct_id))
+                self._page(
+                    pages.person_page(store, distinct_id),
+                    f"No event of the person {distinct_id!r} has arrived.",
+                )
         elif (match := _EVENT_PAGE.match(path)) is not None:
-            html = pages.event_page(store, int(match[1]))
-            if html is None:
-                self._html(404, pages.not_found_page(store, f"There is no event {match[1]}."))
-            else:
-                self._html(200, html)
+            self._page(pages.event_page(store, int(match[1])), f"There is no event {match[1]}.")
+        elif path.startswith("/traces/"):
+            trace = _TRACE_PAGE.match(path)
+            self._page(
+                trace_page(store, trace[1]) if trace else None,
+                f"No span or event of the trace {path[len('/traces/') :][:80]!r} has arrived.",
+            )
         elif path in STATIC:
             body, content_type = STATIC[path]
             self._send(200, body, content_type, {"Cache-Control": "no-cache"})
@@ -294,10 +326,24 @@ class SinkHandler(BaseHTTPRequestHandler):
                 self._json(200, found.to_json())
         elif path == "/healthz":
             self._json(200, {"status": "ok", "events": store.count(), "db": store.path})
+        elif (config := client_endpoints.config_token(path)) is not None:
+            token, as_script = config
+            if as_script:
+                script = client_endpoints.remote_config_script(token).encode()
+                self._send(200, script, "application/javascript", _CORS)
+            else:
+                self._json(200, client_endpoints.remote_config(token), _CORS)
         elif path == "/favicon.ico":
             self._send(204, b"", "image/x-icon")
         else:
             self._json(404, _error("not_found", f"nothing at {path}"))
+
+    def _page(self, html: str | None, missing: str) -> None:
+        """A viewer page, or the not-found page with HTTP 404 when there is none."""
+        if html is None:
+            self._html(404, pages.not_found_page(self.sink.store, missing))
+        else:
+            self._html(200, html)
 
     def _api_events(self, query: dict[str, list[str]]) -> None:
         def first(name: str) -> str | None:
@@ -346,7 +392,14 @@ class SinkHandler(BaseHTTPRequestHandler):
     def _options(self) -> None:
         path, _ = self._route()
         normalized = path.rstrip("/") or "/"
-        if normalized in _CAPTURE_PATHS or normalized in _OTLP_PATHS:
+        known = (
+            normalized in _CAPTURE_PATHS
+            or normalized in _OTLP_PATHS
+            or normalized in _FLAGS_PATHS
+            or normalized == client_endpoints.CAPTURE_V1_PATH
+            or client_endpoints.config_token(normalized) is not None
+        )
+        if known:
             self._send(204, b"", "text/plain", {**_CORS, **_PREFLIGHT})
         else:
             self._json(404, _error("not_found", f"nothing at {path}"))
@@ -354,7 +407,7 @@ class SinkHandler(BaseHTTPRequestHandler):
 
 _CORS = {"Access-Control-Allow-Origin": "*"}
 _PREFLIGHT = {
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Content-Encoding, Authorization",
     "Access-Control-Max-Age": "600",
 }

@@ -7,8 +7,9 @@ to a session by ``sessionId``, ``session.id`` or ``posthog.session_id``.
 
 Bodies are ``application/json`` (OTLP JSON: hex ids, integer enums, 64-bit integers as text or
 numbers) or ``application/x-protobuf``, read by the same OTLP reader the bridge uses
-(:mod:`posthog_otel.otlp.items`); gzip is accepted. As PostHog does, the
-project token is required as ``Authorization: Bearer <token>``. Answers follow OTLP/HTTP: 200
+(:mod:`posthog_otel.otlp.items`); gzip is accepted, and so are chunked bodies. As PostHog
+does, the project token is required, as ``Authorization: Bearer <token>`` or as the query
+parameter ``?token=<token>`` (posthog-node sends its logs that way). Answers follow OTLP/HTTP: 200
 with an empty ``Export*ServiceResponse`` (or ``partial_success`` naming rejected items), 400 for
 undecodable bodies, 401 without a token, 415 for other content types, in the request's
 content type.
@@ -16,7 +17,7 @@ content type.
 Usage::
 
     answer = ingest_otlp(body, signal="traces", endpoint="/i/v1/traces", headers=headers,
-                         now=time.time())
+                         now=time.time(), query={"token": ["phc_..."]})
     store.insert(answer.records)
     respond(answer.status, answer.body, answer.content_type)
 """
@@ -44,7 +45,7 @@ from .ingest import MAX_BODY_BYTES, gunzip_capped
 from .records import KIND_OTLP_LOG, KIND_OTLP_SPAN, Record
 from .validation import Rejection
 
-__all__ = ["OtlpAnswer", "ingest_otlp"]
+__all__ = ["OtlpAnswer", "bearer_token", "ingest_otlp"]
 
 _SPAN_KINDS = {
     0: "UNSPECIFIED",
@@ -70,11 +71,18 @@ class _BadItem(ValueError):
 
 
 def ingest_otlp(
-    raw: bytes, *, signal: str, endpoint: str, headers: Mapping[str, str], now: float
+    raw: bytes,
+    *,
+    signal: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    now: float,
+    query: Mapping[str, list[str]] | None = None,
 ) -> OtlpAnswer:
     """Decode, check and describe one OTLP export request. Never raises for bad input.
 
-    ``headers`` are the request headers with lower-case names.
+    ``headers`` are the request headers with lower-case names; ``query`` the URL's query
+    parameters (for ``token``).
     """
     answer = answer_type(headers.get("content-type"))
     if answer is None:
@@ -82,7 +90,7 @@ def ingest_otlp(
         return _error(
             415, JSON, f"unsupported Content-Type {content_type!r}: use {JSON} or {PROTOBUF}"
         )
-    token = _bearer(headers.get("authorization"))
+    token = bearer_token(headers.get("authorization")) or _query_token(query)
     try:
         items = _decode(raw, headers, answer, signal)
         records, rejected, first_error = _records(items, signal, endpoint, token, now)
@@ -94,7 +102,10 @@ def ingest_otlp(
         failure.records = [record]
         return failure
     if token is None:
-        detail = "missing project token: send Authorization: Bearer <project API key>"
+        detail = (
+            "missing project token: send Authorization: Bearer <project API key> "
+            "or ?token=<project API key>"
+        )
         for record in records:
             record.reject("missing_api_key", detail)
         refused = _error(401, answer, detail, code=UNAUTHENTICATED)
@@ -111,12 +122,20 @@ def _kind(signal: str) -> str:
     return KIND_OTLP_LOG if signal == "logs" else KIND_OTLP_SPAN
 
 
-def _bearer(value: str | None) -> str | None:
+def bearer_token(value: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def _query_token(query: Mapping[str, list[str]] | None) -> str | None:
+    for value in (query or {}).get("token") or []:
+        if value.strip():
+            return value.strip()
+    return None
 
 
 def _decode(raw: bytes, headers: Mapping[str, str], kind: str, signal: str) -> list[Item]:

@@ -7,8 +7,10 @@ escaped by the helpers in :mod:`._html`.
 Usage::
 
     html = index_page(store, ViewQuery.from_query({"event": ["signed_up"]}))
-    html = person_page(store, "user-1")
-    html = event_page(store, 42)       # None when there is no such row
+    html = person_page(store, "user-1")   # None when the sink has no event of that person
+    html = event_page(store, 42)          # None when there is no such row
+
+The trace page is :mod:`.trace_view`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._html import esc, event_label, event_rows, layout, link, pretty_json, summary, when
+from ._html import (
+    esc,
+    event_label,
+    event_rows,
+    layout,
+    link,
+    pretty_json,
+    properties_view,
+    summary,
+    trace_href,
+    when,
+)
 from .chart import RANGES, bucket_plan, render_chart
 from .exception_view import render_exception_list
 from .records import (
@@ -28,7 +41,7 @@ from .records import (
     STATUS_REJECTED,
     StoredEvent,
 )
-from .store import EventFilter, EventStore
+from .store import ORDER_TIME, EventFilter, EventStore
 
 __all__ = ["ViewQuery", "event_page", "index_page", "live_update", "not_found_page", "person_page"]
 
@@ -84,6 +97,7 @@ class ViewQuery:
             kind=self.kind or None,
             status=self.status or None,
             limit=limit or self.limit,
+            order=ORDER_TIME,
         )
 
     def params(self, **overrides: Any) -> dict[str, Any]:
@@ -134,11 +148,17 @@ def live_update(store: EventStore, view: ViewQuery) -> dict[str, Any]:
 
 
 def _chart(store: EventStore, view: ViewQuery) -> str:
-    where = EventFilter(**{**view.filter().__dict__, "kind": KIND_EVENT})
+    where = EventFilter(
+        **{
+            **view.filter().__dict__,
+            "kind": KIND_EVENT,
+            "status": view.status or STATUS_ACCEPTED,
+        }
+    )
     first, last = store.ts_bounds(where)
-    start, bucket = bucket_plan(view.range, first, last)
-    series = store.counts_over_time(where, start, bucket, 30)
-    return render_chart(series, start=start, bucket_seconds=bucket)
+    plan = bucket_plan(view.range, first, last)
+    series = store.counts_over_time(where, plan.start, plan.bucket_seconds, plan.buckets)
+    return render_chart(series, plan)
 
 
 def _chart_title(view: ViewQuery) -> str:
@@ -226,7 +246,9 @@ def _events_table(
     empty = _empty_text(view) if view is not None else "No events yet."
     return (
         f'<div data-live-url="{live_url}" data-version="{esc(version)}">'
-        '<table class="events" id="events"><thead><tr><th>Time</th><th>Event</th>'
+        '<table class="events" id="events"><thead><tr>'
+        '<th title="when the event happened; hover a time for when it arrived">Event time</th>'
+        "<th>Event</th>"
         "<th>Person</th><th>Session</th><th>Trace</th><th>Details</th></tr></thead>"
         f'<tbody id="event-rows">{event_rows(events, empty=empty)}</tbody></table></div>'
     )
@@ -235,14 +257,16 @@ def _events_table(
 # --------------------------------------------------------------------------- a person
 
 
-def person_page(store: EventStore, distinct_id: str) -> str:
+def person_page(store: EventStore, distinct_id: str) -> str | None:
     person = store.person(distinct_id)
-    events = store.query(EventFilter(distinct_id=distinct_id, limit=500))
+    if not person.count:
+        return None
+    events = store.query(EventFilter(distinct_id=distinct_id, limit=500, order=ORDER_TIME))
     sessions = "".join(
         f'<li><a href="{link("/", session_id=s)}">{esc(s)}</a></li>' for s in person.sessions
     )
     props = (
-        pretty_json(person.person_properties)
+        properties_view(person.person_properties, element_id="person-properties")
         if person.person_properties
         else '<p class="muted">No $set / $set_once properties received.</p>'
     )
@@ -291,8 +315,10 @@ def event_page(store: EventStore, row_id: int) -> str | None:
     raw = event.raw if isinstance(event.raw, dict) else {}
     for key in ("$set", "$set_once"):
         if isinstance(raw.get(key), dict):
-            parts.append(f"<h2>{esc(key)}</h2>{pretty_json(raw[key])}")
-    parts.append(f"<h2>Properties</h2>{pretty_json(event.properties)}")
+            parts.append(
+                f"<h2>{esc(key)}</h2>{properties_view(raw[key], element_id=key.strip('$'))}"
+            )
+    parts.append(f"<h2>Properties</h2>{properties_view(event.properties)}")
     parts.append(f"<details><summary>As received</summary>{pretty_json(event.raw)}</details>")
     return layout(event_label(event), "".join(parts), db_path=store.path)
 
@@ -331,7 +357,8 @@ def _meta(event: StoredEvent) -> str:
         rows.append(
             (
                 "Trace",
-                f'<a class="mono" href="{link("/", trace_id=event.trace_id)}">{esc(event.trace_id)}</a>',
+                f'<a class="mono" id="trace-link" href="{trace_href(event.trace_id)}">'
+                f"{esc(event.trace_id)}</a>",
             )
         )
     if event.span_id:
@@ -347,8 +374,10 @@ def _meta(event: StoredEvent) -> str:
 
 def _span_exceptions(event: StoredEvent) -> str:
     """Exceptions recorded on a span (OTel ``exception`` span events), as an error tracker."""
-    from ..errors import exception_list_from_stacktrace
+    from ..errors import exception_list_from_stacktrace, span_exception_handled
 
+    status = event.properties.get("status")
+    failed = isinstance(status, dict) and status.get("code") == "ERROR"
     blocks = []
     for span_event in event.properties.get("events") or []:
         if not isinstance(span_event, dict) or span_event.get("name") != "exception":
@@ -361,6 +390,7 @@ def _span_exceptions(event: StoredEvent) -> str:
             stacktrace if isinstance(stacktrace, str) else "",
             exc_type=_str_or_none(attrs.get("exception.type")),
             message=_str_or_none(attrs.get("exception.message")),
+            handled=span_exception_handled(attrs.get("exception.escaped"), span_failed=failed),
         )
         blocks.append(render_exception_list(entries))
     if not blocks:

@@ -10,6 +10,7 @@ Usage::
     store = EventStore("posthog-sink.sqlite3")
     store.insert([record, ...])
     rows = store.query(EventFilter(event="signed_up", limit=20))   # newest first
+    rows = store.query(EventFilter(trace_id=trace, order=ORDER_TIME))  # by event time
     store.clear()
     store.close()
 """
@@ -29,7 +30,18 @@ from typing import Any
 
 from .records import STATUS_ACCEPTED, Record, StoredEvent
 
-__all__ = ["EventFilter", "EventStore", "PersonSummary", "SchemaError"]
+__all__ = [
+    "ORDER_ARRIVAL",
+    "ORDER_TIME",
+    "EventFilter",
+    "EventStore",
+    "PersonSummary",
+    "SchemaError",
+]
+
+ORDER_ARRIVAL = "arrival"
+ORDER_TIME = "time"
+_ORDER_BY = {ORDER_ARRIVAL: "id DESC", ORDER_TIME: "ts DESC, id DESC"}
 
 _SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 30_000
@@ -75,7 +87,9 @@ class SchemaError(RuntimeError):
 
 @dataclass(frozen=True)
 class EventFilter:
-    """Exact-match filters; None (or empty) means "any". ``limit`` caps the rows returned."""
+    """Exact-match filters; None (or empty) means "any". ``limit`` caps the rows returned;
+    ``order`` is newest arrival first (``ORDER_ARRIVAL``) or newest event time first
+    (``ORDER_TIME``, what the viewer shows)."""
 
     event: str | None = None
     distinct_id: str | None = None
@@ -85,6 +99,7 @@ class EventFilter:
     status: str | None = None
     after_id: int | None = None
     limit: int = 100
+    order: str = ORDER_ARRIVAL
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -233,11 +248,12 @@ class EventStore:
     # -- reads ----------------------------------------------------------------------------
 
     def query(self, where: EventFilter | None = None) -> list[StoredEvent]:
-        """Matching rows, newest first."""
+        """Matching rows, newest first (by arrival or by event time, as ``where.order`` says)."""
         where = where or EventFilter()
         clause, args = where.where()
         limit = max(1, min(int(where.limit), 10_000))
-        sql = f"SELECT id, {', '.join(_COLUMNS)} FROM events{clause} ORDER BY id DESC LIMIT ?"
+        order = _ORDER_BY.get(where.order, _ORDER_BY[ORDER_ARRIVAL])
+        sql = f"SELECT id, {', '.join(_COLUMNS)} FROM events{clause} ORDER BY {order} LIMIT ?"
         with self._connection() as conn:
             return [_stored(row) for row in conn.execute(sql, [*args, limit])]
 

@@ -2,7 +2,8 @@
 
 Identity, session and tags are read from span attributes (``posthog.*``, stamped by
 :class:`~posthog_otel.spans.processor.PosthogSpanProcessor` or copied from baggage by any baggage
-span processor; also ``posthogDistinctId``/``sessionId``, ``user.id``, ``session.id``).
+span processor; also ``posthogDistinctId``/``sessionId``, ``user.id``, ``session.id``); a span
+lacking them inherits them from its ancestors exported in the same batch.
 
 Usage::
 
@@ -23,15 +24,15 @@ from typing import TYPE_CHECKING
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from .. import default_client
-from .mapping import Identity, MappingOptions, SpanMapper
+from .. import global_client
+from .mapping import ExportFamily, Identity, MappingOptions, SpanMapper
 
 if TYPE_CHECKING:
     from ..client import Client
 
 __all__ = ["PosthogSpanExporter"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 
 class PosthogSpanExporter(SpanExporter):
@@ -68,7 +69,7 @@ class PosthogSpanExporter(SpanExporter):
 
     @property
     def client(self) -> Client:
-        return self._client if self._client is not None else default_client.get_client()
+        return self._client if self._client is not None else global_client.get_client()
 
     @property
     def mapper(self) -> SpanMapper:
@@ -90,18 +91,25 @@ class PosthogSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shut_down:
             return SpanExportResult.FAILURE
+        family = ExportFamily(spans)
         for span in spans:
-            self.export_span(span)
+            self.export_span(span, family=family)
         # Like other exporters, return once the batch is delivered (or the budget is spent),
         # so a TracerProvider's force_flush means "sent".
         delivered = self.client.flush(self.client.settings.timeout)
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
-    def export_span(self, span: ReadableSpan, identity: Identity | None = None) -> int:
-        """Capture the events of one span; returns how many. Never raises."""
+    def export_span(
+        self,
+        span: ReadableSpan,
+        identity: Identity | None = None,
+        family: ExportFamily | None = None,
+    ) -> int:
+        """Capture the events of one span; returns how many. Never raises. ``family``: the
+        spans exported with it, to inherit identity from."""
         try:
             client = self.client
-            events = self.mapper.events_for(span, identity)
+            events = self.mapper.events_for(span, identity, family)
             for event in events:
                 client.capture_raw(
                     event.name,

@@ -25,6 +25,13 @@ Rules:
   as PostHog's ``$current_url``, ``$request_method``, ``$request_path``, ``$ip``,
   ``$user_agent``, plus ``http_status_code`` and ``http_route``.
 
+Spans exported together share identity within a trace: an exception on a child span whose own
+attributes name no person (Node.js users set ``posthog.distinct_id`` on the root ``SERVER``
+span only) takes the missing identity fields and tags from its ancestors in the same export,
+nearest first, then from the trace's local root span (:class:`ExportFamily`). Spans of one
+trace that arrive in different exports are not joined: put the Collector's ``groupbytrace``
+processor in front of the receiver for that.
+
 Receivers that decode spans themselves (the OTLP bridge) ask :meth:`SpanMapper.may_yield`
 first, from fields that are cheap to read, and decode a span's attributes only when it may
 produce events; log records reuse :meth:`SpanMapper.exception_list_once` and
@@ -44,13 +51,14 @@ from urllib.parse import urlsplit
 from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import _identity
-from ..errors import FrameOptions, exception_list_from_stacktrace
+from ..errors import FrameOptions, exception_list_from_stacktrace, span_exception_handled
 from ._sdk import attribute_store, has_events
 
 __all__ = [
     "CAPTURE_MODES",
     "EVENT_ATTRIBUTE",
     "EXCEPTION_CAPTURED_ATTRIBUTE",
+    "ExportFamily",
     "Identity",
     "MappingOptions",
     "SpanEvent",
@@ -266,6 +274,62 @@ def context_properties(
     return props
 
 
+# -- spans exported together --------------------------------------------------------------
+
+_MAX_ANCESTRY = 64  # parent links followed per span: bounds hostile or cyclic input
+
+
+class ExportFamily:
+    """The spans of one export, indexed so a span can inherit identity from its relatives.
+
+    Usage::
+
+        family = ExportFamily(spans)
+        identity = family.complete(span, identity_from_attributes(span.attributes))
+    """
+
+    def __init__(self, spans: Iterable[Any]) -> None:
+        self._by_id: dict[tuple[int, int], Any] = {}
+        self._roots: dict[int, Any] = {}
+        for span in spans:
+            context = span.context
+            if context is None:
+                continue
+            self._by_id[(context.trace_id, context.span_id)] = span
+            parent = span.parent
+            if parent is None or parent.is_remote:
+                self._roots.setdefault(context.trace_id, span)
+
+    def complete(self, span: Any, identity: Identity) -> Identity:
+        """``identity`` with the fields and tags it lacks taken from the span's ancestors in
+        this export (nearest first), then from its trace's local root span."""
+        context = span.context
+        parent = span.parent
+        if context is None or parent is None or parent.is_remote:
+            return identity  # a local root has nobody to inherit from
+        ids, tags = dict(identity.ids), dict(identity.tags)
+        seen = {context.span_id}
+        relatives: list[Any] = []
+        current = parent
+        while current is not None and not current.is_remote and len(seen) <= _MAX_ANCESTRY:
+            relative = self._by_id.get((context.trace_id, current.span_id))
+            if relative is None or current.span_id in seen:
+                break
+            seen.add(current.span_id)
+            relatives.append(relative)
+            current = relative.parent
+        root = self._roots.get(context.trace_id)
+        if root is not None and root.context.span_id not in seen:
+            relatives.append(root)
+        for relative in relatives:
+            inherited = identity_from_attributes(attribute_store(relative))
+            for name, value in inherited.ids.items():
+                ids.setdefault(name, value)
+            for key, value in inherited.tags.items():
+                tags.setdefault(key, value)
+        return Identity(ids, tags)
+
+
 # -- the mapper ---------------------------------------------------------------------------
 
 
@@ -338,12 +402,17 @@ class SpanMapper:
             return True
         return mode == "roots" and kind in _ROOT_KINDS and not has_local_parent
 
-    def events_for(self, span: Any, identity: Identity | None = None) -> list[SpanEvent]:
+    def events_for(
+        self, span: Any, identity: Identity | None = None, family: ExportFamily | None = None
+    ) -> list[SpanEvent]:
         """Events for one finished span. ``identity`` (the live scope at span end) wins over
-        what the attributes say."""
+        what the attributes say; without it, the attributes are completed from the span's
+        ``family`` (the other spans of its export), when given."""
         attributes = attribute_store(span)
         if identity is None:
             identity = identity_from_attributes(attributes)
+            if family is not None:
+                identity = family.complete(span, identity)
         events: list[SpanEvent] = []
         if self.wants_span_event(span, identity):
             events.append(self._span_event(span, attributes, identity))
@@ -395,10 +464,13 @@ class SpanMapper:
         self, span: Any, attributes: Mapping[str, Any], identity: Identity
     ) -> Iterable[SpanEvent]:
         trace_id = span.context.trace_id if span.context is not None else 0
+        failed = span.status.status_code is StatusCode.ERROR
         for event in span.events:
             if event.name != "exception":
                 continue
-            entries = self.exception_list_once(trace_id, event.attributes or {})
+            data = event.attributes or {}
+            handled = span_exception_handled(data.get("exception.escaped"), span_failed=failed)
+            entries = self.exception_list_once(trace_id, data, handled=handled)
             if not entries:
                 continue
             props = self._common(span, attributes, identity)
@@ -407,7 +479,7 @@ class SpanMapper:
             yield SpanEvent("$exception", identity.distinct_id, props, event.timestamp / 1e9)
 
     def exception_list_once(
-        self, trace_id: int, data: Mapping[str, Any]
+        self, trace_id: int, data: Mapping[str, Any], *, handled: bool
     ) -> list[dict[str, Any]] | None:
         """``$exception_list`` for OTel ``exception.*`` attributes (a span's ``exception``
         event, or a log record), or None when there is nothing to report: already captured
@@ -426,7 +498,7 @@ class SpanMapper:
             None if stacktrace is None else str(stacktrace),
             exc_type=None if exc_type is None else str(exc_type),
             message=None if message is None else str(message),
-            handled=str(data.get("exception.escaped", False)).lower() != "true",
+            handled=handled,
             options=self.options.frame_options,
         )
         return entries or None

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PosthogSpanProcessor"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 
 _get_current = runtime.get_current
 _ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})

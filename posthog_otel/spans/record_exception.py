@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["hook_record_exception", "is_hooked", "unhook_record_exception"]
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 _client_getter: Callable[[], Client] | None = None
 
 

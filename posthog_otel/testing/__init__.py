@@ -172,7 +172,7 @@ def pytest_configure(config: Any) -> None:
 def _fixtures_plugin() -> object:
     import pytest
 
-    from .. import default_client
+    from .. import global_client
 
     class _PosthogFixtures:
         """The fixtures, as a plugin object (see the module docstring)."""
@@ -180,11 +180,11 @@ def _fixtures_plugin() -> object:
         @pytest.fixture
         def posthog_events(self) -> Iterator[CapturedEvents]:
             client, events = memory_client()
-            previous = default_client.set_client(client)
+            previous = global_client.set_client(client)
             try:
                 yield events
             finally:
-                default_client.set_client(previous)
+                global_client.set_client(previous)
                 client.shutdown(0)
 
         @pytest.fixture

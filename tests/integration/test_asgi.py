@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import posthog_otel as posthog
-from posthog_otel import PosthogSpanProcessor, default_client
+from posthog_otel import PosthogSpanProcessor, global_client
 from posthog_otel.instrumentors.asgi import (
     PosthogASGIMiddleware,
     PosthogStarletteInstrumentor,
@@ -160,7 +160,7 @@ def test_concurrent_requests_keep_their_own_identity(events: CapturedEvents) -> 
 def test_with_contrib_fastapi_instrumentation_either_order(events: CapturedEvents) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    client = default_client.get_client()
+    client = global_client.get_client()
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(PosthogSpanProcessor(client))
@@ -194,7 +194,7 @@ def test_user_identified_in_a_view_owns_the_frameworks_own_server_span(
     pytest.importorskip("fastapi.telemetry")
     spans = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(PosthogSpanProcessor(default_client.get_client()))
+    provider.add_span_processor(PosthogSpanProcessor(global_client.get_client()))
     provider.add_span_processor(SimpleSpanProcessor(spans))
     route_to(provider)
     app = instrument_app(_app({}))

@@ -15,7 +15,7 @@ import requests
 from asgiref.sync import iscoroutinefunction
 
 import posthog_otel as posthog
-from posthog_otel import default_client
+from posthog_otel import global_client
 from posthog_otel.instrumentors.django import (
     MIDDLEWARE_PATH,
     PosthogContextMiddleware,
@@ -219,7 +219,7 @@ def test_with_contrib_django_instrumentation_one_exception(events: CapturedEvent
     from posthog_otel import PosthogSpanProcessor
     from posthog_otel.spans import record_exception as span_exceptions
 
-    client = default_client.get_client()
+    client = global_client.get_client()
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(PosthogSpanProcessor(client))
@@ -513,7 +513,7 @@ def test_async_stack_with_contrib_django_instrumentation(events: CapturedEvents)
     from posthog_otel import PosthogSpanProcessor
     from posthog_otel.spans import record_exception as span_exceptions
 
-    client = default_client.get_client()
+    client = global_client.get_client()
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(PosthogSpanProcessor(client))

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import posthog_otel as posthog
-from posthog_otel import PosthogSpanProcessor, default_client
+from posthog_otel import PosthogSpanProcessor, global_client
 from posthog_otel.instrumentors.flask import (
     PosthogFlaskInstrumentor,
     instrument_app,
@@ -82,7 +82,7 @@ def _make_app() -> flask.Flask:
 @pytest.fixture
 def provider(events: CapturedEvents) -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     """An SDK provider with our span processor and the record_exception hook (as in prod)."""
-    client = default_client.get_client()
+    client = global_client.get_client()
     spans = InMemorySpanExporter()
     sdk = TracerProvider()
     sdk.add_span_processor(PosthogSpanProcessor(client))

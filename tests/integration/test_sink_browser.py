@@ -1,6 +1,8 @@
 """The sink's viewer in a real headless browser (Debian chromium + chromium-driver, Selenium).
 
-Screenshots land in ``test-artifacts/``. Without chromium these tests skip with the reason;
+Every page is also checked at 1400 px and 420 px wide: no horizontal scrolling, no text under
+11 px, no stretched or transformed text (:mod:`tests.support.browser`, which ``make
+screenshots`` uses too). Screenshots land in ``test-artifacts/``. Without chromium these tests skip with the reason;
 with ``POSTHOG_OTEL_REQUIRE_BROWSER=1`` (set by CI) they fail instead, so CI cannot pass
 without really rendering the pages. ``POSTHOG_OTEL_CHROMIUM`` / ``POSTHOG_OTEL_CHROMEDRIVER``
 point at other binaries.
@@ -10,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,19 @@ import pytest
 import requests
 
 from posthog_otel.sink import SinkServer
-from tests.support.sink_helpers import batch, event, post
+from tests.support.browser import (
+    WIDTHS,
+    chromium,
+    layout_problems,
+    missing_parts,
+    save_full_page,
+    set_viewport,
+)
+from tests.support.sink_helpers import KEY, batch, event, post
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = os.environ.get("POSTHOG_OTEL_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("POSTHOG_OTEL_CHROMEDRIVER", "/usr/bin/chromedriver")
 WAIT = 10.0
 
 
@@ -34,18 +40,9 @@ class PaymentError(Exception):
     pass
 
 
-def _missing() -> list[str]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package (pip install -e '.[test]')")
-    return missing
-
-
 @pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    missing = _missing()
+def browser() -> Iterator[Any]:
+    missing = missing_parts()
     if missing:
         reason = (
             f"browser tests need {', '.join(missing)}: apt-get install chromium chromium-driver"
@@ -53,34 +50,15 @@ def driver() -> Iterator[Any]:
         if os.environ.get("POSTHOG_OTEL_REQUIRE_BROWSER") == "1":
             pytest.fail(f"POSTHOG_OTEL_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    with chromium() as started:
+        yield started
 
-    profile = tempfile.mkdtemp(prefix="posthog-otel-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    # an explicit driver path: Selenium Manager never tries to download anything
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(20)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+
+@pytest.fixture
+def driver(browser: Any) -> Any:
+    """The browser with a 1400 px wide viewport."""
+    set_viewport(browser, 1400)
+    return browser
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +197,8 @@ def test_exception_page_shows_frames_like_an_error_tracker(driver: Any, fresh: S
     ).click()
     _wait(driver, lambda d: d.current_url.endswith(f"/events/{crash['id']}"), "exception page")
     heads = [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".exc-head")]
-    assert heads[0].startswith("tests.integration.test_sink_browser.PaymentError: card declined")
+    assert heads[0].startswith("PaymentError: card declined")  # the type as sent, module apart
+    assert heads[0].endswith("tests.integration.test_sink_browser")
     assert "JSONDecodeError" in heads[1]
     in_app = driver.find_elements(By.CSS_SELECTOR, "details.frame.in-app")
     assert in_app, "in-app frames are shown"
@@ -282,3 +261,150 @@ def test_hostile_events_do_not_run_script(driver: Any, fresh: SinkServer) -> Non
     driver.get(f"{fresh.url}/events/{stored['id']}")
     assert name in driver.find_element(By.TAG_NAME, "h1").text
     assert driver.execute_script("return window.__xss === undefined")
+
+
+# --------------------------------------------------------------------------- every page, two widths
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A sink with a bit of everything: the checkout session, an OTLP trace with the events
+    captured inside it, a rejected event and long values. Yields the pages' paths by name."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    path = tmp_path_factory.mktemp("sink-pages") / "pages.sqlite3"
+    with SinkServer(port=0, db_path=path) as server:
+        _checkout(server)
+        trace_id = _traced_checkout(server)
+        long_value = "https://shop.example.com/" + "very-long-path-segment/" * 12
+        post(
+            server.url + "/batch/",
+            batch(event("link_clicked", "ada", properties={"url": long_value, "n": [1, 2, 3]})),
+        )
+        post(server.url + "/batch/", batch(event("x", "ada", uuid="not-a-uuid")))
+        (crash,) = server.events("$exception", trace_id=None)[:1]
+        (clicked,) = server.events("link_clicked")
+        (span,) = server.events("POST /checkout", kind="otlp_span")
+        yield {
+            "index": "/",
+            "filtered": "/?distinct_id=ada&range=1h",
+            "rejected": "/?status=rejected",
+            "exception": f"/events/{crash['id']}",
+            "event": f"/events/{clicked['id']}",
+            "span": f"/events/{span['id']}",
+            "person": "/person?distinct_id=ada",
+            "trace": f"/traces/{trace_id}",
+            "person-not-found": "/person?distinct_id=nobody",
+            "trace-not-found": "/traces/" + "0" * 32,
+            "url": server.url,
+        }
+
+
+def _traced_checkout(sink: SinkServer) -> str:
+    """Spans through the real OTLP exporter, events and an exception through the client."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    import posthog_otel as posthog
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    exporter = OTLPSpanExporter(
+        endpoint=sink.url + "/i/v1/traces", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("checkout")
+    client = sink.client()
+    with posthog.new_context():
+        posthog.identify_context("ada")
+        posthog.set_context_session("session-ada")
+        with tracer.start_as_current_span(
+            "POST /checkout", kind=trace.SpanKind.SERVER, attributes={"posthogDistinctId": "ada"}
+        ) as root:
+            client.capture("checkout_started", properties={"total": 42})
+            with tracer.start_as_current_span("charge card") as child:
+                try:
+                    _charge('{"card": ')
+                except PaymentError as exc:
+                    child.record_exception(exc)
+                    client.capture_exception(exc)
+            client.capture("checkout_failed", properties={"reason": "card"})
+    assert client.flush(10)
+    client.shutdown(1)
+    provider.shutdown()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    sink.wait_for(2, kind="otlp_span", trace_id=trace_id)
+    return trace_id
+
+
+_PAGES = [
+    ("index", 200),
+    ("filtered", 200),
+    ("rejected", 200),
+    ("exception", 200),
+    ("event", 200),
+    ("span", 200),
+    ("person", 200),
+    ("trace", 200),
+    ("person-not-found", 404),
+    ("trace-not-found", 404),
+]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize(("page", "status"), _PAGES)
+def test_every_page_reads_well_wide_and_narrow(
+    browser: Any, filled: dict[str, str], page: str, status: int, width: int
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    url = filled["url"] + filled[page]
+    assert requests.get(url, timeout=10).status_code == status
+    set_viewport(browser, width)
+    browser.get(url)
+    heading = browser.find_element(By.TAG_NAME, "h1").text if status == 404 else ""
+    assert status == 200 or heading == "Not found"
+    problems = layout_problems(browser)
+    save_full_page(browser, ARTIFACTS / f"sink-{page}-{width}.png", max_height=3000)
+    assert problems == [], f"{page} at {width}px:\n" + "\n".join(problems)
+
+
+def test_the_checks_catch_a_page_that_does_not_fit(browser: Any, filled: dict[str, str]) -> None:
+    """The layout checks can fail: a stretched chart label and a too-wide block are caught."""
+    set_viewport(browser, 420)
+    browser.get(filled["url"] + "/")
+    assert layout_problems(browser) == []
+    browser.execute_script(
+        "var svg = document.querySelector('svg.chart');"
+        "svg.insertAdjacentHTML('beforeend', '<text x=\"10\" y=\"50\">stretched</text>');"
+        "var wide = document.createElement('pre'); wide.textContent = 'x'.repeat(400);"
+        "document.querySelector('main').appendChild(wide);"
+    )
+    problems = "\n".join(layout_problems(browser))
+    assert "stretched text" in problems and "'stretched'" in problems
+    assert "horizontal scrolling" in problems
+
+
+def test_trace_page_in_the_browser(browser: Any, filled: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    set_viewport(browser, 1400)
+    browser.get(filled["url"] + "/")
+    _wait(browser, lambda d: len(_rows(d)) >= 10, "events listed")
+    link = browser.find_element(By.CSS_SELECTOR, f'td.trace a[href="{filled["trace"]}"]')
+    link.click()
+    _wait(browser, lambda d: d.current_url.endswith(filled["trace"]), "trace page")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#timeline .tl-row[data-kind]")
+    kinds = [row.get_attribute("data-kind") for row in rows]
+    assert kinds[0] == "span" and kinds.count("span") == 2
+    assert "exception" in kinds and "span-exception" in kinds and kinds.count("event") == 2
+    assert browser.find_element(By.ID, "trace-person").text == "ada"
+    assert browser.find_element(By.ID, "trace-session").text == "session-ada"
+    # bars are laid out left to right in time order
+    lefts = [row.find_element(By.CSS_SELECTOR, "svg.tl-bar rect").rect["x"] for row in rows]
+    assert lefts[0] == min(lefts)
+    exception_row = rows[kinds.index("exception")]
+    exception_row.find_element(By.CSS_SELECTOR, ".tl-label a").click()
+    _wait(browser, lambda d: "/events/" in d.current_url, "exception page from the trace")
+    assert browser.find_elements(By.CSS_SELECTOR, ".exc-head")

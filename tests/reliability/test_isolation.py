@@ -41,7 +41,7 @@ import requests
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
-from posthog_otel import Client, PosthogSpanProcessor, default_client
+from posthog_otel import Client, PosthogSpanProcessor, global_client
 from posthog_otel.testing.capture_server import CaptureServer
 from tests.support.routing import route_to
 from tests.support.servers import wsgi_server
@@ -92,7 +92,7 @@ def pipeline() -> Iterator[Pipeline]:
             flush_interval=0.05,
             max_queue_size=200_000,
         )
-        default_client.set_client(client)
+        global_client.set_client(client)
         provider = TracerProvider()
         provider.add_span_processor(PosthogSpanProcessor(client, max_queue_size=100_000))
         route_to(provider)

@@ -275,7 +275,7 @@ def test_api_key_never_in_logs_errors_stats_or_reprs(
             texts += [repr(processor), repr(processor.exporter)]
             processor.shutdown()  # it hooks Span.record_exception process-wide until then
             client.shutdown(1)
-            logging.getLogger("posthog_otel").setLevel(logging.NOTSET)
+            logging.getLogger("posthog.otel").setLevel(logging.NOTSET)
         # PostHog unreachable
         down = Client(API_KEY, host="http://127.0.0.1:9", max_retries=1, on_error=on_error)
         down.capture("e", distinct_id="d")
@@ -290,9 +290,13 @@ def test_api_key_never_in_logs_errors_stats_or_reprs(
         {"exclude_properties": 5},
         {"before_send": 3},
     ):
-        with pytest.raises(ValueError) as raised:
-            Client(API_KEY, **bad)  # type: ignore[arg-type]
+        with pytest.raises((ValueError, TypeError)) as raised:
+            ClientSettings.build(API_KEY, **bad)
         texts.append(f"{raised.value} {raised.value!r}")
+        try:  # the client itself logs a bad value instead (the logs are checked below)
+            Client(API_KEY, **bad).shutdown(0)
+        except (ValueError, TypeError) as error:  # a bad host or an unknown option
+            texts.append(f"{error} {error!r}")
     texts.append(repr(ClientSettings.build(API_KEY)))
 
     out, err = capfd.readouterr()

@@ -160,7 +160,7 @@ def test_app_is_unaffected_and_warned_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(Transport, "backoff_base", 0.01)
-    caplog.set_level(logging.DEBUG, logger="posthog_otel")
+    caplog.set_level(logging.DEBUG, logger="posthog.otel")
     build_app, serve = SERVERS[server_kind]
     with posthog_endpoint(kind) as host:
         client = Client(
@@ -190,7 +190,7 @@ def test_app_is_unaffected_and_warned_once(
 
     assert stats["sent"] == 0
     assert stats["dropped_total"] >= 20, stats  # several batches failed, each retried...
-    ours = [r for r in caplog.records if r.name.startswith("posthog_otel")]
+    ours = [r for r in caplog.records if r.name.startswith("posthog.otel")]
     warnings = [r for r in ours if r.levelno == logging.WARNING]
     assert [r for r in ours if r.levelno > logging.WARNING] == []
     assert len(warnings) == 1, [r.getMessage() for r in warnings]  # ...one warning in all

@@ -14,7 +14,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
-from posthog_otel import Client, default_client
+from posthog_otel import Client, global_client
+from posthog_otel.config import ClientSettings
 from posthog_otel.testing import memory_client
 from posthog_otel.testing.capture_server import CaptureServer
 
@@ -59,7 +60,7 @@ def test_personless_event_without_any_distinct_id() -> None:
     assert "$context_tags" not in event["properties"]
 
 
-def test_property_precedence_tags_then_caller_then_system() -> None:
+def test_property_precedence_tags_then_caller_then_system_then_super() -> None:
     client, events = memory_client(super_properties={"env": "prod", "shared": "super"})
     with posthog.new_context():
         posthog.tag("shared", "tag")
@@ -68,7 +69,7 @@ def test_property_precedence_tags_then_caller_then_system() -> None:
         client.capture("e", properties={"shared": "caller", "$lib": "spoofed-by-caller"})
     props = events[0]["properties"]
     assert props["env"] == "prod"
-    assert props["shared"] == "caller"
+    assert props["shared"] == "super"  # super properties win, as in posthog-python
     assert props["only_tag"] == 1
     assert props["$lib"] == "posthog-otel"
     assert sorted(props["$context_tags"]) == ["$lib", "only_tag", "shared"]
@@ -166,7 +167,7 @@ def test_values_are_made_json_safe() -> None:
     assert props["when"] == "2026-01-01T00:00:00+00:00"
     assert props["day"] == "2026-01-01"
     assert props["nan"] is None and props["inf"] is None
-    assert props["object"] == str(object)
+    assert props["object"] is None  # posthog-python sends null for what it cannot convert
     assert props["cycle"] == [1, "<cycle>"]
     assert props["int_keys"] == {"1": "a"}
     assert props["obj_keys"] == {"(1, 2)": "b"}
@@ -200,8 +201,9 @@ def test_set_and_set_once_need_a_distinct_id() -> None:
     assert client.set(distinct_id="explicit", properties={"a": 1}) is not None
     set_event, once_event, explicit = events
     assert set_event["event"] == "$set" and set_event["distinct_id"] == "ctx-user"
-    assert set_event["$set"] == {"name": "Max"}
-    assert once_event["event"] == "$set_once" and once_event["$set_once"] == {"first": "/blog"}
+    assert set_event["$set"] == {"name": "Max", "$context_tags": []}  # as posthog-python
+    assert once_event["event"] == "$set_once"
+    assert once_event["$set_once"] == {"first": "/blog", "$context_tags": []}
     assert explicit["distinct_id"] == "explicit"
 
 
@@ -228,7 +230,7 @@ def test_group_identify_and_alias() -> None:
     assert group["properties"]["$group_type"] == "company"
     assert group["properties"]["$group_key"] == "acme"
     assert group["properties"]["$group_set"] == {"seats": 10}
-    assert group["properties"]["$process_person_profile"] is False
+    assert "$process_person_profile" not in group["properties"]  # always personful
     assert alias["event"] == "$create_alias"
     assert alias["distinct_id"] == "anon-1"
     assert alias["properties"]["distinct_id"] == "anon-1"
@@ -249,9 +251,14 @@ def test_capture_exception_builds_exception_list_once() -> None:
     assert event["properties"]["$exception_level"] == "error"
     (entry,) = event["properties"]["$exception_list"]
     assert entry["type"] == "ValueError"
-    assert entry["mechanism"] == {"type": "generic", "handled": True}
+    assert entry["mechanism"] == {
+        "exception_id": 0,
+        "type": "generic",
+        "handled": True,
+        "synthetic": False,
+    }
     frames = entry["stacktrace"]["frames"]
-    assert frames[-1]["function"].endswith("test_capture_exception_builds_exception_list_once")
+    assert frames[-1]["function"] == "test_capture_exception_builds_exception_list_once"
     assert frames[-1]["context_line"].strip() == 'raise ValueError("bad input")'
 
 
@@ -265,7 +272,9 @@ def test_capture_exception_defaults_to_the_handled_exception() -> None:
     assert events[0]["properties"]["$exception_list"][0]["type"] == "KeyError"
 
 
-def test_invalid_options_raise_value_error_naming_the_option() -> None:
+def test_invalid_option_values_are_logged_and_replaced_by_the_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     bad: list[dict[str, Any]] = [
         {"flush_at": 0},
         {"flush_at": "10"},
@@ -278,12 +287,23 @@ def test_invalid_options_raise_value_error_naming_the_option() -> None:
         {"on_error": 3},
         {"super_properties": [1]},
         {"in_app_modules": "myapp"},
-        {"no_such_option": 1},
     ]
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
+    defaults = ClientSettings()
+    for options in bad:
+        name = next(iter(options))
+        caplog.clear()
+        client = Client("phc_x", host="http://127.0.0.1:9", **options)
+        assert getattr(client.settings, name) == getattr(defaults, name)
+        assert name in caplog.text
+        client.shutdown(0)
+    # the strict form, for code that wants to fail fast, still raises naming the option
     for options in bad:
         name = next(iter(options))
         with pytest.raises(ValueError, match=name):
-            Client("phc_x", **options)
+            ClientSettings.build("phc_x", **options)
+    with pytest.raises(TypeError, match="no_such_option"):
+        Client("phc_x", no_such_option=1)
     with pytest.raises(ValueError, match="host"):
         Client("phc_x", host="ftp://example")
 
@@ -301,17 +321,20 @@ def test_repr_never_shows_the_api_key() -> None:
     client.shutdown(0)
 
 
-def test_no_api_key_still_works_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_no_api_key_disables_the_client_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from posthog_otel import client as client_module
 
     client_module._not_sending_warned = False
-    caplog.set_level(logging.WARNING, logger="posthog_otel")
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
     first = Client()
     second = Client()
     with posthog.new_context():
         posthog.identify_context("u")
-        assert first.capture("e") is not None
-    assert second.capture("e") is not None
+        assert first.capture("e") is None
+    assert second.capture("e") is None
+    assert first.disabled and second.disabled
     warnings = [r for r in caplog.records if "NOT sent" in r.getMessage()]
     assert len(warnings) == 1
     assert first.stats()["dropped"] == {"no_api_key": 1}
@@ -351,7 +374,7 @@ def test_module_level_attributes_configure_the_default_client(
 
 def test_setup_replaces_the_default_client(capture_server: CaptureServer) -> None:
     client = posthog.setup(api_key="phc_setup", host=capture_server.url, flush_at=1)
-    assert default_client.get_client() is client
+    assert global_client.get_client() is client
     posthog.capture("via_setup", distinct_id="d")
     assert posthog.flush(5)
     assert capture_server.events[0]["event"] == "via_setup"
@@ -386,8 +409,8 @@ def test_an_invalid_environment_is_reported_once_and_calls_never_raise(
 ) -> None:
     monkeypatch.setenv("POSTHOG_API_KEY", "phc_k")
     monkeypatch.setenv("POSTHOG_HOST", "ftp://127.0.0.1:8020")
-    caplog.set_level(logging.WARNING, logger="posthog_otel")
-    assert posthog.capture("x", distinct_id="u") is not None
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
+    posthog.capture("x", distinct_id="u")  # never raises; the event is counted, not sent
     with posthog.new_context():
         posthog.identify_context("u")
         posthog.capture("y")
@@ -398,7 +421,7 @@ def test_an_invalid_environment_is_reported_once_and_calls_never_raise(
     message = problems[0].getMessage()
     assert "ftp://127.0.0.1:8020" in message and "invalid_config" in message
     assert problems[0].exc_info is None
-    stats = default_client.get_client().stats()
+    stats = global_client.get_client().stats()
     assert stats["dropped"] == {"invalid_config": 3}
     assert stats["sent"] == 0
 
@@ -408,7 +431,7 @@ def test_instrument_with_an_invalid_environment_says_so_once_and_never_raises(
 ) -> None:
     monkeypatch.setenv("POSTHOG_API_KEY", "phc_k")
     monkeypatch.setenv("POSTHOG_HOST", "http://127.0.0.1:notaport")
-    caplog.set_level(logging.WARNING, logger="posthog_otel")
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
     instrumentor = posthog.PosthogInstrumentor()
     instrumentor.instrument(tracer_provider=TracerProvider(), instrument_libraries=False)
     try:
@@ -420,4 +443,32 @@ def test_instrument_with_an_invalid_environment_says_so_once_and_never_raises(
     assert len(problems) == 1, [r.getMessage() for r in problems]
     assert "notaport" in problems[0].getMessage()
     assert problems[0].exc_info is None
-    assert default_client.get_client().stats()["dropped"] == {"invalid_config": 2}
+    assert global_client.get_client().stats()["dropped"] == {"invalid_config": 2}
+
+
+def test_capture_returns_none_for_an_event_it_did_not_queue(capture_server: CaptureServer) -> None:
+    client = Client(
+        "phc_x", host=capture_server.url, max_queue_size=1, flush_at=100, flush_interval=60
+    )
+    try:
+        assert client.capture("kept", distinct_id="u") is not None
+        assert client.capture("overflow", distinct_id="u") is None  # queue full: dropped
+        assert client.stats()["dropped"].get("queue_full") == 1
+    finally:
+        client.shutdown(2)
+    assert client.capture("late", distinct_id="u") is None  # after shutdown
+
+
+def test_send_false_builds_events_but_sends_nothing(capture_server: CaptureServer) -> None:
+    seen: list[str] = []
+
+    def before_send(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event["event"])
+        return event
+
+    client = Client("phc_x", host=capture_server.url, send=False, before_send=before_send)
+    assert client.capture("built", distinct_id="u") is not None
+    client.flush(2)
+    client.shutdown(1)
+    assert seen == ["built"]
+    assert capture_server.requests == []

@@ -75,7 +75,12 @@ def test_frames_run_oldest_first_with_exact_source_context() -> None:
     assert entry["type"] == "ValueError"
     assert entry["value"] == "boom"
     assert entry["module"] is None
-    assert entry["mechanism"] == {"type": "generic", "handled": True}
+    assert entry["mechanism"] == {
+        "exception_id": 0,
+        "type": "generic",
+        "handled": True,
+        "synthetic": False,
+    }
     assert entry["stacktrace"]["type"] == "raw"
     frames = frames_of(entry)
     assert [f["function"] for f in frames] == ["caught", "call_plain", "fail_plain"]
@@ -105,7 +110,7 @@ def test_context_lines_option_and_unhandled_flag() -> None:
     [entry] = exception_list(exc, handled=False, options=FrameOptions(context_lines=1))
     frame = frames_of(entry)[-1]
     line = line_of("plain")
-    assert entry["mechanism"] == {"type": "generic", "handled": False}
+    assert entry["mechanism"]["handled"] is False
     assert frame["pre_context"] == [FIXTURE_LINES[line - 2]]
     assert frame["post_context"] == [FIXTURE_LINES[line]]
 
@@ -115,23 +120,25 @@ def test_context_lines_option_and_unhandled_flag() -> None:
     assert frame["context_line"] == FIXTURE_LINES[line - 1]
 
 
-def test_qualified_function_names_for_methods_nested_functions_and_lambdas() -> None:
+def test_plain_function_names_with_qualified_names_beside_them() -> None:
     [entry] = exception_list(caught(raisers.Service().handle), options=OPTIONS)
     assert entry["type"] == "Outer.InnerError"
     assert entry["module"] == FIXTURE_MODULE
-    assert [f["function"] for f in fixture_frames(entry)] == [
-        "Service.handle",
-        "Service.handle.<locals>.step",
+    assert [(f["function"], f.get("qualname")) for f in fixture_frames(entry)] == [
+        ("handle", "Service.handle"),
+        ("step", "Service.handle.<locals>.step"),
     ]
     [entry] = exception_list(caught(raisers.call_via_lambda), options=OPTIONS)
-    names = [f["function"] for f in fixture_frames(entry)]
-    expected_lambda = (
-        "call_via_lambda.<locals>.<lambda>" if sys.version_info >= (3, 11) else "<lambda>"
-    )
-    assert names == ["call_via_lambda", expected_lambda, "fail_plain"]
+    names = [(f["function"], f.get("qualname")) for f in fixture_frames(entry)]
+    expected_lambda = "call_via_lambda.<locals>.<lambda>" if sys.version_info >= (3, 11) else None
+    assert names == [
+        ("call_via_lambda", None),
+        ("<lambda>", expected_lambda),
+        ("fail_plain", None),
+    ]
 
 
-def test_stdlib_frames_are_not_in_app() -> None:
+def test_stdlib_frames_leave_in_app_unset_as_posthog_python_does() -> None:
     exc = caught(lambda: json.loads("{"))
     [entry] = exception_list(exc, options=OPTIONS)
     assert (entry["type"], entry["module"]) == ("JSONDecodeError", "json.decoder")
@@ -139,7 +146,8 @@ def test_stdlib_frames_are_not_in_app() -> None:
     assert frames[0]["in_app"] is True  # this test file, under the project root
     stdlib = [f for f in frames if f["module"].startswith("json")]
     assert stdlib, "expected frames inside the json package"
-    assert all(f["in_app"] is False for f in stdlib)
+    assert all("in_app" not in f for f in stdlib)
+    assert stdlib[0]["filename"] == "__init__.py"  # module json: the file's own name
     assert stdlib[-1]["filename"] == os.path.join("json", "decoder.py")
     assert stdlib[-1]["module"] == "json.decoder"
 
@@ -218,7 +226,16 @@ def test_raise_from_lists_the_cause_after_the_outer_exception() -> None:
         ("PaymentError", "declined", FIXTURE_MODULE),
         ("ValueError", "root", None),
     ]
-    assert all(e["mechanism"] == {"type": "generic", "handled": False} for e in entries)
+    assert [e["mechanism"] for e in entries] == [
+        {"exception_id": 0, "type": "generic", "handled": False, "synthetic": False},
+        {
+            "exception_id": 1,
+            "parent_id": 0,
+            "source": "cause",
+            "type": "chained",
+            "synthetic": False,
+        },
+    ]
     assert fixture_frames(entries[0])[-1]["lineno"] == line_of("from")
     assert [f["lineno"] for f in fixture_frames(entries[1])] == [
         line_of("cause_call"),
@@ -284,38 +301,30 @@ def test_exception_group_members_follow_the_group_with_ids() -> None:
         "TypeError",
         "KeyError",
     ]
-    assert entries[0]["value"] == "outer (2 sub-exceptions)"
+    assert entries[0]["value"] == "outer"  # the group's message, as posthog-python sends it
+
+    def member(exception_id: int, parent_id: int, **more: Any) -> dict[str, Any]:
+        return {
+            "exception_id": exception_id,
+            "parent_id": parent_id,
+            "source": "member",
+            "type": "chained",
+            "synthetic": False,
+            **more,
+        }
+
     assert [e["mechanism"] for e in entries] == [
-        {"type": "generic", "handled": True, "exception_id": 0, "is_exception_group": True},
         {
-            "type": "chained",
+            "exception_id": 0,
+            "type": "generic",
             "handled": True,
-            "parent_id": 0,
-            "source": "exceptions[0]",
-            "exception_id": 1,
-        },
-        {
-            "type": "chained",
-            "handled": True,
-            "parent_id": 0,
-            "source": "exceptions[1]",
-            "exception_id": 2,
+            "synthetic": False,
             "is_exception_group": True,
         },
-        {
-            "type": "chained",
-            "handled": True,
-            "parent_id": 2,
-            "source": "exceptions[0]",
-            "exception_id": 3,
-        },
-        {
-            "type": "chained",
-            "handled": True,
-            "parent_id": 2,
-            "source": "exceptions[1]",
-            "exception_id": 4,
-        },
+        member(1, 0),
+        member(2, 0, is_exception_group=True),
+        member(3, 2),
+        member(4, 2),
     ]
     assert "stacktrace" in entries[0]
     assert all("stacktrace" not in e for e in entries[1:])  # members were never raised
@@ -329,11 +338,11 @@ def test_causes_of_group_members_follow_the_member() -> None:
     ]
     assert entries[0]["type"] == "ExceptionGroup"
     assert summary == [
-        ("ValueError", 0, "exceptions[0]"),
-        ("PaymentError", 0, "exceptions[1]"),
-        ("ValueError", 2, "__cause__"),
-        ("ExceptionGroup", 0, "exceptions[2]"),
-        ("KeyError", 4, "exceptions[0]"),
+        ("ValueError", 0, "member"),
+        ("PaymentError", 0, "member"),
+        ("ValueError", 2, "cause"),
+        ("ExceptionGroup", 0, "member"),
+        ("KeyError", 4, "member"),
     ]
     assert fixture_frames(entries[0])[-1]["lineno"] == line_of("group")
     assert fixture_frames(entries[2])[-1]["lineno"] == line_of("from")
@@ -351,14 +360,19 @@ def test_never_raised_exception_gets_the_callers_stack() -> None:
     entries, call_line = exception_list(exc, handled=False), sys._getframe().f_lineno
     [entry] = entries
     frames = frames_of(entry)
-    assert entry["mechanism"] == {"type": "generic", "handled": True}
+    assert entry["mechanism"] == {
+        "exception_id": 0,
+        "type": "generic",
+        "handled": False,
+        "synthetic": True,
+    }
     assert frames[-1]["function"] == "test_never_raised_exception_gets_the_callers_stack"
     assert frames[-1]["abs_path"] == __file__
     assert frames[-1]["lineno"] == call_line
     assert len(frames) > 1 and frames[0]["abs_path"] != __file__  # pytest's frames come first
     for frame in frames:
         assert not frame["abs_path"].startswith(str(PACKAGE_DIR))
-        assert not frame.get("module", "").startswith("posthog_otel")
+        assert not (frame.get("module") or "").startswith("posthog_otel")
 
 
 def test_never_raised_exception_from_a_helper_stops_at_the_helper() -> None:
@@ -382,15 +396,13 @@ def test_unprintable_exception_still_gets_an_entry() -> None:
     exc = caught(lambda: _raise(_Unprintable()))
     [entry] = exception_list(exc)
     assert entry["type"] == "_Unprintable"
-    assert entry["value"] == "<unprintable _Unprintable object>"
+    assert entry["value"] == "_Unprintable()"  # repr() when str() fails
     assert frames_of(entry)[-1]["function"] == "_raise"
 
 
 def test_garbage_input_never_raises() -> None:
-    [entry] = exception_list("not an exception")  # type: ignore[arg-type]
-    assert entry["type"] == "str"
-    assert entry["value"] == "not an exception"
-    assert "stacktrace" not in entry
+    assert exception_list("not an exception") == []  # type: ignore[arg-type]
+    assert exception_list((None, None, None)) == []
 
 
 def test_output_is_json_serializable() -> None:
@@ -552,7 +564,12 @@ def test_frames_of_files_we_do_not_have_keep_the_text_line() -> None:
     [entry] = exception_list_from_stacktrace(MISSING_FILE_TRACE, options=OPTIONS)
     assert (entry["type"], entry["module"]) == ("CheckoutError", "mod.sub")
     assert entry["value"] == "could not\ntotal the cart"
-    assert entry["mechanism"] == {"type": "generic", "handled": False}
+    assert entry["mechanism"] == {
+        "exception_id": 0,
+        "type": "generic",
+        "handled": False,
+        "synthetic": False,
+    }
     frames = frames_of(entry)
     assert [(f["function"], f["lineno"]) for f in frames] == [
         ("<module>", 12),
@@ -564,8 +581,10 @@ def test_frames_of_files_we_do_not_have_keep_the_text_line() -> None:
     main = frames[1]
     assert main["context_line"] == 'total = price["amount"] / count'  # not the caret line
     assert (main["pre_context"], main["post_context"]) == ([], [])
-    assert (main["filename"], main["abs_path"]) == ("app.py", "/nonexistent/srv/app.py")
-    assert "in_app" not in main and "module" not in main
+    # No module known: the path is the filename, as posthog-python has it for such frames.
+    path = "/nonexistent/srv/app.py"
+    assert (main["filename"], main["abs_path"]) == (path, path)
+    assert "in_app" not in main and main["module"] is None
     assert frames[2]["context_line"] is None
 
 
@@ -656,16 +675,24 @@ def test_exception_group_text_is_parsed_into_members() -> None:
     ]
     assert summary == [
         ("RuntimeError", "wrap", "generic", None),
-        ("ExceptionGroup", "outer (3 sub-exceptions)", "generic", None),
-        ("ValueError", "a", "chained", 0),
-        ("KeyError", "'k'", "chained", 0),
-        ("ValueError", "a", "chained", 2),
-        ("ExceptionGroup", "inner (2 sub-exceptions)", "chained", 0),
-        ("TypeError", "t", "chained", 4),
+        ("ExceptionGroup", "outer", "chained", 0),  # the message, as a live group reads
+        ("ValueError", "a", "chained", 1),
+        ("KeyError", "'k'", "chained", 1),
+        ("ValueError", "a", "chained", 3),
+        ("ExceptionGroup", "inner", "chained", 1),
+        ("TypeError", "t", "chained", 5),
     ]
     assert entries[1]["mechanism"]["is_exception_group"] is True
-    assert entries[1]["mechanism"]["exception_id"] == 0
-    assert entries[4]["mechanism"]["source"] == "__cause__"
+    assert entries[1]["mechanism"]["exception_id"] == 1
+    assert [e["mechanism"].get("source") for e in entries] == [
+        None,
+        "cause",
+        "member",
+        "member",
+        "cause",
+        "member",
+        "member",
+    ]
     assert frames_of(entries[1])[0]["lineno"] == 23
     assert frames_of(entries[2])[0]["context_line"] == 'raise ValueError("a")'
 
@@ -718,7 +745,7 @@ def test_missing_or_empty_text() -> None:
         "type": "ValueError",
         "value": "m",
         "module": None,
-        "mechanism": {"type": "generic", "handled": False},
+        "mechanism": {"exception_id": 0, "type": "generic", "handled": False, "synthetic": False},
     }
 
 
@@ -730,7 +757,7 @@ def test_text_that_is_no_stack_trace_gives_one_entry_without_frames() -> None:
         "type": "Failure",
         "value": "something",
         "module": "app",
-        "mechanism": {"type": "generic", "handled": True},
+        "mechanism": {"exception_id": 0, "type": "generic", "handled": True, "synthetic": False},
     }
 
 
@@ -771,6 +798,7 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "run",
             "module": "java.lang.Thread",
+            "in_app": False,
             "filename": "Thread.java",
             "lineno": 833,
         },
@@ -778,6 +806,7 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "post",
             "module": "com.shop.api.OrderController",
+            "in_app": True,
             "filename": "OrderController.java",
             "lineno": 41,
         },
@@ -785,6 +814,7 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "close",
             "module": "com.shop.orders.OrderService",
+            "in_app": True,
             "filename": "OrderService.java",
             "lineno": 88,
         },
@@ -794,19 +824,27 @@ def test_java_stack_trace() -> None:
             "platform": "java",
             "function": "flush",
             "module": "com.shop.storage.Disk",
+            "in_app": True,
             "filename": "Disk.java",
             "lineno": 12,
         },
-        {"platform": "java", "function": "write", "module": "com.shop.storage.Disk"},
+        {
+            "platform": "java",
+            "function": "write",
+            "module": "com.shop.storage.Disk",
+            "in_app": True,
+        },
     ]
 
 
 NODE_TRACE = """\
 TypeError: Cannot read properties of undefined (reading 'id')
+    at JSON.parse (<anonymous>)
     at getUser (/srv/app/users.js:12:19)
     at async Promise.all (index 0)
     at /srv/app/server.js:40:5
     at Layer.handle [as handle_request] (/srv/app/node_modules/express/lib/router/layer.js:95:5)
+    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)
 """
 
 
@@ -814,29 +852,87 @@ def test_node_stack_trace() -> None:
     [entry] = exception_list_from_stacktrace(NODE_TRACE, exc_type="TypeError")
     assert entry["value"] == "Cannot read properties of undefined (reading 'id')"
     assert entry["type"] == "TypeError"
+    node = "node:javascript"
     assert frames_of(entry) == [
         {
-            "platform": "node:javascript",
+            "platform": node,
+            "filename": "node:internal/process/task_queues",
+            "function": "process.processTicksAndRejections",
+            "lineno": 95,
+            "colno": 5,
+            "in_app": False,
+        },
+        {
+            "platform": node,
             "filename": "/srv/app/node_modules/express/lib/router/layer.js",
             "function": "Layer.handle [as handle_request]",
             "lineno": 95,
             "colno": 5,
+            "in_app": False,
         },
         {
-            "platform": "node:javascript",
+            "platform": node,
             "filename": "/srv/app/server.js",
             "function": "<anonymous>",
             "lineno": 40,
             "colno": 5,
+            "in_app": True,
         },
+        {"platform": node, "filename": "index 0", "function": "Promise.all", "in_app": False},
         {
-            "platform": "node:javascript",
+            "platform": node,
             "filename": "/srv/app/users.js",
             "function": "getUser",
             "lineno": 12,
             "colno": 19,
+            "in_app": True,
         },
+        # the innermost frame is V8's own: kept, and not in app
+        {"platform": node, "filename": "<anonymous>", "function": "JSON.parse", "in_app": False},
     ]
+
+
+@pytest.mark.parametrize(
+    ("filename", "in_app"),
+    [
+        ("/srv/app/routes/users.js", True),
+        ("./lib/users.js", True),
+        ("file:///srv/app/server.mjs", True),
+        ("C:\\app\\server.js", True),
+        ("C:\\app\\node_modules\\pg\\lib\\client.js", False),
+        ("/srv/app/node_modules/.pnpm/pg@8/node_modules/pg/lib/client.js", False),
+        ("node:internal/process/task_queues", False),
+        ("node:events", False),
+        ("internal/timers.js", False),
+        ("events.js", False),
+    ],
+)
+def test_node_frames_in_app_by_their_file(filename: str, in_app: bool) -> None:
+    [entry] = exception_list_from_stacktrace(f"Error: x\n    at f ({filename}:2:3)\n")
+    [frame] = frames_of(entry)
+    assert (frame["filename"], frame["in_app"]) == (filename, in_app)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    at Array.map (native)",
+        "    at async Promise.any (index 12)",
+        "    at eval (<anonymous>)",
+    ],
+)
+def test_node_builtin_frames_are_kept_as_library_frames(line: str) -> None:
+    [entry] = exception_list_from_stacktrace(f"Error: x\n{line}\n    at f (/srv/a.js:1:1)\n")
+    builtin, own = frames_of(entry)[::-1]
+    assert builtin["in_app"] is False and "lineno" not in builtin
+    assert line.strip().endswith(f"({builtin['filename']})")
+    assert own["in_app"] is True
+
+
+def test_node_lines_that_only_look_like_builtin_frames_are_not_frames() -> None:
+    text = "Error: x\n    at f (/srv/a.js:1:1)\n    at g (index zero)\n    at (native)\n"
+    [entry] = exception_list_from_stacktrace(text)
+    assert [f["function"] for f in frames_of(entry)] == ["f"]
 
 
 @pytest.mark.parametrize(
@@ -890,12 +986,38 @@ def test_go_panic() -> None:
         "runtime error: index out of range [5] with length 3",
     )
     assert [
-        (f["platform"], f["function"], f["filename"], f["lineno"]) for f in frames_of(entry)
+        (f["platform"], f["function"], f["filename"], f["lineno"], f["in_app"])
+        for f in frames_of(entry)
     ] == [
-        ("go", "main.main", "/home/dev/app/main.go", 9),
-        ("go", "main.(*Server).handle", "/home/dev/app/server.go", 30),
-        ("go", "main.lookup", "/home/dev/app/main.go", 14),
+        ("go", "main.main", "/home/dev/app/main.go", 9, True),
+        ("go", "main.(*Server).handle", "/home/dev/app/server.go", 30, True),
+        ("go", "main.lookup", "/home/dev/app/main.go", 14, True),
     ]
+
+
+@pytest.mark.parametrize(
+    ("function", "filename", "in_app"),
+    [
+        ("runtime.gopanic", "/usr/local/go/src/runtime/panic.go", False),
+        ("net/http.(*conn).serve", "/usr/local/go/src/net/http/server.go", False),
+        ("encoding/json.Unmarshal", "/usr/lib/go/src/encoding/json/decode.go", False),
+        (
+            "github.com/gin-gonic/gin.(*Context).Next",
+            "/root/go/pkg/mod/github.com/gin-gonic/gin@v1.9.1/context.go",
+            False,
+        ),
+        ("github.com/acme/shop/vendor/x.F", "/src/shop/vendor/x/f.go", False),
+        ("github.com/acme/shop/orders.(*Service).Close", "/src/shop/orders/service.go", True),
+        ("main.main", "/src/shop/main.go", True),
+    ],
+)
+def test_go_frames_in_app_unless_runtime_standard_library_or_module_cache(
+    function: str, filename: str, in_app: bool
+) -> None:
+    text = f"panic: boom\n\ngoroutine 1 [running]:\n{function}()\n\t{filename}:7 +0x1d\n"
+    [entry] = exception_list_from_stacktrace(text)
+    [frame] = frames_of(entry)
+    assert (frame["function"], frame["in_app"]) == (function, in_app)
 
 
 # --------------------------------------------------------------------------- fuzzing
@@ -979,3 +1101,45 @@ def test_arbitrary_exception_graphs_never_raise(links: list[tuple[int, str]]) ->
     ids = [e["mechanism"]["exception_id"] for e in entries if "exception_id" in e["mechanism"]]
     assert len(ids) == len(set(ids))
     json.dumps(entries)
+
+
+# --------------------------------------------------------------------------- whose frames
+
+
+def _one_frame_trace(path: Path, lineno: int, function: str) -> str:
+    line = path.read_text().splitlines()[lineno - 1].strip()
+    return (
+        "Traceback (most recent call last):\n"
+        f'  File "{path}", line {lineno}, in {function}\n'
+        f"    {line}\n"
+        "ValueError: boom\n"
+    )
+
+
+def test_instrumentor_frames_are_never_in_app_even_under_the_project_root() -> None:
+    import posthog_otel.instrumentors.wsgi as wsgi
+
+    path = Path(wsgi.__file__).resolve()
+    assert str(path).startswith(str(ROOT))  # an editable checkout: inside the project root
+    lineno = next(
+        n for n, text in enumerate(path.read_text().splitlines(), 1) if "def __call__" in text
+    )
+    [entry] = exception_list_from_stacktrace(
+        _one_frame_trace(path, lineno, "__call__"), options=OPTIONS
+    )
+    [frame] = frames_of(entry)
+    assert frame["in_app"] is False
+
+
+def test_demo_services_are_application_code() -> None:
+    from posthog_otel.demo import services
+
+    path = Path(services.__file__).resolve()
+    lineno = next(
+        n for n, text in enumerate(path.read_text().splitlines(), 1) if "def billing_app" in text
+    )
+    options = FrameOptions(project_root=str(path.parent))
+    [entry] = exception_list_from_stacktrace(
+        _one_frame_trace(path, lineno, "billing_app"), options=options
+    )
+    assert frames_of(entry)[0]["in_app"] is True

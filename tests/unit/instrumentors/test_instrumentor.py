@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 import posthog_otel as posthog
-from posthog_otel import PosthogInstrumentor, default_client
+from posthog_otel import PosthogInstrumentor, global_client
 from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.spans import record_exception as span_exceptions
 from posthog_otel.testing.capture_server import CaptureServer
@@ -89,7 +89,7 @@ def test_instrument_is_idempotent_and_uninstrument_undoes_it(
 def test_instrument_never_raises(
     instrumentor: PosthogInstrumentor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="posthog_otel")
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
     instrumentor.instrument(no_such_option=True)
     assert "could not instrument" in caplog.text
     instrumentor.uninstrument()
@@ -116,7 +116,7 @@ def test_default_client_is_configured_from_arguments(
         tracer_provider=TracerProvider(),
         instrument_libraries=False,
     )
-    assert default_client.get_client().host == capture_server.url
+    assert global_client.get_client().host == capture_server.url
 
 
 def _identified_request(provider: TracerProvider, user: str) -> None:
@@ -159,7 +159,7 @@ def test_instrument_arguments_after_setup_replace_it_and_say_so(
     capture_server: CaptureServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="posthog_otel")
+    caplog.set_level(logging.INFO, logger="posthog.otel")
     posthog.setup(api_key="phc_first", host="http://127.0.0.1:9")
     instrumentor.instrument(
         api_key="phc_second",
@@ -168,7 +168,7 @@ def test_instrument_arguments_after_setup_replace_it_and_say_so(
         instrument_libraries=False,
     )
     assert "replaces the default client" in caplog.text
-    assert default_client.get_client().host == capture_server.url
+    assert global_client.get_client().host == capture_server.url
 
 
 def test_a_missing_library_under_the_auto_loader_is_one_debug_line(
@@ -190,11 +190,11 @@ def test_a_missing_library_under_the_auto_loader_is_one_debug_line(
         def _uninstrument(self, **kwargs: object) -> None:
             pass
 
-    caplog.set_level(logging.DEBUG, logger="posthog_otel")
+    caplog.set_level(logging.DEBUG, logger="posthog.otel")
     instrumentor = _Missing()
     instrumentor.instrument(skip_dep_check=True)  # how opentelemetry-instrument calls it
     assert not instrumentor.is_instrumented_by_opentelemetry and calls == []
-    ours = [r for r in caplog.records if r.name == "posthog_otel"]
+    ours = [r for r in caplog.records if r.name.startswith("posthog")]
     assert [r.levelno for r in ours] == [logging.DEBUG]
     assert "no-such-library-for-posthog-otel" in ours[0].getMessage()
     assert ours[0].exc_info is None

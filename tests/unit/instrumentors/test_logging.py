@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import posthog_otel as posthog
-from posthog_otel import default_client
+from posthog_otel import global_client
 from posthog_otel.instrumentors.logging import PosthogLoggingInstrumentor
 from posthog_otel.testing import CapturedEvents, memory_client
 
@@ -165,7 +165,7 @@ def test_own_and_ignored_loggers_are_not_captured(events: CapturedEvents) -> Non
     instrumentor = PosthogLoggingInstrumentor()
     instrumentor.instrument(ignore_loggers=["noisy"])
     try:
-        for name in ("posthog_otel", "posthog_otel.delivery.transport", "noisy", "noisy.sub"):
+        for name in ("posthog.otel", "posthog.otel.delivery", "posthog", "noisy", "noisy.sub"):
             try:
                 raise ValueError(name)
             except ValueError:
@@ -195,7 +195,7 @@ def test_a_capture_that_logs_does_not_recurse(
         return event
 
     client, captured = memory_client(before_send=before_send)
-    default_client.set_client(client)
+    global_client.set_client(client)
     try:
         raise ValueError("outer")
     except ValueError:

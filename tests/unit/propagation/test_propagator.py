@@ -415,13 +415,13 @@ def test_inject_into_unreadable_carriers_does_not_raise(caplog: pytest.LogCaptur
         def __setitem__(self, key: str, value: str) -> None:
             raise RuntimeError("read-only")
 
-    with caplog.at_level(logging.DEBUG, logger="posthog_otel"):
+    with caplog.at_level(logging.DEBUG, logger="posthog.otel"):
         PosthogPropagator().inject(Odd(), scope_context())  # logged, not raised
         PosthogPropagator().inject(None, scope_context())
     logged = [
         (r.levelno, r.getMessage(), r.exc_info[0] if r.exc_info else None)
         for r in caplog.records
-        if r.name == "posthog_otel"
+        if r.name == "posthog.otel"
     ]
     message = "posthog-otel could not inject PostHog context"
     assert logged == [(logging.DEBUG, message, RuntimeError), (logging.DEBUG, message, TypeError)]
@@ -469,7 +469,7 @@ def test_invalid_environment_is_logged_and_strict(
 ) -> None:
     monkeypatch.setenv("POSTHOG_OTEL_TRUST_INBOUND", "maybe")
     monkeypatch.setenv("POSTHOG_OTEL_PROPAGATION_TARGETS", "re:(")
-    with caplog.at_level(logging.ERROR, logger="posthog_otel"):
+    with caplog.at_level(logging.ERROR, logger="posthog.otel"):
         propagator = PosthogPropagator()  # as OTEL_PROPAGATORS builds it: no exception
     assert propagator.trust_inbound == "none"
     assert propagator.targets.patterns == ("internal",)

@@ -8,14 +8,14 @@ import textwrap
 from pathlib import Path
 
 import posthog_otel as posthog
-from posthog_otel import default_client
+from posthog_otel import global_client
 from posthog_otel.sink import SinkServer
 from posthog_otel.testing import CapturedEvents
 
 
 def test_posthog_events_is_the_default_client(posthog_events: CapturedEvents) -> None:
     assert posthog_events.client is not None
-    assert default_client.current_client() is posthog_events.client
+    assert global_client.current_client() is posthog_events.client
     with posthog.new_context():
         posthog.identify_context("u-1")
         posthog.tag("plan", "pro")
@@ -52,20 +52,20 @@ def test_the_plugin_loads_in_another_project(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             import posthog_otel
-            from posthog_otel import default_client
+            from posthog_otel import global_client
             from posthog_otel.testing import memory_client
 
             PREVIOUS, _ = memory_client()
-            default_client.set_client(PREVIOUS)
+            global_client.set_client(PREVIOUS)
 
             def test_capture(posthog_events):
                 posthog_otel.capture("hello", distinct_id="u1")
                 assert posthog_events.named("hello")[0]["distinct_id"] == "u1"
-                assert posthog_events.client is default_client.current_client()
+                assert posthog_events.client is global_client.current_client()
                 assert posthog_events.client is not PREVIOUS
 
             def test_previous_client_is_restored():
-                assert default_client.current_client() is PREVIOUS
+                assert global_client.current_client() is PREVIOUS
 
             def test_sink(posthog_sink):
                 client = posthog_sink.client()

@@ -20,13 +20,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .config import CLIENT_OPTIONS
+from .config import CLIENT_OPTIONS, DEFAULT_HOST
 from .context import Scope, observers
 
 if TYPE_CHECKING:
     from .client import Client
 
-_logger = logging.getLogger("posthog_otel")
+_logger = logging.getLogger("posthog.otel")
 _lock = threading.Lock()
 _client: Client | None = None
 
@@ -65,7 +65,8 @@ def _build() -> Client:
             from .client import Client
 
             read = _module_option
-            api_key = read("api_key") or read("project_api_key")
+            # as posthog-python: project_api_key wins over api_key; blank means unset
+            api_key = _text(read("project_api_key")) or _text(read("api_key"))
             options = {name: read(name) for name in CLIENT_OPTIONS if read(name) is not None}
             try:
                 _client = Client(api_key, read("host"), **options)
@@ -84,7 +85,31 @@ def unsendable_client(problem: Exception) -> Client:
         "reason invalid_config); fix the setting and restart.",
         problem,
     )
-    return Client(transport=UnsentTransport("invalid_config"), environ={})
+    # No key and a fixed host: nothing here reads the invalid environment again, and nothing
+    # (feature flags included) can reach a server with the project's key.
+    return Client("", DEFAULT_HOST, transport=UnsentTransport("invalid_config"))
+
+
+def module_client() -> Client:
+    """The default client for a module-level call: built on first use, then the module
+    attributes posthog-python re-reads on every call (``disabled``, ``debug``,
+    ``before_send``) applied when the app set them."""
+    client = get_client()
+    read = _module_option
+    disabled = read("disabled")
+    if disabled is not None and disabled != client.disabled:
+        client.disabled = bool(disabled)
+    debug = read("debug")
+    if debug is not None and debug != client.debug:
+        client.debug = bool(debug)
+    before_send = read("before_send")
+    if before_send is not None and before_send is not client.before_send:
+        client.before_send = before_send if callable(before_send) else None
+    return client
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def setup(api_key: str | None = None, host: str | None = None, **options: Any) -> Client:
@@ -117,7 +142,11 @@ def exception_autocapture_enabled() -> bool:
 
 
 def _capture_exit_exception(scope: Scope, exc: Exception) -> None:
-    """Capture an Exception leaving ``scope`` once, with the scope's or the default client."""
+    """Capture an Exception leaving ``scope`` once, with the scope's or the default client.
+
+    Reported as handled, as posthog-python reports an exception leaving its ``new_context``:
+    the context saw it and re-raised it, and what happens next is the app's business.
+    """
     from . import errors  # loaded on the first exception, not at import
 
     if errors.is_captured(exc):
@@ -130,7 +159,7 @@ def _capture_exit_exception(scope: Scope, exc: Exception) -> None:
     else:
         wanted = exception_autocapture_enabled()
     if wanted:
-        (client if client is not None else get_client()).capture_exception(exc, handled=False)
+        (client if client is not None else get_client()).capture_exception(exc)
 
 
 observers.on_exit_exception(_capture_exit_exception)
