@@ -78,7 +78,9 @@ def _wheel_roots(blocks: list[Block]) -> list[str]:
             if words[:2] != ["pip", "install"]:
                 continue
             for word in words[2:]:
-                if not word.startswith(("-", ".", "/")):
+                if word.startswith(("./posthog-otel[", ".[")):  # this checkout with extras
+                    roots.append("posthog-otel" + word[word.index("[") :])
+                elif not word.startswith(("-", ".", "/")):
                     roots.append(word)
     return roots
 
