@@ -22,8 +22,11 @@ Each subcommand is one ``_add_<name>`` function that declares its arguments and 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
+import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -51,10 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends every option with its default, unless the text already gives it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, [], argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posthog-otel",
         description="PostHog on OpenTelemetry: local tools.",
+        formatter_class=_DefaultsShown,
     )
     parser.add_argument("--version", action="version", version=f"posthog-otel {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -70,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
+        formatter_class=_DefaultsShown,
         help="run two instrumented services and a scripted session against a local sink",
         description=(
             "Start the local sink (or use one running on --port), run a shop API and a billing "
@@ -78,7 +98,11 @@ def _add_demo(commands: Any) -> None:
         ),
     )
     demo.add_argument("--port", type=int, default=8010, help="sink port (default 8010; 0 = any)")
-    demo.add_argument("--db", default=None, help="SQLite file for a sink started by the demo")
+    demo.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file for a sink started by the demo (default: a new temporary file)",
+    )
     demo.add_argument("--keep", action="store_true", help="keep the viewer running afterwards")
     demo.set_defaults(handler=_run_demo)
 
@@ -97,6 +121,7 @@ def _add_sink(commands: Any) -> None:
 
     sink = commands.add_parser(
         "sink",
+        formatter_class=_DefaultsShown,
         help="run a local PostHog-compatible capture server with a web viewer",
         description=(
             "Accept PostHog capture requests (/batch/, /capture/, /e/, /i/v0/e/) and OTLP "
@@ -131,10 +156,12 @@ def _run_sink(args: argparse.Namespace) -> int:
     except SchemaError as exc:
         print(f"posthog-otel sink: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:
+        print(f"posthog-otel sink: cannot open the database {args.db!r}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
-            f"posthog-otel sink: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
-            "is another sink running? Try --port 0 for any free port.",
+            f"posthog-otel sink: {_bind_problem(args.host, args.port, exc, 'sink')}",
             file=sys.stderr,
         )
         return 2
@@ -176,6 +203,7 @@ def _run_sink(args: argparse.Namespace) -> int:
 def _add_bridge(commands: Any) -> None:
     bridge = commands.add_parser(
         "bridge",
+        formatter_class=_DefaultsShown,
         help="receive OTLP/HTTP traces and logs and send them to PostHog as events",
         description=(
             "An OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON; gzip) for an "
@@ -233,6 +261,8 @@ def _add_bridge(commands: Any) -> None:
     )
     add("--flush-at", type=int, default=1000, help="events per upload to PostHog (default 1000)")
     add("--max-attributes", type=int, default=128, help="attributes kept per span/log record")
+    # --max-projects, --max-attributes and the others without a default in their text get
+    # "(default: N)" from _DefaultsShown.
     add(
         "--retry-after",
         type=int,
@@ -255,7 +285,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("uvicorn") is None:
         print(
             "posthog-otel bridge needs the bridge extra (uvicorn is missing): "
-            "pip install 'posthog-otel[bridge]'",
+            "pip install './posthog-otel[bridge]' from a clone (or pip install uvicorn)",
             file=sys.stderr,
         )
         return 2
@@ -294,6 +324,10 @@ def _run_bridge(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    problem = _bind_check(settings.host, settings.port)
+    if problem is not None:
+        print(f"posthog-otel bridge: {problem}", file=sys.stderr)
+        return 2
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.require_headers:
         print(
             f"warning: listening on {settings.host} without --require-header: anyone who can "
@@ -313,6 +347,38 @@ def _run_bridge(args: argparse.Namespace) -> int:
         return 2
     print("posthog-otel bridge stopped", flush=True)
     return 0
+
+
+# --------------------------------------------------------------------------- start-up errors
+
+
+def _bind_problem(host: str, port: int, exc: OSError, program: str) -> str:
+    """One accurate line for a failure to listen on ``host:port``."""
+    where = f"cannot listen on {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: {host!r} is not a known host name or address"
+    if exc.errno == errno.EADDRINUSE:
+        hint = ", or --port 0 for any free port" if program == "sink" else ""
+        return f"{where}: the port is in use (another {program}, or another program); choose another --port{hint}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {host} is not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"{where}: permission denied (ports below 1024 need privileges)"
+    return f"{where}: {exc.strerror or exc}"
+
+
+def _bind_check(host: str, port: int) -> str | None:
+    """Bind ``host:port`` once, as the server will, to report a problem before starting."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        return _bind_problem(host, port, exc, "bridge")
+    return None
 
 
 if __name__ == "__main__":

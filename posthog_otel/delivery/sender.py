@@ -93,6 +93,16 @@ def _shutdown_reason(error: Exception) -> str:
     return "unacknowledged" if isinstance(error, requests.exceptions.ReadTimeout) else "shutdown"
 
 
+def _hint(status: int, url: str) -> str:
+    if status in (401, 403):
+        return " (is the project API key right?)"
+    if status in (404, 405):
+        if url.rstrip("/").endswith("/batch/batch"):
+            return " (the host must not end in /batch/: give only the PostHog host)"
+        return " (is the host right? give only the PostHog host, e.g. https://us.i.posthog.com)"
+    return ""
+
+
 class _SendFailure(Exception):
     """A batch could not be delivered; ``reason`` names the drop counter."""
 
@@ -110,6 +120,8 @@ class BatchSender:
         self._shutdown = shutdown
         self._api_key_json = json.dumps(settings.api_key)
         self._url = settings.endpoint
+        # why the latest attempt failed (None after a success): for the exit summary
+        self.last_attempt_error: str | None = None
         self._warned: set[str] = set()
         self.reset()
 
@@ -262,11 +274,13 @@ class BatchSender:
                 self._url, data=self._body(encoded), headers=headers, timeout=timeout
             )
         except requests.RequestException as exc:
+            self.last_attempt_error = f"PostHog is unreachable ({type(exc).__name__})"
             self._warn_once(
                 "network",
-                "PostHog is unreachable at %s (%s); retrying",
+                "PostHog is unreachable at %s (%s)%s",
                 self._url,
                 type(exc).__name__,
+                self._then(),
             )
             return exc, None, "retryable"
         finally:
@@ -274,22 +288,39 @@ class BatchSender:
         status = response.status_code
         response.close()
         if status == 200:
+            self.last_attempt_error = None
             return None, None, ""
+        self.last_attempt_error = f"PostHog answered HTTP {status}"
         error = requests.HTTPError(f"PostHog answered HTTP {status}", response=response)
         if status in _RETRY_STATUSES or status >= 500:
             self._warn_once(
-                f"status-{status}", "PostHog answered HTTP %d at %s; retrying", status, self._url
+                f"status-{status}",
+                "PostHog answered HTTP %d at %s%s",
+                status,
+                self._url,
+                self._then(),
             )
             return error, retry_after_seconds(response.headers.get("Retry-After")), "retryable"
         if status == 413:
             return error, None, "too_large"
         self._warn_once(
             f"status-{status}",
-            "PostHog rejected a batch with HTTP %d%s; these events are dropped",
+            "PostHog rejected a batch with HTTP %d at %s%s; these events are dropped",
             status,
-            " (is the project API key right?)" if status in (401, 403) else "",
+            self._url,
+            _hint(status, self._url),
         )
         return error, None, "rejected"
+
+    def _then(self) -> str:
+        """What happens after a retryable failure, as the end of a log line."""
+        if self._settings.max_retries > 0:
+            return f"; retrying (up to {self._settings.max_retries} times)"
+        return "; not retried (max_retries=0), these events are dropped"
+
+    @property
+    def url(self) -> str:
+        return self._url
 
     # -- accounting -----------------------------------------------------------------------
 

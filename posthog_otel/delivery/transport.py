@@ -129,9 +129,40 @@ class Transport:
         # exports spans into this client, and its exporter flushes again.
         if not self._queue.closed:
             try:
+                pending = self._queue.counts().pending
+                if pending and self._sender.last_attempt_error:
+                    _logger.warning(
+                        "posthog-otel: delivering %d queued event(s) to %s before exit "
+                        "(up to %gs, shutdown_timeout)",
+                        pending,
+                        self._sender.url,
+                        self._settings.shutdown_timeout,
+                    )
                 self._queue.flush(self._settings.shutdown_timeout)
+                self._report_undelivered()
             except Exception:  # interpreter teardown: never raise
                 _logger.debug("posthog-otel atexit flush failed", exc_info=True)
+
+    def _report_undelivered(self) -> None:
+        """One final line at exit when events were not delivered: how many, where, why."""
+        stats = self.stats()
+        reasons = dict(stats["dropped"])
+        if stats["queued"]:
+            reasons["still queued when shutdown_timeout ran out"] = stats["queued"]
+        missing = sum(reasons.values())
+        if not missing:
+            return
+        why = ", ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items()))
+        error = self._sender.last_attempt_error or stats["last_error"]
+        last = f"; last error: {error}" if error else ""
+        _logger.warning(
+            "posthog-otel: %d of %d event(s) were not delivered to %s (%s)%s",
+            missing,
+            stats["captured"],
+            self._sender.url,
+            why,
+            last,
+        )
 
     @property
     def shutdown_timeout(self) -> float:
