@@ -9,9 +9,7 @@ tests/corpus/, which tests/unit/sink/test_recorded_corpus.py replays without Nod
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,28 +20,10 @@ from posthog_otel.bridge.app import create_app
 from posthog_otel.bridge.settings import BridgeSettings
 from posthog_otel.sink import SinkServer
 from tests.support.node_peers import run_node
-from tests.support.recording_proxy import Recorded, RecordingProxy
+from tests.support.recording_proxy import RecordingProxy, save_corpus
 from tests.support.servers import uvicorn_server
 from tests.support.sink_helpers import KEY
 from tests.support.waiting import wait_until
-
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-
-
-def _save(name: str, requests: list[Recorded]) -> None:
-    if os.environ.get("POSTHOG_OTEL_RECORD_CORPUS") != "1":
-        return
-    CORPUS.mkdir(exist_ok=True)
-    for index, request in enumerate(requests):
-        entry = {
-            "sdk": name,
-            "method": request.method,
-            "path": request.path,
-            "headers": request.headers,
-            "status": request.status,
-            "body_base64": base64.b64encode(request.body).decode(),
-        }
-        (CORPUS / f"{name}-{index}.json").write_text(json.dumps(entry, indent=1) + "\n")
 
 
 @pytest.fixture
@@ -74,7 +54,7 @@ def test_node_opentelemetry_sdk_into_the_sink(sink: SinkServer, otlp_format: str
     assert child["properties"]["status"]["code"] == "ERROR"
     [exception] = child["properties"]["events"]
     assert exception["attributes"]["exception.type"] == "SyntaxError"
-    _save(f"node-otel-{otlp_format}", proxy.requests)
+    save_corpus(f"node-otel-{otlp_format}", proxy.requests)
 
 
 @pytest.mark.parametrize("otlp_format", ["protobuf", "json"])
@@ -130,7 +110,7 @@ def test_posthog_node_events_and_logs(sink: SinkServer, mode: str) -> None:
     [log] = _rows(sink, kind="otlp_log")
     assert log["properties"]["body"] == "card declined"
     assert any(r.path.startswith("/i/v1/logs?token=") for r in proxy.requests)
-    _save(f"posthog-node-{mode}", proxy.requests)
+    save_corpus(f"posthog-node-{mode}", proxy.requests)
 
 
 def test_posthog_python(sink: SinkServer) -> None:
@@ -147,4 +127,4 @@ def test_posthog_python(sink: SinkServer) -> None:
     assert [r.status for r in proxy.requests] == [200]
     [event] = _rows(sink, event="report exported")
     assert (event["distinct_id"], event["session_id"]) == ("py-user", "py-session")
-    _save("posthog-python", proxy.requests)
+    save_corpus("posthog-python", proxy.requests)
