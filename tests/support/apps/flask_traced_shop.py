@@ -1,17 +1,18 @@
-"""A Flask shop with a browser front end, for the posthog-js test (tests/integration/
-test_posthog_js_browser.py): the page loads posthog-js from this app (no CDN), sends its own
+"""A Flask shop that other people's clients call: posthog-js from a browser page
+(tests/integration/test_posthog_js_browser.py) and a Node.js service traced with the
+OpenTelemetry SDK (tests/integration/test_peer_clients.py). The page loads posthog-js from this app (no CDN), sends its own
 events to ``POSTHOG_HOST`` and calls the app's API with posthog-js's ``tracing_headers`` and
 ``trace_propagation_targets``; the app is instrumented with ``PosthogInstrumentor().instrument()``
 and OpenTelemetry's Flask instrumentation (the SERVER span that continues the browser's
 ``traceparent``).
 
 Environment: ``PORT``, ``POSTHOG_API_KEY``, ``POSTHOG_HOST`` (where the app sends),
-``POSTHOG_JS_HOST`` (posthog-js's ``api_host``), ``POSTHOG_JS_BUNDLE`` (posthog-js's
-``dist/array.full.js``).
+``POSTHOG_JS_HOST`` (posthog-js's ``api_host``; default ``POSTHOG_HOST``), ``POSTHOG_JS_BUNDLE``
+(posthog-js's ``dist/array.full.js``, for the page only).
 
     GET  /                    the page (posthog.init, identify, a capture, two API calls)
     GET  /assets/posthog.js   the posthog-js bundle
-    POST /api/checkout        captures ``checkout_started``; answers with the headers it got
+    GET|POST /api/checkout    captures ``checkout_started``; answers with the headers it got
     POST /api/fail            raises (an unhandled exception: ``$exception``)
 """
 
@@ -86,7 +87,7 @@ def _seen() -> dict[str, str | None]:
 def page() -> Response:
     values = {
         "key": json.dumps(os.environ["POSTHOG_API_KEY"]),
-        "host": json.dumps(os.environ["POSTHOG_JS_HOST"]),
+        "host": json.dumps(os.environ.get("POSTHOG_JS_HOST") or os.environ["POSTHOG_HOST"]),
     }
     return Response(_PAGE % values, mimetype="text/html")
 
@@ -102,7 +103,7 @@ def favicon() -> Response:
     return Response(b"", status=204)
 
 
-@app.route("/api/checkout", methods=["POST"])
+@app.route("/api/checkout", methods=["GET", "POST"])
 def checkout() -> dict[str, object]:
     posthog.tag("cart", "c-9")
     posthog.capture("checkout_started", properties={"total": 42})
