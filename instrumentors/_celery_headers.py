@@ -31,7 +31,7 @@ from posthog_otel.propagation.baggage import (
     parse_header,
     sanitize_header_value,
 )
-from posthog_otel.propagation.destination import with_destination
+from posthog_otel.propagation.destination import INTERNAL_DESTINATION, with_destination
 from posthog_otel.propagation.propagator import (
     BAGGAGE_HEADER,
     DISTINCT_ID_HEADER,
@@ -54,9 +54,11 @@ _MAX_TAGS_JSON = 64 * 1024
 
 def write_headers(headers: MutableMapping[str, Any]) -> None:
     current = _runtime.get_current()
-    # A queue always propagates: no span or destination may make this look like an HTTP call
-    # to a host that is not a propagation target.
-    ctx = with_destination(None, trace.set_span_in_context(trace.INVALID_SPAN, current))
+    # The destination of a message is the broker: internal by configuration, whatever span
+    # is current (no span may make this look like an HTTP call to a non-target host).
+    ctx = with_destination(
+        INTERNAL_DESTINATION, trace.set_span_in_context(trace.INVALID_SPAN, current)
+    )
     from opentelemetry import propagate
 
     propagator = find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()

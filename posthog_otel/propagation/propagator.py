@@ -20,19 +20,22 @@ otherwise only baggage carries it). Values set with plain
 ``opentelemetry.baggage.set_baggage("posthog.distinct_id", ...)`` are used where the scope has
 none.
 
-**Outbound policy.** When the destination is known and is not a propagation target
-(:mod:`posthog_otel.propagation.targets`), nothing PostHog goes out: ``posthog.*`` members are removed from
-the baggage header (others stay) and ``X-POSTHOG-*`` headers are removed from mapping
-carriers. The destination is known when
+**Outbound policy (fail closed).** PostHog members and ``X-POSTHOG-*`` headers go out only
+when the destination is known and is a propagation target
+(:mod:`posthog_otel.propagation.targets`), or is the ``internal`` destination (a carrier that
+stays inside your system). Otherwise nothing PostHog goes out: ``posthog.*`` members are
+removed from the baggage header (others stay) and ``X-POSTHOG-*`` headers are removed from
+mapping carriers. The destination is known when
 
-1. the context carries it (:func:`with_destination`; our requests/httpx instrumentors and the
+1. the context carries it (:func:`with_destination`; our requests, httpx, urllib3, urllib and
+   aiohttp instrumentors, Celery's (``internal``: the broker) and the
    ``posthog_otel.inject(headers, url=...)`` helper set it), or else
-2. the current span is an HTTP CLIENT span (contrib's requests, httpx, urllib, urllib3,
-   aiohttp-client instrumentations start one before they inject) with ``url.full`` /
-   ``http.url`` / ``server.address`` / ``net.peer.name`` attributes.
+2. the current span is a recording HTTP CLIENT span (contrib's HTTP client instrumentations
+   start one before they inject) with ``url.full`` / ``http.url`` / ``server.address`` /
+   ``net.peer.name`` attributes.
 
-An unknown destination (a message queue, a custom transport) gets the PostHog members:
-queues such as Celery must always propagate.
+An unknown destination (no span, an unsampled span, a custom transport) gets nothing:
+``inject(headers, url="internal")`` opts a custom queue in.
 
 **Interplay with the stock W3C baggage propagator** in the same composite: on inject the
 stock one writes every OpenTelemetry baggage entry, ``posthog.*`` ones included; this
@@ -76,7 +79,7 @@ from .baggage import (
     sanitize_header_value,
     state_from_entries,
 )
-from .destination import destination_of
+from .destination import destination_of, is_internal
 from .settings import PropagationSettings
 from .targets import Targets
 
@@ -216,9 +219,15 @@ class PosthogPropagator(textmap.TextMapPropagator):
         return {k: v for k, v in tags.items() if not excluded(str(k))}
 
     def allows(self, context: Context | None = None) -> bool:
-        """Whether PostHog state may go to the destination of ``context`` (unknown: yes)."""
+        """Whether PostHog state may go to the destination of ``context``.
+
+        The one outbound rule: the internal destination, or a known destination that is a
+        propagation target. An unknown destination gets nothing (fail closed).
+        """
+        if is_internal(context):
+            return True
         host = destination_of(context)
-        return host is None or self.targets.matches_host(host)
+        return host is not None and self.targets.matches_host(host)
 
     def inject(
         self,
@@ -228,9 +237,8 @@ class PosthogPropagator(textmap.TextMapPropagator):
     ) -> None:
         try:
             ctx = _get_current() if context is None else context
-            host = destination_of(ctx)
-            if host is not None and not self.targets.matches_host(host):
-                self._withhold(carrier, setter)
+            if not self.allows(ctx):
+                self.withhold(carrier, setter)
                 return
             encoded = _encoded(ctx) if self._excluded is None else self._encoded_without(ctx)
             if encoded is None:
@@ -274,7 +282,8 @@ class PosthogPropagator(textmap.TextMapPropagator):
         tags = {k: v for k, v in merged.items() if not excluded(str(k))}
         return encode(ids, tags)
 
-    def _withhold(self, carrier: Any, setter: textmap.Setter[Any]) -> None:
+    def withhold(self, carrier: Any, setter: textmap.Setter[Any] = textmap.default_setter) -> None:
+        """Remove every ``posthog.*`` baggage member and ``X-POSTHOG-*`` header from ``carrier``."""
         count("outbound_withheld")
         key, existing = _read(carrier, BAGGAGE_HEADER)
         if existing:
