@@ -36,6 +36,7 @@ from posthog_otel.propagation.propagator import (
     BAGGAGE_HEADER,
     DISTINCT_ID_HEADER,
     SESSION_ID_HEADER,
+    PosthogPropagator,
     default_propagator,
     find_posthog_propagator,
 )
@@ -59,9 +60,7 @@ def write_headers(headers: MutableMapping[str, Any]) -> None:
     ctx = with_destination(
         INTERNAL_DESTINATION, trace.set_span_in_context(trace.INVALID_SPAN, current)
     )
-    from opentelemetry import propagate
-
-    propagator = find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()
+    propagator = _propagator()
     propagator.inject(headers, ctx)  # posthog.* baggage members + X-POSTHOG-* (ASCII) headers
 
     scope = contexts.current_scope(current)
@@ -136,4 +135,12 @@ def inbound_state(request: Any) -> Inbound:
     json_tags = _json_tags(_header(request, nested, CONTEXT_TAGS_HEADER))
     if json_tags:
         inbound.tags = {**json_tags, **inbound.tags}
+    if inbound.tags:  # "$" keys and exclude_tags: the propagator's inbound rule
+        inbound.tags = _propagator().inbound_tags(inbound.tags)
     return inbound
+
+
+def _propagator() -> PosthogPropagator:
+    from opentelemetry import propagate
+
+    return find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()

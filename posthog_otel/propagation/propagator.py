@@ -48,6 +48,11 @@ one copies inbound ``posthog.*`` members into OpenTelemetry baggage; this propag
 every ``posthog.*`` entry from the returned context's baggage (the Scope is the one trusted
 copy), so ``trust_inbound`` cannot be bypassed through baggage and nothing is re-sent twice.
 
+**Reserved keys.** Inbound tags whose key starts with ``$`` would land in events as PostHog's
+own properties (``$set``, ``$groups``, ``$session_id``, ``$process_person_profile``...): they
+are dropped (counted as ``inbound_reserved``, debug-logged) unless named in
+``allow_reserved_tags``. The same rule applies to Celery task headers.
+
 **Extract** reads the identity headers (``trust_inbound`` ``"all"`` or ``"headers"``) and the
 ``posthog.*`` baggage members (``"all"`` only); the headers win for identity. When anything is
 found, the returned Context holds a new root (``fresh``) Scope with that state: extraction
@@ -188,10 +193,13 @@ class PosthogPropagator(textmap.TextMapPropagator):
         propagation_targets: Any = None,
         *,
         exclude_tags: Any = None,
+        allow_reserved_tags: Any = None,
         settings: PropagationSettings | None = None,
     ) -> None:
         if settings is None:
-            settings = _settings(trust_inbound, propagation_targets, exclude_tags)
+            settings = _settings(
+                trust_inbound, propagation_targets, exclude_tags, allow_reserved_tags
+            )
         self.settings = settings
         self.trust_inbound = settings.trust_inbound
         self.targets = Targets(settings.propagation_targets)
@@ -296,6 +304,21 @@ class PosthogPropagator(textmap.TextMapPropagator):
 
     # -- inbound ----------------------------------------------------------------------------
 
+    def inbound_tags(self, tags: Mapping[str, Any]) -> dict[str, Any]:
+        """The inbound ``tags`` a caller may set: without ``exclude_tags`` and without ``$``
+        keys not named in ``allow_reserved_tags`` (those are counted and debug-logged)."""
+        excluded = self._excluded
+        allowed = self.settings.allow_reserved_tags
+        accepted: dict[str, Any] = {}
+        for key, value in tags.items():
+            if key.startswith("$") and key not in allowed:
+                count("inbound_reserved", 1, f"reserved tag {key!r} from a caller dropped")
+                continue
+            if excluded is not None and excluded(key):
+                continue
+            accepted[key] = value
+        return accepted
+
     def extract(
         self,
         carrier: textmap.CarrierT,
@@ -333,10 +356,7 @@ class PosthogPropagator(textmap.TextMapPropagator):
                 inbound = parse_header(values)
                 for name, value in inbound.ids.items():  # the headers win for identity
                     ids.setdefault(name, value)
-                tags = inbound.tags
-                excluded = self._excluded
-                if excluded is not None and tags:
-                    tags = {k: v for k, v in tags.items() if not excluded(k)}
+                tags = self.inbound_tags(inbound.tags)
         if not (ids or tags):
             return ctx
         scope = Scope(fresh=True)
@@ -374,26 +394,39 @@ def _merged_ids(first: Mapping[str, str], fallback: Mapping[str, str]) -> dict[s
 
 
 def _settings(
-    trust_inbound: str | None, propagation_targets: Any, exclude_tags: Any = None
+    trust_inbound: str | None,
+    propagation_targets: Any,
+    exclude_tags: Any = None,
+    allow_reserved_tags: Any = None,
 ) -> PropagationSettings:
     """Settings from arguments (errors raise) and the environment (errors logged, strict)."""
     try:
-        return PropagationSettings.build(trust_inbound, propagation_targets, exclude_tags)
+        return PropagationSettings.build(
+            trust_inbound,
+            propagation_targets,
+            exclude_tags,
+            allow_reserved_tags=allow_reserved_tags,
+        )
     except ValueError as exc:
         if not str(exc).startswith("POSTHOG_OTEL_"):
             raise
         _logger.error("posthog-otel: %s; using the strict setting instead", exc)
     if trust_inbound is None:
         try:
-            PropagationSettings.build(None, "internal")
+            PropagationSettings.build(None, "internal", (), allow_reserved_tags=())
         except ValueError:
             trust_inbound = "none"
     if propagation_targets is None:
         try:
-            PropagationSettings.build("all", None)
+            PropagationSettings.build("all", None, (), allow_reserved_tags=())
         except ValueError:
             propagation_targets = "internal"
-    return _settings(trust_inbound, propagation_targets, exclude_tags)
+    if allow_reserved_tags is None:
+        try:
+            PropagationSettings.build("all", "internal", ())
+        except ValueError:
+            allow_reserved_tags = ()
+    return _settings(trust_inbound, propagation_targets, exclude_tags, allow_reserved_tags)
 
 
 _default: PosthogPropagator | None = None

@@ -588,3 +588,50 @@ def test_extract_helper_captures_a_leaving_exception_once(capture_server: Any) -
     events = capture_server.named("$exception")
     assert len(events) == 1
     assert events[0]["distinct_id"] == "u-err"
+
+
+RESERVED_BAGGAGE = ",".join(
+    [
+        "posthog.distinct_id=caller",
+        "posthog.tag.%24set=%7B%22is_admin%22%3Atrue%7D",
+        "posthog.tag.%24groups=%7B%22company%22%3A%22evil%22%7D",
+        "posthog.tag.%24session_id=forged",
+        "posthog.tag.%24process_person_profile=true",
+        "posthog.tag.%24trace_id=abc",
+        "posthog.tag.plan=pro",
+    ]
+)
+
+
+def test_inbound_dollar_tags_are_dropped_and_counted() -> None:
+    before = bg.stats()["inbound_reserved"]
+    scope = ph.current_scope(PosthogPropagator().extract({"baggage": RESERVED_BAGGAGE}))
+    assert scope is not None
+    assert scope.resolve().tags == {"plan": "pro"}
+    assert scope.resolve().distinct_id == "caller"
+    assert bg.stats()["inbound_reserved"] - before == 5
+
+
+def test_reserved_tags_allowed_by_exact_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    propagator = PosthogPropagator(allow_reserved_tags=["$groups"])
+    scope = ph.current_scope(propagator.extract({"baggage": RESERVED_BAGGAGE}))
+    assert scope is not None
+    assert scope.resolve().tags == {"plan": "pro", "$groups": {"company": "evil"}}
+    monkeypatch.setenv("POSTHOG_OTEL_ALLOW_RESERVED_TAGS", "$trace_id, $set")
+    scope = ph.current_scope(PosthogPropagator().extract({"baggage": RESERVED_BAGGAGE}))
+    assert scope is not None
+    assert set(scope.resolve().tags) == {"plan", "$trace_id", "$set"}
+    with pytest.raises(ValueError, match=r"allow_reserved_tags.*\$"):
+        PosthogPropagator(allow_reserved_tags=["groups"])
+
+
+def test_invalid_reserved_tags_variable_is_logged_and_strict(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("POSTHOG_OTEL_ALLOW_RESERVED_TAGS", "set")
+    monkeypatch.setenv("POSTHOG_OTEL_TRUST_INBOUND", "headers")
+    with caplog.at_level(logging.ERROR, logger="posthog_otel"):
+        propagator = PosthogPropagator()
+    assert "POSTHOG_OTEL_ALLOW_RESERVED_TAGS" in caplog.text
+    assert propagator.settings.allow_reserved_tags == frozenset()
+    assert propagator.trust_inbound == "headers"  # the valid variable is kept
