@@ -114,6 +114,7 @@ class ClientSettings:
     flush_at: int = 100
     flush_interval: float = 0.5
     max_queue_size: int = 10_000
+    max_queue_bytes: int = 64 * 1024 * 1024
     gzip: bool = True
     max_retries: int = 3
     timeout: float = 15.0
@@ -177,6 +178,7 @@ class ClientSettings:
         _check_int(options, "flush_at", 1, 10_000)
         _check_number(options, "flush_interval", 0.001, 3600.0)
         _check_int(options, "max_queue_size", 1, 10_000_000)
+        _check_int(options, "max_queue_bytes", 1024, 64 * 1024 * 1024 * 1024)
         _check_int(options, "max_retries", 0, 20)
         _check_number(options, "timeout", 0.001, 600.0)
         _check_number(options, "shutdown_timeout", 0.0, 600.0)
