@@ -231,6 +231,25 @@ def _add_bridge(commands: Any) -> None:
         default=100_000,
         help="events queued for PostHog per process before answering 429 (default 100000)",
     )
+    add(
+        "--max-queue-mib",
+        type=float,
+        default=64,
+        help="estimated bytes of events queued for PostHog per process before answering 429, "
+        "MiB (default 64)",
+    )
+    add(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request body may take to arrive; slower: 408 (default 30)",
+    )
+    add(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a connection may take to send its request line and headers (default 10)",
+    )
     add("--flush-at", type=int, default=1000, help="events per upload to PostHog (default 1000)")
     add("--max-attributes", type=int, default=128, help="attributes kept per span/log record")
     add(
@@ -278,6 +297,9 @@ def _run_bridge(args: argparse.Namespace) -> int:
             max_body_bytes=body_cap,
             max_inflight_bytes=max(2 * body_cap, 128 * MIB),
             max_queue_size=args.max_queue_size,
+            max_queue_bytes=int(args.max_queue_mib * MIB),
+            body_timeout=args.body_timeout,
+            header_timeout=args.header_timeout,
             flush_at=args.flush_at,
             max_attributes=args.max_attributes,
             retry_after=args.retry_after,
