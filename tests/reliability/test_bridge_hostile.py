@@ -25,7 +25,6 @@ from posthog_otel.bridge.settings import BridgeSettings
 from posthog_otel.client import Client
 from posthog_otel.otlp.decode import OVER_TIME, decode_traces
 from posthog_otel.otlp.responses import JSON, PROTOBUF
-from posthog_otel.testing.capture_server import CaptureServer
 from tests.support.procs import free_port, start, stop, wait_until_up
 
 MIB = 1024 * 1024
@@ -63,7 +62,9 @@ def _roots(count: int, attribute_bytes: int = 0) -> bytes:
 def _post(
     port: int, body: bytes, source: str = "127.0.0.1", headers: dict[str, str] | None = None
 ) -> http.client.HTTPResponse:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=10, source_address=(source, 0)
+    )
     connection.request(
         "POST", "/v1/traces", body=body, headers={"Content-Type": PROTOBUF, **(headers or {})}
     )
