@@ -19,6 +19,7 @@ Posts through a proxy are bounded by ``timeout`` per operation only.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -81,10 +82,8 @@ class Watch:
             self.aborted = True
             sock = getattr(self._connection, "sock", None)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked read or write at once
-            except OSError:
-                pass
 
 
 def _watch() -> Watch | None:

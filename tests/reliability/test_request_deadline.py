@@ -89,9 +89,7 @@ def close_at_once(conn: socket.socket) -> None:
 
 
 def bad_gzip(conn: socket.socket) -> None:
-    conn.sendall(
-        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip"
-    )
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip")
 
 
 def test_timeout_bounds_the_whole_request_not_each_read() -> None:
