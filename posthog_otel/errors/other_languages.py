@@ -21,7 +21,9 @@ Usage::
 
 The text comes from other processes, so every line is read in time linear in its length:
 patterns have no nested or competing unbounded quantifiers, and Node's ``at fn (location)``
-lines are split with string methods.  Imports only the standard library and its sibling
+lines are split with string methods. Lines are cut at ``MAX_LINE_CHARS`` characters, type
+names over 512 characters are not read as types, and frames stop being collected past
+``MAX_FRAMES`` per exception (the ones nearest the raise are kept).  Imports only the standard library and its sibling
 modules.
 """
 
@@ -29,19 +31,22 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from .entries import UNKNOWN_TYPE, ExceptionNode, split_type_name
 from .frames import MAX_FRAMES
 
-__all__ = ["parse_go", "parse_java", "parse_node"]
+__all__ = ["MAX_LINE_CHARS", "parse_go", "parse_java", "parse_node"]
+
+MAX_LINE_CHARS = 8192  # characters of one line of stack trace text that are read
 
 _JAVA_FRAME = re.compile(
     r"^\s+at (?:[^\s(]*/)?(?P<cls>[^\s(/]+)\.(?P<fn>[^\s.(/]+)\((?P<loc>[^()]*)\)\s*$"
 )
 _JAVA_HEADER = re.compile(
     r'^(?:Exception in thread "[^"]*" )?(?P<caused>Caused by: )?'
-    r"(?P<type>[A-Za-z_$][\w$.]*)(?::\s?(?P<value>.*))?$"
+    r"(?P<type>[A-Za-z_$][\w$.]{0,511})(?::\s?(?P<value>.*))?$"
 )
 _JAVA_SOURCE_SUFFIXES = (".java", ".kt", ".scala", ".groovy")
 _NO_WHITESPACE = re.compile(r"\S+")
@@ -56,13 +61,13 @@ def parse_java(lines: list[str]) -> ExceptionNode | None:
     """The outermost exception of a JVM stack trace, its ``Caused by:`` chain linked."""
     nodes: list[ExceptionNode] = []
     skipping = False  # inside a "Suppressed:" block, which is not part of the cause chain
-    for line in lines:
+    for line in _capped(lines):
         if not line.strip():
             continue
         if line[:1].isspace():
             skipping = skipping or line.lstrip().startswith("Suppressed: ")
             found = _JAVA_FRAME.match(line)
-            if found and nodes and not skipping:
+            if found and nodes and not skipping and len(nodes[-1].frames) < MAX_FRAMES:
                 file, _, lineno = found["loc"].partition(":")
                 frame: dict[str, Any] = {"platform": "java", "function": found["fn"]}
                 frame["module"] = found["cls"]
@@ -92,7 +97,7 @@ def parse_node(lines: list[str]) -> ExceptionNode | None:
     """The exception of a Node.js ``error.stack``: message lines, then ``at`` frames."""
     head: list[str] = []
     frames: list[dict[str, Any]] = []
-    for line in lines:
+    for line in _capped(lines):
         call = _node_call(line)
         if call is None:
             if not frames and line.strip():
@@ -100,7 +105,7 @@ def parse_node(lines: list[str]) -> ExceptionNode | None:
             continue
         function, where = call
         location = _NODE_LOCATION.match(where)
-        if location is not None:
+        if location is not None and len(frames) < MAX_FRAMES:
             frames.append(
                 {
                     "platform": "node:javascript",
@@ -122,8 +127,9 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
     """The panic of a Go program's crash output, with the failing goroutine's frames."""
     frames: list[dict[str, Any]] = []
     previous = ""
+    lines = list(_capped(lines))
     for line in lines:
-        if _GO_GOROUTINE.match(line) and frames:
+        if _GO_GOROUTINE.match(line) and frames or len(frames) >= MAX_FRAMES:
             break  # only the first goroutine: the one that failed
         found = _GO_FILE.match(line)
         if found and previous.strip() and not previous[:1].isspace():
@@ -150,6 +156,12 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
         node = ExceptionNode(UNKNOWN_TYPE, first, None)
     node.frames = _oldest_first(frames)
     return node
+
+
+def _capped(lines: list[str]) -> Iterator[str]:
+    """Each line cut at ``MAX_LINE_CHARS`` characters."""
+    for line in lines:
+        yield line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS]
 
 
 def _node_call(line: str) -> tuple[str | None, str] | None:

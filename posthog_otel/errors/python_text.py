@@ -46,6 +46,7 @@ from .qualnames import qualname
 
 __all__ = ["parse_python"]
 
+_MAX_LINE_CHARS = 8192  # characters of one line of traceback text that are read
 _MAX_GROUP_NESTING = 64  # deepest exception group level read from text
 
 _CAUSE_MARKERS = {
@@ -55,7 +56,7 @@ _CAUSE_MARKERS = {
 _PY_FILE = re.compile(r'^\s*File "(?P<path>.*)", line (?P<lineno>\d+)(?:, in (?P<func>.+))?\s*$')
 _PY_REPEAT = re.compile(r"^\s*\[Previous line repeated (?P<count>\d+) more times?\]\s*$")
 _PY_CARET = re.compile(r"^\s*[~^]+\s*$")
-_PY_EXC_LINE = re.compile(r"^(?P<type>[^\s:]+)(?:: (?P<value>.*))?$")
+_PY_EXC_LINE = re.compile(r"^(?P<type>[^\s:]{1,512})(?:: (?P<value>.*))?$")
 # Exception groups: "  +-+---------------- 1 ----------------", "    +------...", "    | text"
 _GROUP_SEPARATOR = re.compile(r"^( *(?:\+-)?)\+-{16} (\S+) -{16}$")
 _GROUP_CLOSER = re.compile(r"^( *)\+-{36}$")
@@ -84,7 +85,7 @@ def parse_python(text: str, options: FrameOptions) -> ExceptionNode | None:
     Text without a traceback header still parses: ``"Type: message"`` is an exception that was
     never raised.  Returns None when the text describes no exception at all.
     """
-    lines = text.splitlines()
+    lines = [line[:_MAX_LINE_CHARS] for line in text.splitlines()]  # outside input: bounded
     grouped = any(map(_GROUP_SEPARATOR.match, lines))
     items: list[str | _Members] = _nest_groups(lines) if grouped else list(lines)
     return _parse_chain(items, options)
