@@ -129,7 +129,7 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
     previous = ""
     lines = list(_capped(lines))
     for line in lines:
-        if _GO_GOROUTINE.match(line) and frames or len(frames) >= MAX_FRAMES:
+        if (_GO_GOROUTINE.match(line) and frames) or len(frames) >= MAX_FRAMES:
             break  # only the first goroutine: the one that failed
         found = _GO_FILE.match(line)
         if found and previous.strip() and not previous[:1].isspace():
