@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import exception_list_from_stacktrace
 from ..otlp.items import Item, LogItem, SpanItem, read_logs, read_traces
 from ..otlp.keys import PERSON_KEYS, SESSION_KEYS
 from ..otlp.model import DecodeError
@@ -227,10 +228,7 @@ def _span_record(span: SpanItem, raw: Any, context: dict[str, Any]) -> Record:
             "message": span.status_message or None,
         },
         "attributes": span.attributes,
-        "events": [
-            {"name": event.name or None, "time": _iso(event.time), "attributes": event.attributes}
-            for event in span.events
-        ],
+        "events": [_span_event(event.name, event.time, event.attributes) for event in span.events],
         "links": [
             {"trace_id": link.trace_id, "span_id": link.span_id, "attributes": link.attributes}
             for link in span.links
@@ -239,6 +237,22 @@ def _span_record(span: SpanItem, raw: Any, context: dict[str, Any]) -> Record:
         "scope": context["scope"],
     }
     return record
+
+
+def _span_event(name: str, time_ns: int, attributes: dict[str, Any]) -> dict[str, Any]:
+    """A stored span event; an ``exception`` event's stack text is parsed here, once, into
+    ``exception_list`` (the event page shows that, never parsing text per view)."""
+    stored: dict[str, Any] = {"name": name or None, "time": _iso(time_ns), "attributes": attributes}
+    if name == "exception":
+        stacktrace = attributes.get("exception.stacktrace")
+        exc_type = attributes.get("exception.type")
+        message = attributes.get("exception.message")
+        stored["exception_list"] = exception_list_from_stacktrace(
+            stacktrace if isinstance(stacktrace, str) else "",
+            exc_type=exc_type if isinstance(exc_type, str) else None,
+            message=message if isinstance(message, str) else None,
+        )
+    return stored
 
 
 # --------------------------------------------------------------------------- answers
