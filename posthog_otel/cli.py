@@ -111,6 +111,14 @@ def _add_sink(commands: Any) -> None:
     sink.add_argument(
         "--db", default=DEFAULT_DB, help=f"SQLite database file (default ./{DEFAULT_DB})"
     )
+    sink.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (repeatable); by default only the bound "
+        "address, localhost and, when bound to 0.0.0.0 or ::, IP addresses (DNS rebinding)",
+    )
     sink.add_argument("--verbose", action="store_true", help="log every request")
     sink.set_defaults(handler=_run_sink)
 
@@ -127,7 +135,7 @@ def _run_sink(args: argparse.Namespace) -> int:
         print(f"posthog-otel sink: --port {args.port} is not a port number", file=sys.stderr)
         return 2
     try:
-        sink = SinkServer(args.host, args.port, args.db)
+        sink = SinkServer(args.host, args.port, args.db, allow_hosts=args.allow_host)
     except SchemaError as exc:
         print(f"posthog-otel sink: {exc}", file=sys.stderr)
         return 2
