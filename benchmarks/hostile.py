@@ -68,7 +68,10 @@ def _bodies() -> dict[str, tuple[bytes, str]]:
     document = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
     numbers = document.replace('"BIG"', "9" * 4000).encode()
 
-    stack = "java.lang.X: y\n" + ("\tat " + "a." * 2000 + "(\n") * 30 + "a" + ".a" * 30000 + ":"
+    # a JVM header with a 60,000-character dotted type name, then frames with no end
+    stack = (
+        "a" + ".a" * 30000 + ": y\n" + ("\tat " + "a." * 2000 + "(\n") * 30 + "\tat a.b(C.java:1)"
+    )
     request = ExportTraceServiceRequest()
     scope = request.resource_spans.add().scope_spans.add()
     for index in range(16):
