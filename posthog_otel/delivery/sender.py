@@ -92,8 +92,10 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, seconds)
 
 
-class _Unanswered(requests.exceptions.ReadTimeout):
-    """The request body was sent; the answer did not come, or could not be read."""
+def _unanswered(message: str) -> Exception:
+    """The error of a post whose body was sent but whose answer did not come (or could not
+    be read): a ``ReadTimeout``, as ``requests`` reports a late answer."""
+    return requests.exceptions.ReadTimeout(message)
 
 
 def _was_sent(error: Exception) -> bool:
@@ -288,10 +290,10 @@ class BatchSender:
         except requests.RequestException as exc:
             error: Exception = exc
             if watch.body_sent and not isinstance(exc, requests.exceptions.ReadTimeout):
-                error = _Unanswered(f"no readable answer: {exc}")  # sent: maybe ingested
+                error = _unanswered(f"no readable answer: {exc}")  # sent: maybe ingested
             if watch.aborted:
                 error = (
-                    _Unanswered(f"no answer within {timeout:g} s")
+                    _unanswered(f"no answer within {timeout:g} s")
                     if watch.body_sent
                     else requests.exceptions.ConnectTimeout(f"not sent within {timeout:g} s")
                 )
@@ -299,7 +301,7 @@ class BatchSender:
                 "network",
                 "PostHog is unreachable at %s (%s); retrying",
                 self._url,
-                type(exc).__name__,
+                type(error).__name__,
             )
             return error, None, "retryable"
         finally:

@@ -21,9 +21,10 @@ Usage::
 
 The text comes from other processes, so every line is read in time linear in its length:
 patterns have no nested or competing unbounded quantifiers, and Node's ``at fn (location)``
-lines are split with string methods. Lines are cut at ``MAX_LINE_CHARS`` characters, type
-names over 512 characters are not read as types, and frames stop being collected past
-``MAX_FRAMES`` per exception (the ones nearest the raise are kept).  Imports only the standard library and its sibling
+lines are split with string methods. Lines over ``MAX_LINE_CHARS`` characters are never read
+as frames (they stay part of the message), type names over 512 characters are not read as
+types, and frames stop being collected past ``MAX_FRAMES`` per exception (the ones nearest the
+raise are kept).  Imports only the standard library and its sibling
 modules.
 """
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from .entries import UNKNOWN_TYPE, ExceptionNode, split_type_name
@@ -39,7 +39,7 @@ from .frames import MAX_FRAMES
 
 __all__ = ["MAX_LINE_CHARS", "parse_go", "parse_java", "parse_node"]
 
-MAX_LINE_CHARS = 8192  # characters of one line of stack trace text that are read
+MAX_LINE_CHARS = 8192  # longer lines are never frames
 
 _JAVA_FRAME = re.compile(
     r"^\s+at (?:[^\s(]*/)?(?P<cls>[^\s(/]+)\.(?P<fn>[^\s.(/]+)\((?P<loc>[^()]*)\)\s*$"
@@ -61,12 +61,12 @@ def parse_java(lines: list[str]) -> ExceptionNode | None:
     """The outermost exception of a JVM stack trace, its ``Caused by:`` chain linked."""
     nodes: list[ExceptionNode] = []
     skipping = False  # inside a "Suppressed:" block, which is not part of the cause chain
-    for line in _capped(lines):
+    for line in lines:
         if not line.strip():
             continue
         if line[:1].isspace():
             skipping = skipping or line.lstrip().startswith("Suppressed: ")
-            found = _JAVA_FRAME.match(line)
+            found = _JAVA_FRAME.match(line) if len(line) <= MAX_LINE_CHARS else None
             if found and nodes and not skipping and len(nodes[-1].frames) < MAX_FRAMES:
                 file, _, lineno = found["loc"].partition(":")
                 frame: dict[str, Any] = {"platform": "java", "function": found["fn"]}
@@ -97,8 +97,8 @@ def parse_node(lines: list[str]) -> ExceptionNode | None:
     """The exception of a Node.js ``error.stack``: message lines, then ``at`` frames."""
     head: list[str] = []
     frames: list[dict[str, Any]] = []
-    for line in _capped(lines):
-        call = _node_call(line)
+    for line in lines:
+        call = _node_call(line) if len(line) <= MAX_LINE_CHARS else None
         if call is None:
             if not frames and line.strip():
                 head.append(line)
@@ -127,11 +127,10 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
     """The panic of a Go program's crash output, with the failing goroutine's frames."""
     frames: list[dict[str, Any]] = []
     previous = ""
-    lines = list(_capped(lines))
     for line in lines:
         if (_GO_GOROUTINE.match(line) and frames) or len(frames) >= MAX_FRAMES:
             break  # only the first goroutine: the one that failed
-        found = _GO_FILE.match(line)
+        found = _GO_FILE.match(line) if len(line) <= MAX_LINE_CHARS else None
         if found and previous.strip() and not previous[:1].isspace():
             function = previous.strip().removeprefix("created by ")
             function = _GO_GOROUTINE_SUFFIX.sub("", function)
@@ -156,12 +155,6 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
         node = ExceptionNode(UNKNOWN_TYPE, first, None)
     node.frames = _oldest_first(frames)
     return node
-
-
-def _capped(lines: list[str]) -> Iterator[str]:
-    """Each line cut at ``MAX_LINE_CHARS`` characters."""
-    for line in lines:
-        yield line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS]
 
 
 def _node_call(line: str) -> tuple[str | None, str] | None:

@@ -46,7 +46,6 @@ from .qualnames import qualname
 
 __all__ = ["parse_python"]
 
-_MAX_LINE_CHARS = 8192  # characters of one line of traceback text that are read
 _MAX_GROUP_NESTING = 64  # deepest exception group level read from text
 
 _CAUSE_MARKERS = {
@@ -85,7 +84,7 @@ def parse_python(text: str, options: FrameOptions) -> ExceptionNode | None:
     Text without a traceback header still parses: ``"Type: message"`` is an exception that was
     never raised.  Returns None when the text describes no exception at all.
     """
-    lines = [line[:_MAX_LINE_CHARS] for line in text.splitlines()]  # outside input: bounded
+    lines = text.splitlines()
     grouped = any(map(_GROUP_SEPARATOR.match, lines))
     items: list[str | _Members] = _nest_groups(lines) if grouped else list(lines)
     return _parse_chain(items, options)
