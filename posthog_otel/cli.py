@@ -136,6 +136,14 @@ def _add_sink(commands: Any) -> None:
     sink.add_argument(
         "--db", default=DEFAULT_DB, help=f"SQLite database file (default ./{DEFAULT_DB})"
     )
+    sink.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (repeatable); by default only the bound "
+        "address, localhost and, when bound to 0.0.0.0 or ::, IP addresses (DNS rebinding)",
+    )
     sink.add_argument("--verbose", action="store_true", help="log every request")
     sink.set_defaults(handler=_run_sink)
 
@@ -152,7 +160,7 @@ def _run_sink(args: argparse.Namespace) -> int:
         print(f"posthog-otel sink: --port {args.port} is not a port number", file=sys.stderr)
         return 2
     try:
-        sink = SinkServer(args.host, args.port, args.db)
+        sink = SinkServer(args.host, args.port, args.db, allow_hosts=args.allow_host)
     except SchemaError as exc:
         print(f"posthog-otel sink: {exc}", file=sys.stderr)
         return 2
@@ -259,6 +267,25 @@ def _add_bridge(commands: Any) -> None:
         default=100_000,
         help="events queued for PostHog per process before answering 429 (default 100000)",
     )
+    add(
+        "--max-queue-mib",
+        type=float,
+        default=64,
+        help="estimated bytes of events queued for PostHog per process before answering 429, "
+        "MiB (default 64)",
+    )
+    add(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request body may take to arrive; slower: 408 (default 30)",
+    )
+    add(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a connection may take to send its request line and headers (default 10)",
+    )
     add("--flush-at", type=int, default=1000, help="events per upload to PostHog (default 1000)")
     add("--max-attributes", type=int, default=128, help="attributes kept per span/log record")
     # --max-projects, --max-attributes and the others without a default in their text get
@@ -308,6 +335,9 @@ def _run_bridge(args: argparse.Namespace) -> int:
             max_body_bytes=body_cap,
             max_inflight_bytes=max(2 * body_cap, 128 * MIB),
             max_queue_size=args.max_queue_size,
+            max_queue_bytes=int(args.max_queue_mib * MIB),
+            body_timeout=args.body_timeout,
+            header_timeout=args.header_timeout,
             flush_at=args.flush_at,
             max_attributes=args.max_attributes,
             retry_after=args.retry_after,

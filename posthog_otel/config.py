@@ -149,6 +149,7 @@ class ClientSettings:
     flush_at: int = 100
     flush_interval: float = 0.5
     max_queue_size: int = 10_000
+    max_queue_bytes: int = 64 * 1024 * 1024
     gzip: bool = True
     max_retries: int = 3
     timeout: float = 15.0
@@ -310,6 +311,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "flush_at": _integer(1, 10_000_000),
     "flush_interval": _number(0.001, 3600.0),
     "max_queue_size": _integer(1, 10_000_000),
+    "max_queue_bytes": _integer(1024, 64 * 1024 * 1024 * 1024),
     "max_retries": _integer(0, 20),
     "timeout": _number(0.001, 600.0),
     "shutdown_timeout": _number(0.0, 600.0),

@@ -1,6 +1,8 @@
 """Delivery of events to PostHog's ``/batch/`` endpoint, off the caller's thread.
 
-``capture()`` only appends to a bounded in-memory queue (:class:`~.queue.WorkQueue`); its
+``capture()`` only appends to a bounded in-memory queue (:class:`~.queue.WorkQueue`: at most
+``max_queue_size`` events and ``max_queue_bytes`` of estimated JSON, drops counted as
+``queue_full``); its
 thread turns the queue into batches (``flush_at`` events, ``flush_interval`` seconds) and the
 :class:`~.sender.BatchSender` posts them: JSON, gzip, 5 MiB bodies, retries with backoff and
 ``Retry-After``. Every event is either sent or counted as dropped with a reason in
@@ -35,6 +37,7 @@ from ..config import ClientSettings
 from ..context import runtime
 from .queue import WorkQueue
 from .sender import BatchSender, retry_after_seconds
+from .sizing import approx_json_size
 
 __all__ = ["Transport", "retry_after_seconds"]
 
@@ -57,13 +60,16 @@ class Transport:
             "posthog-otel-sender",
             self._send,
             max_size=settings.max_queue_size,
+            max_bytes=settings.max_queue_bytes,
+            size_of=approx_json_size,
             batch_size=settings.flush_at,
             interval=settings.flush_interval,
             flush_order=1,  # after the span queues, whose spans become events here
             shutdown_timeout=settings.shutdown_timeout,
             full_warning=(
-                f"PostHog event queue is full (max_queue_size={settings.max_queue_size}); "
-                "dropping new events until it drains"
+                f"PostHog event queue is full (max_queue_size={settings.max_queue_size}, "
+                f"max_queue_bytes={settings.max_queue_bytes}); dropping new events until it "
+                "drains"
             ),
             drained_warning="PostHog event queue drained; %d events were dropped while full",
             on_thread_start=_suppress_instrumentation,
@@ -186,6 +192,7 @@ class Transport:
         return {
             "captured": queue.offered,
             "queued": queue.pending,
+            "queued_bytes": queue.pending_bytes,
             "sent": sender.sent,
             "batches": sender.batches,
             "retries": sender.retries,
