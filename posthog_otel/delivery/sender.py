@@ -309,6 +309,7 @@ class BatchSender:
                     if watch.body_sent
                     else requests.exceptions.ConnectTimeout(f"not sent within {timeout:g} s")
                 )
+            self.last_attempt_error = f"PostHog is unreachable ({type(exc).__name__})"
             self._warn_once(
                 "network",
                 "PostHog is unreachable at %s (%s)%s",
