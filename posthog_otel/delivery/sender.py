@@ -30,15 +30,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
 from ..context import runtime
 from ..version import __version__
 from . import encoding as _json
+
+if TYPE_CHECKING:
+    import requests  # imported on the first send: an app pays for it only when it sends
 
 __all__ = ["BatchSender", "SenderCounts", "ShutdownSignal", "retry_after_seconds"]
 
@@ -90,6 +92,8 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 def _shutdown_reason(error: Exception) -> str:
     """Why a batch is given up at the shutdown deadline: ``unacknowledged`` when it was sent
     and only the answer is missing (PostHog may have ingested it), else ``shutdown``."""
+    import requests
+
     return "unacknowledged" if isinstance(error, requests.exceptions.ReadTimeout) else "shutdown"
 
 
@@ -253,6 +257,8 @@ class BatchSender:
         headers = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
         if self._settings.gzip:
             headers["Content-Encoding"] = "gzip"
+        import requests
+
         session = self._session
         if session is None:
             session = self._session = requests.Session()
