@@ -24,7 +24,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-MODULES = ("core", "propagation", "spans", "frameworks", "servers", "bridge", "scaling")
+MODULES = (
+    "core",
+    "propagation",
+    "spans",
+    "frameworks",
+    "servers",
+    "startup",
+    "bridge",
+    "scaling",
+)
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.md"
 
