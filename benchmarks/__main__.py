@@ -33,6 +33,7 @@ MODULES = (
     "startup",
     "bridge",
     "scaling",
+    "hostile",
 )
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.md"

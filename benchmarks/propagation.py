@@ -80,6 +80,7 @@ def _ours() -> tuple[Callable[[], object], Callable[[], object], Callable[[], ob
 
     import posthog_otel as ph
     from posthog_otel.context import context_with_scope
+    from posthog_otel.propagation.destination import with_destination
     from posthog_otel.propagation.propagator import PosthogPropagator
 
     propagator = PosthogPropagator()
@@ -87,7 +88,8 @@ def _ours() -> tuple[Callable[[], object], Callable[[], object], Callable[[], ob
     scope.set_distinct_id("user-123")
     scope.set_session_id("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
     scope.update_tags(TAGS)
-    ctx = context_with_scope(scope, Context())
+    # bound for an internal host (a propagation target): an unknown destination gets nothing
+    ctx = with_destination("http://billing/", context_with_scope(scope, Context()))
     empty = Context()
 
     def round_trip() -> object:

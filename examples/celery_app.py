@@ -1,6 +1,8 @@
 """A Celery app instrumented with posthog-otel, sending to the local sink. No broker server:
 the queue is a folder (kombu's filesystem transport).
 
+Needs: ``pip install ./posthog-otel celery``. Then, from the clone:
+
     posthog-otel sink &                                   # viewer at http://127.0.0.1:8010/
     export POSTHOG_API_KEY=phc_local POSTHOG_HOST=http://127.0.0.1:8010
     POSTHOG_OTEL_CELERY_EVENTS=true celery -A examples.celery_app worker -P solo -l info &

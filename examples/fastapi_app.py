@@ -1,5 +1,7 @@
 """A FastAPI app instrumented with posthog-otel, sending to the local sink.
 
+Needs: ``pip install ./posthog-otel fastapi uvicorn``. Then, from the clone:
+
     posthog-otel sink &                                   # viewer at http://127.0.0.1:8010/
     POSTHOG_API_KEY=phc_local POSTHOG_HOST=http://127.0.0.1:8010 \\
         python -m uvicorn examples.fastapi_app:app --port 8000

@@ -1,5 +1,7 @@
 """A Flask app instrumented with posthog-otel, sending to the local sink.
 
+Needs: ``pip install ./posthog-otel flask``. Then, from the clone:
+
     posthog-otel sink &                                   # viewer at http://127.0.0.1:8010/
     POSTHOG_API_KEY=phc_local POSTHOG_HOST=http://127.0.0.1:8010 python examples/flask_app.py
     curl -H 'X-POSTHOG-DISTINCT-ID: user-1' -H 'X-POSTHOG-SESSION-ID: s-1' localhost:8000/checkout

@@ -1,7 +1,7 @@
 """posthog-otel quick start: contexts, events, exceptions and traces, with no account needed.
 
-Run it with ``make demo`` (or ``python examples/quickstart.py`` inside the project's venv).
-It starts a PostHog-compatible capture server on 127.0.0.1, points posthog-otel at it, runs a
+Needs: ``pip install ./posthog-otel`` (no extras). Run it with
+``python examples/quickstart.py``. It starts a PostHog-compatible capture server on 127.0.0.1, points posthog-otel at it, runs a
 small "checkout" flow the way a web request would, and prints what PostHog would receive.
 Exit code 0 only if every expected event arrived with the right person, session and tags.
 """
@@ -13,10 +13,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
+from posthog_otel.instrumentors.threading import PosthogThreadingInstrumentor
 from posthog_otel.testing.capture_server import CaptureServer
 
 
@@ -47,7 +47,7 @@ def handle_checkout(headers: dict[str, str], amount: int, pool: ThreadPoolExecut
 
 def main() -> int:
     trace.set_tracer_provider(TracerProvider())
-    ThreadingInstrumentor().instrument()
+    PosthogThreadingInstrumentor().instrument()  # thread pools see the request's context
     headers = {"X-POSTHOG-DISTINCT-ID": "user-42", "X-POSTHOG-SESSION-ID": "session-7"}
 
     with CaptureServer() as server:

@@ -4,6 +4,11 @@
 ``opentelemetry-instrument`` the auto-loader then calls ``instrument()`` on each again. Stock
 ``BaseInstrumentor`` answers that second call with a warning; ours returns quietly.
 
+``opentelemetry-instrument`` calls every instrumentor with ``skip_dep_check=True`` (it checks
+the distribution's requirements, and ours instrument optional libraries). Ours check their
+library anyway: a library that is not installed is a debug line, a version we do not support
+one warning line, never a traceback.
+
 Switching PostHog off switches the whole family off: with ``posthog`` listed in
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (the auto-loader still loads ``posthog_flask`` and
 the others, which have their own entry points) or ``POSTHOG_OTEL_DISABLED`` set, ``instrument()``
@@ -30,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import wrapt
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 __all__ = [
@@ -60,7 +66,20 @@ class PosthogLibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrument(self, **kwargs: Any) -> Any:
         if self.is_instrumented_by_opentelemetry or posthog_disabled():
             return None
+        if kwargs.pop("skip_dep_check", False) and not self._library_present():
+            return None
         return super().instrument(**kwargs)
+
+    def _library_present(self) -> bool:
+        conflict = get_dependency_conflicts(self.instrumentation_dependencies())
+        if conflict is None:
+            return True
+        name = type(self).__name__
+        if conflict.found is None and not conflict.found_any:
+            _logger.debug("posthog-otel: %s skipped, %s is not installed", name, conflict.required)
+        else:
+            _logger.warning("posthog-otel: %s skipped: %s", name, conflict)
+        return False
 
 
 def instrument_after_init(

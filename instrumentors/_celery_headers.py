@@ -31,11 +31,12 @@ from posthog_otel.propagation.baggage import (
     parse_header,
     sanitize_header_value,
 )
-from posthog_otel.propagation.destination import with_destination
+from posthog_otel.propagation.destination import INTERNAL_DESTINATION, with_destination
 from posthog_otel.propagation.propagator import (
     BAGGAGE_HEADER,
     DISTINCT_ID_HEADER,
     SESSION_ID_HEADER,
+    PosthogPropagator,
     default_propagator,
     find_posthog_propagator,
 )
@@ -54,12 +55,12 @@ _MAX_TAGS_JSON = 64 * 1024
 
 def write_headers(headers: MutableMapping[str, Any]) -> None:
     current = _runtime.get_current()
-    # A queue always propagates: no span or destination may make this look like an HTTP call
-    # to a host that is not a propagation target.
-    ctx = with_destination(None, trace.set_span_in_context(trace.INVALID_SPAN, current))
-    from opentelemetry import propagate
-
-    propagator = find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()
+    # The destination of a message is the broker: internal by configuration, whatever span
+    # is current (no span may make this look like an HTTP call to a non-target host).
+    ctx = with_destination(
+        INTERNAL_DESTINATION, trace.set_span_in_context(trace.INVALID_SPAN, current)
+    )
+    propagator = _propagator()
     propagator.inject(headers, ctx)  # posthog.* baggage members + X-POSTHOG-* (ASCII) headers
 
     scope = contexts.current_scope(current)
@@ -134,4 +135,12 @@ def inbound_state(request: Any) -> Inbound:
     json_tags = _json_tags(_header(request, nested, CONTEXT_TAGS_HEADER))
     if json_tags:
         inbound.tags = {**json_tags, **inbound.tags}
+    if inbound.tags:  # "$" keys and exclude_tags: the propagator's inbound rule
+        inbound.tags = _propagator().inbound_tags(inbound.tags)
     return inbound
+
+
+def _propagator() -> PosthogPropagator:
+    from opentelemetry import propagate
+
+    return find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()

@@ -1,9 +1,13 @@
-"""What the requests and httpx instrumentors share: the propagator to use, wrapper bookkeeping.
+"""What the outbound instrumentors share: the propagator to use, the policy, wrapper bookkeeping.
 
 Each outbound instrumentor wraps the last call before its request's bytes leave (requests:
-``HTTPAdapter.send``; httpx: httpcore's connection pools), below contrib's instrumentations,
-so the outbound policy is applied after every other propagator has written its headers,
-whatever order things were instrumented in.
+``HTTPAdapter.send``; httpx: httpcore's connection pools; urllib3:
+``HTTPConnectionPool._make_request``; urllib: ``AbstractHTTPHandler.do_open``; aiohttp:
+``ClientRequest.send``), below contrib's instrumentations, so the outbound policy is applied
+after every other propagator has written its headers, whatever order things were instrumented
+in, and with the destination named explicitly (never "unknown").
+
+    _outbound.apply(headers, url="https://api.stripe.com/v1")   # strips posthog.* there
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import wrapt
 from opentelemetry.propagate import get_global_textmap
 
+from posthog_otel.propagation.destination import with_destination
 from posthog_otel.propagation.propagator import (
     PosthogPropagator,
     default_propagator,
@@ -51,6 +56,18 @@ class Outbound:
         if self._fixed is not None:
             return self._fixed
         return find_posthog_propagator(get_global_textmap()) or default_propagator()
+
+    def apply(self, headers: Any, url: str | None = None, *, host: str | None = None) -> bool:
+        """Apply the outbound policy to ``headers`` bound for ``url`` (or ``host``).
+
+        A propagation target gets the current scope's PostHog members and headers; any other
+        host loses every ``posthog.*`` member and ``X-POSTHOG-*`` header, whoever wrote them.
+        Returns whether the destination is a target.
+        """
+        context = with_destination(url, host=host)
+        propagator = self.propagator()
+        propagator.inject(headers, context)
+        return propagator.allows(context)
 
 
 def find_wrapper(attribute: Any, wrapper: Any) -> bool:

@@ -21,6 +21,7 @@ on first use.
 
 from __future__ import annotations
 
+import os as _os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,26 @@ from .context import (
     tag,
 )
 from .version import __version__
+
+
+def _source_checkout_path() -> None:
+    """Let ``posthog_otel.instrumentors`` import from a source checkout too.
+
+    The repository keeps it in the top-level ``instrumentors/`` folder, which setuptools
+    installs inside the package. When Python imports this package from a clone's root (``python
+    -m ...``, ``opentelemetry-instrument`` and ``manage.py`` put the current folder first on
+    ``sys.path``) instead of the installed copy, the clone's root joins the package path, so
+    ``posthog_otel.instrumentors`` is that folder, as in the installed package.
+    """
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    root = _os.path.dirname(here)
+    if not _os.path.isdir(_os.path.join(here, "instrumentors")) and _os.path.isfile(
+        _os.path.join(root, "instrumentors", "__init__.py")
+    ):
+        __path__.append(root)
+
+
+_source_checkout_path()
 
 if TYPE_CHECKING:
     from .client import Client, Posthog

@@ -1,7 +1,8 @@
-"""Where a client's events go when no API key is configured: counted, never sent.
+"""Where a client's events go when they cannot be sent: counted, never sent.
 
 Private to the client layer. It has the shape of :class:`posthog_otel.client.EventTransport`,
-so ``Client.stats()`` reports the events as dropped for ``no_api_key``.
+so ``Client.stats()`` reports the events as dropped for ``no_api_key`` (no API key configured)
+or another ``reason`` (``invalid_config``: the default client's configuration was invalid).
 
 Usage::
 
@@ -10,6 +11,7 @@ Usage::
     transport = UnsentTransport()
     transport.enqueue({"event": "e"})      # False: not queued
     transport.stats()["dropped"]           # {"no_api_key": 1}
+    UnsentTransport("invalid_config")      # counted under that reason instead
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ __all__ = ["UnsentTransport"]
 
 
 class UnsentTransport:
-    """Used when no API key is configured: counts events, sends nothing."""
+    """Used when events cannot be sent: counts them under ``reason``, sends nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, reason: str = "no_api_key") -> None:
         self._lock = threading.Lock()
         self._captured = 0
+        self.reason = reason
 
     def enqueue(self, event: dict[str, Any]) -> bool:
         with self._lock:
@@ -46,7 +49,7 @@ class UnsentTransport:
             "sent": 0,
             "batches": 0,
             "retries": 0,
-            "dropped": {"no_api_key": count} if count else {},
+            "dropped": {self.reason: count} if count else {},
             "dropped_total": count,
             "last_error": None,
         }

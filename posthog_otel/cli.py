@@ -22,8 +22,11 @@ Each subcommand is one ``_add_<name>`` function that declares its arguments and 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
+import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -51,10 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends every option with its default, unless the text already gives it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, [], argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posthog-otel",
         description="PostHog on OpenTelemetry: local tools.",
+        formatter_class=_DefaultsShown,
     )
     parser.add_argument("--version", action="version", version=f"posthog-otel {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -70,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_demo(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
+        formatter_class=_DefaultsShown,
         help="run two instrumented services and a scripted session against a local sink",
         description=(
             "Start the local sink (or use one running on --port), run a shop API and a billing "
@@ -78,7 +98,11 @@ def _add_demo(commands: Any) -> None:
         ),
     )
     demo.add_argument("--port", type=int, default=8010, help="sink port (default 8010; 0 = any)")
-    demo.add_argument("--db", default=None, help="SQLite file for a sink started by the demo")
+    demo.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file for a sink started by the demo (default: a new temporary file)",
+    )
     demo.add_argument("--keep", action="store_true", help="keep the viewer running afterwards")
     demo.set_defaults(handler=_run_demo)
 
@@ -97,6 +121,7 @@ def _add_sink(commands: Any) -> None:
 
     sink = commands.add_parser(
         "sink",
+        formatter_class=_DefaultsShown,
         help="run a local PostHog-compatible capture server with a web viewer",
         description=(
             "Accept PostHog capture requests (/batch/, /capture/, /e/, /i/v0/e/) and OTLP "
@@ -110,6 +135,14 @@ def _add_sink(commands: Any) -> None:
     )
     sink.add_argument(
         "--db", default=DEFAULT_DB, help=f"SQLite database file (default ./{DEFAULT_DB})"
+    )
+    sink.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (repeatable); by default only the bound "
+        "address, localhost and, when bound to 0.0.0.0 or ::, IP addresses (DNS rebinding)",
     )
     sink.add_argument("--verbose", action="store_true", help="log every request")
     sink.set_defaults(handler=_run_sink)
@@ -127,14 +160,16 @@ def _run_sink(args: argparse.Namespace) -> int:
         print(f"posthog-otel sink: --port {args.port} is not a port number", file=sys.stderr)
         return 2
     try:
-        sink = SinkServer(args.host, args.port, args.db)
+        sink = SinkServer(args.host, args.port, args.db, allow_hosts=args.allow_host)
     except SchemaError as exc:
         print(f"posthog-otel sink: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:
+        print(f"posthog-otel sink: cannot open the database {args.db!r}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
-            f"posthog-otel sink: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
-            "is another sink running? Try --port 0 for any free port.",
+            f"posthog-otel sink: {_bind_problem(args.host, args.port, exc, 'sink')}",
             file=sys.stderr,
         )
         return 2
@@ -176,6 +211,7 @@ def _run_sink(args: argparse.Namespace) -> int:
 def _add_bridge(commands: Any) -> None:
     bridge = commands.add_parser(
         "bridge",
+        formatter_class=_DefaultsShown,
         help="receive OTLP/HTTP traces and logs and send them to PostHog as events",
         description=(
             "An OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON; gzip) for an "
@@ -231,8 +267,29 @@ def _add_bridge(commands: Any) -> None:
         default=100_000,
         help="events queued for PostHog per process before answering 429 (default 100000)",
     )
+    add(
+        "--max-queue-mib",
+        type=float,
+        default=64,
+        help="estimated bytes of events queued for PostHog per process before answering 429, "
+        "MiB (default 64)",
+    )
+    add(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request body may take to arrive; slower: 408 (default 30)",
+    )
+    add(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a connection may take to send its request line and headers (default 10)",
+    )
     add("--flush-at", type=int, default=1000, help="events per upload to PostHog (default 1000)")
     add("--max-attributes", type=int, default=128, help="attributes kept per span/log record")
+    # --max-projects, --max-attributes and the others without a default in their text get
+    # "(default: N)" from _DefaultsShown.
     add(
         "--retry-after",
         type=int,
@@ -255,7 +312,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("uvicorn") is None:
         print(
             "posthog-otel bridge needs the bridge extra (uvicorn is missing): "
-            "pip install 'posthog-otel[bridge]'",
+            "pip install './posthog-otel[bridge]' from a clone (or pip install uvicorn)",
             file=sys.stderr,
         )
         return 2
@@ -278,6 +335,9 @@ def _run_bridge(args: argparse.Namespace) -> int:
             max_body_bytes=body_cap,
             max_inflight_bytes=max(2 * body_cap, 128 * MIB),
             max_queue_size=args.max_queue_size,
+            max_queue_bytes=int(args.max_queue_mib * MIB),
+            body_timeout=args.body_timeout,
+            header_timeout=args.header_timeout,
             flush_at=args.flush_at,
             max_attributes=args.max_attributes,
             retry_after=args.retry_after,
@@ -293,6 +353,10 @@ def _run_bridge(args: argparse.Namespace) -> int:
             "(or use --key-from-request)",
             file=sys.stderr,
         )
+        return 2
+    problem = _bind_check(settings.host, settings.port)
+    if problem is not None:
+        print(f"posthog-otel bridge: {problem}", file=sys.stderr)
         return 2
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.require_headers:
         print(
@@ -313,6 +377,38 @@ def _run_bridge(args: argparse.Namespace) -> int:
         return 2
     print("posthog-otel bridge stopped", flush=True)
     return 0
+
+
+# --------------------------------------------------------------------------- start-up errors
+
+
+def _bind_problem(host: str, port: int, exc: OSError, program: str) -> str:
+    """One accurate line for a failure to listen on ``host:port``."""
+    where = f"cannot listen on {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: {host!r} is not a known host name or address"
+    if exc.errno == errno.EADDRINUSE:
+        hint = ", or --port 0 for any free port" if program == "sink" else ""
+        return f"{where}: the port is in use (another {program}, or another program); choose another --port{hint}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {host} is not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"{where}: permission denied (ports below 1024 need privileges)"
+    return f"{where}: {exc.strerror or exc}"
+
+
+def _bind_check(host: str, port: int) -> str | None:
+    """Bind ``host:port`` once, as the server will, to report a problem before starting."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        return _bind_problem(host, port, exc, "bridge")
+    return None
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ Environment (used only when the argument is not given): ``POSTHOG_API_KEY`` or
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import logging
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -45,13 +47,43 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def normalize_host(host: str) -> str:
-    """Strip whitespace and one trailing ``/``; map PostHog app hosts to ingestion hosts."""
+    """Strip whitespace and one trailing ``/``; map PostHog app hosts to ingestion hosts.
+
+    A host typed without a scheme (``127.0.0.1:8010``, ``eu.i.posthog.com``) gets ``http://``
+    when it names this machine (``localhost``, ``*.localhost``, ``127.0.0.0/8``, ``::1``) and
+    ``https://`` otherwise. Anything else that is not an http(s) URL raises ``ValueError``.
+    """
     cleaned = host.strip()
     if cleaned.endswith("/"):
         cleaned = cleaned[:-1]
-    if not cleaned.startswith(("http://", "https://")):
-        raise ValueError(f"host must start with http:// or https://, got {host!r}")
+    if cleaned and ":/" not in cleaned:
+        cleaned = f"{'http' if _is_loopback(cleaned) else 'https'}://{cleaned}"
+    if not cleaned.startswith(("http://", "https://")) or not _has_hostname(cleaned):
+        raise ValueError(f"host must be an http:// or https:// URL, got {host!r}")
     return _HOST_ALIASES.get(cleaned, cleaned)
+
+
+def _has_hostname(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname) and not any(c.isspace() for c in url)
+
+
+def _is_loopback(authority: str) -> bool:
+    """Does ``host[:port][/path]`` (no scheme) name this machine?"""
+    try:
+        name = urllib.parse.urlsplit(f"//{authority}").hostname or ""
+    except ValueError:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def name_patterns(value: Any, option: str) -> tuple[str, ...]:
@@ -117,6 +149,7 @@ class ClientSettings:
     flush_at: int = 100
     flush_interval: float = 0.5
     max_queue_size: int = 10_000
+    max_queue_bytes: int = 64 * 1024 * 1024
     gzip: bool = True
     max_retries: int = 3
     timeout: float = 15.0
@@ -278,6 +311,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "flush_at": _integer(1, 10_000_000),
     "flush_interval": _number(0.001, 3600.0),
     "max_queue_size": _integer(1, 10_000_000),
+    "max_queue_bytes": _integer(1024, 64 * 1024 * 1024 * 1024),
     "max_retries": _integer(0, 20),
     "timeout": _number(0.001, 600.0),
     "shutdown_timeout": _number(0.0, 600.0),

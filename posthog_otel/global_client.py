@@ -2,7 +2,9 @@
 
 Built lazily on first use from module attributes assigned by the app (``posthog_otel.api_key``,
 ``posthog_otel.host``, ``posthog_otel.debug``, ...), else from the environment, or explicitly
-with :func:`setup`. Mirrors how posthog-python's module-level API behaves. The package reads
+with :func:`setup`. Mirrors how posthog-python's module-level API behaves. A default client
+built lazily never raises into the app: an invalid setting (``POSTHOG_HOST=ftp://x``) is
+logged once, as one line, and events are then dropped and counted as ``invalid_config``. The package reads
 its own attributes for this module (:func:`read_module_options_from`), so nothing here
 imports the package above it. Also captures exceptions leaving a context (an observer of
 :mod:`posthog_otel.context`).
@@ -13,16 +15,18 @@ imports the package above it. Also captures exceptions leaving a context (an obs
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .config import CLIENT_OPTIONS
+from .config import CLIENT_OPTIONS, DEFAULT_HOST
 from .context import Scope, observers
 
 if TYPE_CHECKING:
     from .client import Client
 
+_logger = logging.getLogger("posthog.otel")
 _lock = threading.Lock()
 _client: Client | None = None
 
@@ -64,8 +68,26 @@ def _build() -> Client:
             # as posthog-python: project_api_key wins over api_key; blank means unset
             api_key = _text(read("project_api_key")) or _text(read("api_key"))
             options = {name: read(name) for name in CLIENT_OPTIONS if read(name) is not None}
-            _client = Client(api_key, read("host"), **options)
+            try:
+                _client = Client(api_key, read("host"), **options)
+            except ValueError as exc:
+                _client = unsendable_client(exc)
         return _client
+
+
+def unsendable_client(problem: Exception) -> Client:
+    """A client that drops every event as ``invalid_config``; logs ``problem`` once."""
+    from ._unsent import UnsentTransport
+    from .client import Client
+
+    _logger.error(
+        "posthog-otel: invalid configuration: %s. Events are not sent (counted as dropped, "
+        "reason invalid_config); fix the setting and restart.",
+        problem,
+    )
+    # No key and a fixed host: nothing here reads the invalid environment again, and nothing
+    # (feature flags included) can reach a server with the project's key.
+    return Client("", DEFAULT_HOST, transport=UnsentTransport("invalid_config"))
 
 
 def module_client() -> Client:

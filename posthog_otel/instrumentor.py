@@ -64,6 +64,12 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _logger.info("posthog-otel is disabled by POSTHOG_OTEL_DISABLED")
                 return
             self._configure(**kwargs)
+        except ValueError as exc:  # a configuration error: one line, no traceback
+            _logger.error(
+                "posthog-otel could not instrument this app: invalid configuration: %s; "
+                "it runs uninstrumented",
+                exc,
+            )
         except Exception:
             _logger.exception("posthog-otel could not instrument this app; it runs uninstrumented")
 
@@ -85,13 +91,19 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if unknown:
             raise ValueError(f"unknown PosthogInstrumentor option(s): {', '.join(sorted(unknown))}")
         if api_key is not None or host is not None or client_options:
+            if global_client.current_client() is not None:
+                _logger.info(
+                    "posthog-otel: instrument() replaces the default client with one "
+                    "built from its arguments"
+                )
             global_client.setup(api_key, host, **client_options)
-        client = global_client.get_client()
+        global_client.get_client()  # configuration problems are reported now, once
 
         provider = _sdk_provider(tracer_provider)
         if provider is not None:
+            # No client of its own: spans follow the default client, also when setup() later
+            # replaces it.
             processor = PosthogSpanProcessor(
-                client,
                 capture_spans=capture_spans,
                 capture_exceptions=capture_exceptions,
                 native_attribute_aliases=native_attribute_aliases,

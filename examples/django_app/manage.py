@@ -1,5 +1,7 @@
 """Run the example Django project, sending to the local sink.
 
+Needs: ``pip install ./posthog-otel django`` (ASGI: and ``uvicorn``). Then, from the clone:
+
     posthog-otel sink &                                   # viewer at http://127.0.0.1:8010/
     POSTHOG_API_KEY=phc_local POSTHOG_HOST=http://127.0.0.1:8010 \\
         python examples/django_app/manage.py runserver --noreload 8000

@@ -7,7 +7,7 @@ and log records with :mod:`.logs`, and sends the events to PostHog. It keeps no 
 requests, so it scales out with ``--workers``, more instances, or the Collector's
 ``loadbalancing`` exporter.
 
-Needs the ``bridge`` extra: ``pip install 'posthog-otel[bridge]'``.
+Needs the ``bridge`` extra: ``pip install './posthog-otel[bridge]'`` from a clone.
 
 Usage::
 

@@ -7,16 +7,20 @@ Endpoints:
   request's content type: 200 with an empty ``Export*ServiceResponse`` (or ``partial_success``
   naming rejected items), 400 with a ``google.rpc.Status`` for undecodable bodies, 401 for
   missing required headers or project key, 403 for too many project keys, 413 over the body
-  cap (after decompression), 415 for other content types or encodings, 429 with
-  ``Retry-After`` when the outgoing queue is full, 503 with ``Retry-After`` while shutting down
-  or when bodies in memory exceed ``max_inflight_bytes``.
-* ``GET /healthz``: 200 ``{"status": "ok", ...counters}`` (503 while shutting down).
+  cap (after decompression), 408 when the body does not arrive within ``body_timeout``, 415
+  for other content types or encodings, 429 with ``Retry-After`` when the outgoing queue is
+  full (by events or by bytes), 503 with ``Retry-After`` while shutting down or when bodies in
+  memory exceed ``max_inflight_bytes`` (one client address may hold at most half of it).
+* ``GET /healthz``: liveness, 200 ``{"status": "ok"}`` (503 while shutting down), never
+  guarded. Without ``--require-header`` it also shows the counters; with it, the counters
+  (and the PID) are at ``GET /stats``, which needs the required headers like the exports.
 
-Request bodies are read and decompressed on the event loop. Decoding, mapping and queuing run
-one request at a time per process, so back-pressure checks cannot interleave: bodies up to
-``INLINE_MAX_BYTES`` (4 MiB) on the event loop itself (fastest: no GIL hand-offs between
-threads), bigger ones on a worker thread so the loop keeps answering health checks meanwhile
-(requests arriving then queue behind it on that thread). Scale with ``--workers`` (processes)
+Request bodies are read and decompressed on the event loop, as they arrive (the memory budget
+is charged by decompressed bytes). Decoding, mapping and queuing run one request at a time per
+process, so back-pressure checks cannot interleave: bodies up to ``INLINE_MAX_BYTES``
+(256 KiB) on the event loop itself (fastest: no GIL hand-offs between threads), bigger ones
+on a worker thread so the loop keeps answering meanwhile (requests arriving then queue behind
+it on that thread). Scale with ``--workers`` (processes)
 or more bridges behind a load balancer: nothing is shared.
 
 Usage::
@@ -70,13 +74,14 @@ Send = Callable[[Message], Awaitable[None]]
 _SIGNALS = {"/v1/traces": "traces", "/v1/logs": "logs"}
 #: Bodies up to this size (after decompression) are processed on the event loop when no
 #: bigger one is being processed on the worker thread; bigger ones go to the worker thread.
-INLINE_MAX_BYTES = 4 * 1024 * 1024
+INLINE_MAX_BYTES = 256 * 1024
 _CODES = {
     400: INVALID_ARGUMENT,
     401: UNAUTHENTICATED,
     403: PERMISSION_DENIED,
     404: INVALID_ARGUMENT,
     405: INVALID_ARGUMENT,
+    408: UNAVAILABLE,
     413: RESOURCE_EXHAUSTED,
     415: INVALID_ARGUMENT,
     429: RESOURCE_EXHAUSTED,
@@ -91,6 +96,10 @@ class _Disconnected(Exception):
 
 class _OverBudget(Exception):
     """Bodies held by this process would exceed ``max_inflight_bytes``."""
+
+
+class _TooSlow(Exception):
+    """The body did not arrive within ``body_timeout``."""
 
 
 class BridgeApp:
@@ -184,7 +193,13 @@ class BridgeApp:
         path = scope["path"]
         method = scope["method"]
         if path == "/healthz":
-            await self._health(method, send)
+            await self._health(method, send, stats=not self.settings.require_headers)
+            return
+        if path == "/stats":
+            if self._guard.allows(_headers(scope)):
+                await self._health(method, send, stats=True)
+            else:
+                await self._error(send, 401, JSON, "missing or wrong authentication header")
             return
         signal = _SIGNALS.get(path)
         if signal is None:
@@ -194,9 +209,7 @@ class BridgeApp:
             refusal = status_body(INVALID_ARGUMENT, f"{path} takes POST", JSON)
             await _answer(send, 405, JSON, refusal, [(b"allow", b"POST")])
             return
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-        }
+        headers = _headers(scope)
         kind = answer_type(headers.get("content-type"))
         if kind is None:
             given = headers.get("content-type", "")[:100]
@@ -215,7 +228,7 @@ class BridgeApp:
         except NoProject as refusal:
             await self._error(send, refusal.status, kind, str(refusal))
             return
-        if client.stats()["queued"] >= client.settings.max_queue_size:
+        if _queue_full(client):
             self.pipeline.count(throttled_requests=1)
             await self._error(send, 429, kind, "the outgoing PostHog queue is full", retry=True)
             return
@@ -235,7 +248,7 @@ class BridgeApp:
         ticket = next(self._tickets)
         try:
             try:
-                body = await self._read(receive, inflater, ticket)
+                body = await self._read(receive, inflater, ticket, _peer(scope))
             except BodyTooLarge:
                 await self._error(send, 413, kind, self._too_large())
                 return
@@ -247,6 +260,10 @@ class BridgeApp:
                 await self._error(
                     send, 503, kind, "too many request bodies in memory; retry", retry=True
                 )
+                return
+            except _TooSlow:
+                self.pipeline.count(slow_requests=1)
+                await self._error(send, 408, kind, "the body did not arrive in time", close=True)
                 return
             except _Disconnected:
                 return
@@ -277,16 +294,26 @@ class BridgeApp:
                 send, outcome.status, kind, outcome.message, retry=outcome.status == 429
             )
 
-    async def _read(self, receive: Receive, inflater: Inflater, ticket: int) -> bytearray:
+    async def _read(
+        self, receive: Receive, inflater: Inflater, ticket: int, peer: str | None
+    ) -> bytearray:
+        """The decompressed body, charged to the budget as it grows, within ``body_timeout``."""
         budget = self._budget
+        deadline = time.monotonic() + self.settings.body_timeout
         while True:
-            message = await receive()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _TooSlow
+            try:
+                message = await asyncio.wait_for(receive(), remaining)
+            except asyncio.TimeoutError:
+                raise _TooSlow from None
             if message["type"] == "http.disconnect":
                 raise _Disconnected
             chunk = message.get("body", b"")
             if chunk:
                 inflater.feed(chunk)
-                if not budget.reserve(ticket, inflater.size):
+                if not budget.reserve(ticket, inflater.size, peer):
                     raise _OverBudget
             if not message.get("more_body", False):
                 return inflater.finish()
@@ -295,31 +322,66 @@ class BridgeApp:
         return f"body is over {self.settings.max_body_bytes} bytes once decompressed"
 
     async def _error(
-        self, send: Send, status: int, kind: str, message: str, *, retry: bool = False
+        self,
+        send: Send,
+        status: int,
+        kind: str,
+        message: str,
+        *,
+        retry: bool = False,
+        close: bool = False,
     ) -> None:
         extra = [(b"retry-after", self._retry_after)] if retry else []
+        if close:
+            extra.append((b"connection", b"close"))
         body = status_body(_CODES.get(status, INTERNAL), message, kind)
         await _answer(send, status, kind, body, extra)
 
-    async def _health(self, method: str, send: Send) -> None:
+    async def _health(self, method: str, send: Send, *, stats: bool) -> None:
         if method not in ("GET", "HEAD"):
             await _answer(send, 405, JSON, b"{}", [(b"allow", b"GET")])
             return
+        status = 503 if self.draining else 200
+        if not stats:
+            body = b'{"status": "%s"}' % (b"shutting_down" if self.draining else b"ok")
+            await _answer(send, status, JSON, body if method == "GET" else b"")
+            return
         clients = self._projects.clients() if self._projects is not None else []
-        stats = [client.stats() for client in clients]
+        counts = [client.stats() for client in clients]
         report = {
             "status": "shutting_down" if self.draining else "ok",
             "pid": os.getpid(),
             "time": time.time(),
             "projects": len(clients),
-            "queued": sum(s["queued"] for s in stats),
-            "sent": sum(s["sent"] for s in stats),
-            "dropped": sum(s["dropped_total"] for s in stats),
+            "queued": sum(s["queued"] for s in counts),
+            "queued_bytes": sum(s.get("queued_bytes", 0) for s in counts),
+            "sent": sum(s["sent"] for s in counts),
+            "dropped": sum(s["dropped_total"] for s in counts),
             "body_bytes_held": self._budget.held,
             **self.pipeline.counters,
         }
         body = json.dumps(report).encode() if method == "GET" else b""
-        await _answer(send, 503 if self.draining else 200, JSON, body)
+        await _answer(send, status, JSON, body)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _peer(scope: Scope) -> str | None:
+    """The client's address (its share of the memory budget), when the server gives it."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def _queue_full(client: Client) -> bool:
+    """Whether the client's outgoing queue is full, by events or by bytes."""
+    stats = client.stats()
+    settings = client.settings
+    return bool(
+        stats["queued"] >= settings.max_queue_size
+        or stats.get("queued_bytes", 0) >= settings.max_queue_bytes
+    )
 
 
 async def _answer(
@@ -353,4 +415,7 @@ def app_from_environment() -> BridgeApp:
     text = os.environ.get(SETTINGS_ENV)
     settings = BridgeSettings.from_json(text) if text else BridgeSettings.build()
     configure_logging(settings.verbose)
+    from .protocol import configure
+
+    configure(settings.header_timeout)
     return create_app(settings)

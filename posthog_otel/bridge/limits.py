@@ -9,8 +9,8 @@ Usage::
     inflater.feed(chunk)           # BodyTooLarge / BadBody as soon as it is known
     body = inflater.finish()       # BadBody when the stream is truncated
 
-    budget = MemoryBudget(128 * 1024 * 1024)
-    if not budget.reserve(ticket, len(chunk)):   # over budget while others hold memory
+    budget = MemoryBudget(128 * 1024 * 1024)       # one peer: at most half of it
+    if not budget.reserve(ticket, len(chunk), peer="10.0.0.7"):   # over budget: refuse
         ...answer 503...
     budget.release(ticket)
 """
@@ -110,27 +110,49 @@ def _looks_like_zlib(data: bytes) -> bool:
 
 class MemoryBudget:
     """Bytes of request bodies held at once in this process. A request may always hold
-    memory when it is the only one; otherwise it must fit in what is left."""
+    memory when it is the only one; otherwise it must fit in what is left.
 
-    def __init__(self, limit: int) -> None:
+    Given a ``peer`` (the client's address), one peer may hold at most ``peer_limit`` bytes
+    (default: half the budget) across its requests, so one client cannot take the whole pool.
+    """
+
+    def __init__(self, limit: int, peer_limit: int | None = None) -> None:
         self.limit = limit
+        self.peer_limit = limit // 2 if peer_limit is None else peer_limit
         self._held: dict[int, int] = {}
+        self._peer_of: dict[int, str] = {}
+        self._by_peer: dict[str, int] = {}
         self._total = 0
 
     @property
     def held(self) -> int:
         return self._total
 
-    def reserve(self, ticket: int, size: int) -> bool:
+    def reserve(self, ticket: int, size: int, peer: str | None = None) -> bool:
         """Raise ``ticket``'s holding to ``size``; False when that would break the budget."""
         current = self._held.get(ticket, 0)
         if size <= current:
             return True
-        if self._total - current + size > self.limit and self._total - current > 0:
+        others = self._total - current
+        if others + size > self.limit and others > 0:
             return False
+        if peer is not None:
+            peer_others = self._by_peer.get(peer, 0) - current
+            if peer_others + size > self.peer_limit and peer_others > 0:
+                return False
+            self._peer_of[ticket] = peer
+            self._by_peer[peer] = peer_others + size
         self._held[ticket] = size
         self._total += size - current
         return True
 
     def release(self, ticket: int) -> None:
-        self._total -= self._held.pop(ticket, 0)
+        size = self._held.pop(ticket, 0)
+        self._total -= size
+        peer = self._peer_of.pop(ticket, None)
+        if peer is not None:
+            left = self._by_peer.get(peer, 0) - size
+            if left > 0:
+                self._by_peer[peer] = left
+            else:
+                self._by_peer.pop(peer, None)

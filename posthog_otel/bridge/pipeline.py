@@ -1,8 +1,9 @@
 """One export request's body -> PostHog events on a client's queue, and the answer to give.
 
 Back-pressure is decided before anything is mapped, from an upper bound on the events the
-request can produce: when they do not fit in the client's outgoing queue the whole request is
-refused with 429 (the sender retries after ``Retry-After``) and nothing of it is queued, so a
+request can produce and from the body's size: when they do not fit in the client's outgoing
+queue (``max_queue_size`` events, ``max_queue_bytes`` bytes) the whole request is refused with
+429 (the sender retries after ``Retry-After``) and nothing of it is queued, so a
 retry never duplicates events nor loses exceptions to de-duplication. The app runs requests one
 at a time per process, so the check and the queuing cannot interleave.
 
@@ -11,6 +12,11 @@ Usage::
     pipeline = Pipeline(settings)
     outcome = pipeline.process("traces", body, PROTOBUF, client)
     outcome.status, outcome.rejected, outcome.message
+
+Decoding and mapping keep to one time budget (``MAP_BUDGET_SECONDS`` per request): items
+left when it runs out are rejected (named in ``partial_success``), so no single request holds
+the process for long. An item that cannot be mapped is rejected; one warning per request says how many, with
+the first error's type and no traceback (input from outside must not flood the log).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -31,6 +38,9 @@ from .settings import BridgeSettings
 __all__ = ["Outcome", "Pipeline"]
 
 _logger = logging.getLogger("posthog.otel.bridge")
+
+MAP_BUDGET_SECONDS = 5.0
+_CHECK_EVERY = 256  # items between clock reads
 
 
 class Outcome(NamedTuple):
@@ -59,6 +69,8 @@ class Pipeline:
             "rejected": 0,
             "events": 0,
             "throttled_requests": 0,
+            "slow_requests": 0,
+            "over_time_requests": 0,
             "bad_requests": 0,
         }
 
@@ -74,8 +86,14 @@ class Pipeline:
         """Handle one request body of ``signal`` (``"traces"`` or ``"logs"``). Never raises."""
         try:
             return self._process(signal, body, content_type, client)
-        except Exception:  # a bug must cost one answer, not the process
-            _logger.exception("posthog-otel bridge failed on a %s request", signal)
+        except Exception as exc:  # a bug must cost one answer, not the process
+            _logger.error(
+                "posthog-otel bridge failed on a %s request: %s: %s",
+                signal,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            _logger.debug("posthog-otel bridge failure", exc_info=True)
             return Outcome(500, message="internal error in posthog-otel bridge")
 
     def _process(
@@ -83,9 +101,16 @@ class Pipeline:
     ) -> Outcome:
         items: Sequence[Any]
         mapper: Callable[[Any], list[SpanEvent]]
+        deadline = time.monotonic() + MAP_BUDGET_SECONDS
         try:
             if signal == "traces":
-                spans = decode_traces(body, content_type, self.spans.may_yield, self.max_attributes)
+                spans = decode_traces(
+                    body,
+                    content_type,
+                    self.spans.may_yield,
+                    self.max_attributes,
+                    deadline=deadline,
+                )
                 batch: Any = spans
                 family = ExportFamily(spans.items)  # children inherit identity from the root
                 items = spans.items
@@ -93,7 +118,9 @@ class Pipeline:
                 bound = len(items) + spans.exception_events
                 self.count(spans=spans.total)
             else:
-                logs = decode_logs(body, content_type, self.logs.may_yield, self.max_attributes)
+                logs = decode_logs(
+                    body, content_type, self.logs.may_yield, self.max_attributes, deadline=deadline
+                )
                 batch = logs
                 items, mapper = logs.items, self.logs.events_for
                 bound = 2 * len(items)
@@ -105,7 +132,12 @@ class Pipeline:
         rejected: int = batch.rejected
         message: str = batch.first_error or ""
         capacity = client.settings.max_queue_size
-        queued = client.stats()["queued"] if bound else 0
+        stats = client.stats() if bound else None
+        queued = stats["queued"] if stats else 0
+        queued_bytes = stats.get("queued_bytes", 0) if stats else 0
+        if queued_bytes and queued_bytes + len(body) > client.settings.max_queue_bytes:
+            self.count(throttled_requests=1)
+            return Outcome(429, message="the bridge's outgoing PostHog queue is full (bytes)")
         if queued + bound > capacity:
             if queued > 0:
                 self.count(throttled_requests=1)
@@ -121,11 +153,23 @@ class Pipeline:
 
         capture = client.capture_raw
         events = 0
-        for item in items:
+        failed = 0
+        first_failure = ""
+        for index, item in enumerate(items):
+            if index % _CHECK_EVERY == _CHECK_EVERY - 1 and time.monotonic() > deadline:
+                left = len(items) - index
+                rejected += left
+                self.count(over_time_requests=1)
+                message = message or (
+                    f"the request took over {MAP_BUDGET_SECONDS:g} s to map; "
+                    f"{left} items not processed (send smaller batches)"
+                )
+                break
             try:
                 produced = mapper(item)
-            except Exception:
-                _logger.warning("posthog-otel bridge could not map %r", item, exc_info=True)
+            except Exception as exc:
+                failed += 1
+                first_failure = first_failure or f"{type(exc).__name__}: {str(exc)[:200]}"
                 rejected += 1
                 message = message or "an item could not be mapped to events"
                 continue
@@ -137,6 +181,13 @@ class Pipeline:
                     timestamp=event.timestamp,
                 )
             events += len(produced)
+        if failed:
+            _logger.warning(
+                "posthog-otel bridge could not map %d %s item(s) of a request (first: %s)",
+                failed,
+                signal,
+                first_failure,
+            )
         self.count(rejected=rejected, events=events)
         return Outcome(200, rejected, message if rejected else "")
 

@@ -27,8 +27,10 @@ def serve(settings: BridgeSettings) -> None:
     import uvicorn
 
     from .app import create_app
+    from .protocol import PROTOCOL_PATH, configure
 
     configure_logging(settings.verbose)
+    configure(settings.header_timeout)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -37,6 +39,7 @@ def serve(settings: BridgeSettings) -> None:
         "access_log": settings.verbose,
         "server_header": False,
         "proxy_headers": False,
+        "http": PROTOCOL_PATH,  # h11, with a deadline for request headers
         "timeout_keep_alive": 60,  # above typical client idle timeouts' races, below Go's 90 s
         "timeout_graceful_shutdown": max(1, round(settings.shutdown_timeout)),
     }

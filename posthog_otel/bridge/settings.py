@@ -86,6 +86,9 @@ class BridgeSettings:
     max_inflight_bytes: int = 128 * MIB
     max_attributes: int = 128
     max_queue_size: int = 100_000
+    max_queue_bytes: int = 64 * MIB
+    body_timeout: float = 30.0
+    header_timeout: float = 10.0
     flush_at: int = 1000
     retry_after: int = 2
     shutdown_timeout: float = 10.0
@@ -142,6 +145,7 @@ class BridgeSettings:
             ("max_inflight_bytes", 1024, 64 * 1024 * MIB),
             ("max_attributes", 1, 100_000),
             ("max_queue_size", 1, 10_000_000),
+            ("max_queue_bytes", 1024, 64 * 1024 * MIB),
             ("flush_at", 1, 10_000),
             ("retry_after", 1, 3600),
             ("max_projects", 1, 10_000),
@@ -151,13 +155,19 @@ class BridgeSettings:
                 isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
             ):
                 raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-        timeout = values.get("shutdown_timeout")
-        if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-                raise ValueError(f"shutdown_timeout must be a number, got {timeout!r}")
-            if not 0 <= timeout <= 600:
-                raise ValueError(f"shutdown_timeout must be from 0 to 600, got {timeout!r}")
-            values["shutdown_timeout"] = float(timeout)
+        limits: tuple[tuple[str, float], ...] = (
+            ("shutdown_timeout", 0.0),
+            ("body_timeout", 0.1),
+            ("header_timeout", 0.1),
+        )
+        for name, low_time in limits:
+            timeout = values.get(name)
+            if timeout is not None:
+                if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+                    raise ValueError(f"{name} must be a number, got {timeout!r}")
+                if not low_time <= timeout <= 600:
+                    raise ValueError(f"{name} must be from {low_time:g} to 600, got {timeout!r}")
+                values[name] = float(timeout)
         settings = cls(**values)
         if settings.max_inflight_bytes < settings.max_body_bytes:
             raise ValueError("max_inflight_bytes must be at least max_body_bytes")
@@ -168,6 +178,7 @@ class BridgeSettings:
         return {
             "flush_at": self.flush_at,
             "max_queue_size": self.max_queue_size,
+            "max_queue_bytes": self.max_queue_bytes,
             "shutdown_timeout": self.shutdown_timeout,
         }
 

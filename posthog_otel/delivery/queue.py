@@ -5,6 +5,8 @@ The span processor (spans to turn into events) and the transport (events to post
 
 * :meth:`~WorkQueue.put` never blocks. A full queue drops the item and counts it, with one
   warning per burst of drops (and, if asked, one more saying how many were lost once it drains).
+  Full means ``max_size`` items, or (given ``max_bytes`` and ``size_of``) the item would take
+  the bytes held (queued, or taken by the thread and not yet finished) over ``max_bytes``.
 * The thread starts with the first item. It wakes when ``batch_size`` items wait or every
   ``interval`` seconds; a partial batch waits for the interval unless a flush or shutdown
   wants it.
@@ -19,6 +21,7 @@ The span processor (spans to turn into events) and the transport (events to post
 Usage::
 
     queue = WorkQueue("posthog-otel-spans", handle_batch, max_size=2048)
+    queue = WorkQueue("events", send, max_size=10_000, max_bytes=64 << 20, size_of=len)
     queue.put(item)             # False (and counted) when full or shut down
     queue.flush(timeout=5)      # True when everything put so far was handled in time
     queue.shutdown(timeout=5)   # True when nothing was left behind
@@ -60,6 +63,7 @@ class QueueCounts:
     refused: int  #: refused because the queue was shut down
     discarded: int  #: still queued when shutdown gave up on them
     pending: int  #: queued, or taken by the thread and not yet finished
+    pending_bytes: int = 0  #: the ``size_of`` of the pending items (0 without ``max_bytes``)
 
     @property
     def offered(self) -> int:
@@ -77,6 +81,8 @@ class WorkQueue(Generic[_T]):
     give this queue. ``full_warning`` is logged at the first drop of a burst, ``drained_warning``
     (``%d`` = items lost) when the queue drains after one. ``on_thread_start`` runs first on the
     new thread; ``after_fork`` runs in a forked child after the queue reset itself.
+    ``max_bytes`` bounds the sum of ``size_of(item)`` over the items held; ``size_of`` runs on
+    the caller's thread, outside the lock, and an exception from it counts the item as 0.
     """
 
     def __init__(
@@ -93,9 +99,15 @@ class WorkQueue(Generic[_T]):
         drained_warning: str | None = None,
         on_thread_start: Callable[[], None] | None = None,
         after_fork: Callable[[], None] | None = None,
+        max_bytes: int | None = None,
+        size_of: Callable[[_T], int] | None = None,
     ) -> None:
         if max_size < 1 or batch_size < 1:
             raise ValueError("max_size and batch_size must be at least 1")
+        if max_bytes is not None and (max_bytes < 1 or size_of is None):
+            raise ValueError("max_bytes must be at least 1 and needs size_of")
+        self._max_bytes = max_bytes
+        self._size_of = size_of if max_bytes is not None else None
         self.name = name
         self.flush_order = flush_order
         self.shutdown_timeout = shutdown_timeout
@@ -128,6 +140,8 @@ class WorkQueue(Generic[_T]):
     def _reset(self) -> None:
         """Fresh state: at construction, and in a forked child (whose locks may be held)."""
         self._items: deque[_T] = deque()
+        self._sizes: deque[int] = deque()  # size_of each queued item (with max_bytes only)
+        self._bytes = 0  # queued + in flight, with max_bytes only
         self._lock = threading.Lock()  # guards the counters and the queue's bound
         self._progress = threading.Condition(self._lock)  # notified as batches finish
         self._start_lock = threading.Lock()
@@ -149,11 +163,15 @@ class WorkQueue(Generic[_T]):
 
     def put(self, item: _T) -> bool:
         """Queue ``item``; False when it was refused (full: counted and warned; shut down)."""
+        size = self._measure(item)
         with self._lock:
             if self._closed:
                 self._refused += 1
                 return False
             full = len(self._items) >= self._max_size
+            if size is not None and not full:
+                assert self._max_bytes is not None
+                full = self._bytes + size > self._max_bytes
             if full:
                 self._dropped += 1
                 self._burst += 1
@@ -161,6 +179,9 @@ class WorkQueue(Generic[_T]):
             else:
                 self._items.append(item)
                 self._accepted += 1
+                if size is not None:
+                    self._sizes.append(size)
+                    self._bytes += size
         if full:
             if first_drop:
                 _logger.warning(self._full_warning)
@@ -170,6 +191,17 @@ class WorkQueue(Generic[_T]):
         if len(self._items) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
         return True
+
+    def _measure(self, item: _T) -> int | None:
+        """``size_of(item)`` when the queue is bounded in bytes (an error counts as 0)."""
+        size_of = self._size_of
+        if size_of is None:
+            return None
+        try:
+            return max(0, int(size_of(item)))
+        except Exception:
+            _logger.debug("%s could not size an item", self.name, exc_info=True)
+            return 0
 
     def run_now(self, batch: list[_T]) -> bool:
         """Handle ``batch`` on the caller's thread (synchronous mode); False once shut down."""
@@ -219,6 +251,8 @@ class WorkQueue(Generic[_T]):
         with self._progress:
             leftover = len(self._items)
             self._items.clear()
+            self._bytes -= sum(self._sizes)
+            self._sizes.clear()
             self._discarded += leftover
             self._processed += leftover
             self._progress.notify_all()
@@ -255,6 +289,7 @@ class WorkQueue(Generic[_T]):
                 refused=self._refused,
                 discarded=self._discarded,
                 pending=len(self._items) + self._in_flight,
+                pending_bytes=self._bytes,
             )
 
     # -- the thread -----------------------------------------------------------------------
@@ -295,23 +330,27 @@ class WorkQueue(Generic[_T]):
                 and self._processed + self._in_flight >= self._flush_until
             ):
                 break  # a partial batch waits for the interval, a flush or shutdown
-            batch = self._take(size)
+            batch, held = self._take(size)
             if batch:
-                self._handle(batch)
+                self._handle(batch, size=held)
         if self._burst:
             with self._lock:
                 lost, self._burst = self._burst, 0
             if self._drained_warning is not None:
                 _logger.warning(self._drained_warning, lost)
 
-    def _take(self, limit: int) -> list[_T]:
+    def _take(self, limit: int) -> tuple[list[_T], int]:
+        """Up to ``limit`` items off the queue, and their bytes (still held until handled)."""
         items = self._items
+        sizes = self._sizes
         with self._lock:
-            batch = [items.popleft() for _ in range(min(limit, len(items)))]
+            taken = min(limit, len(items))
+            batch = [items.popleft() for _ in range(taken)]
+            size = sum(sizes.popleft() for _ in range(min(taken, len(sizes))))
             self._in_flight += len(batch)
-        return batch
+        return batch, size
 
-    def _handle(self, batch: list[_T], direct: bool = False) -> None:
+    def _handle(self, batch: list[_T], direct: bool = False, size: int = 0) -> None:
         try:
             self._handler(batch)
         except Exception:
@@ -321,6 +360,7 @@ class WorkQueue(Generic[_T]):
         finally:
             with self._progress:
                 self._in_flight -= len(batch)
+                self._bytes -= size
                 if not direct:
                     self._processed += len(batch)
                     self._progress.notify_all()

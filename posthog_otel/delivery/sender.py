@@ -4,9 +4,13 @@
 each; an event over ``max_event_bytes`` or not encodable is dropped and counted) and posts them
 over one ``requests.Session``. Network errors, timeouts, 408, 429 and 5xx are retried with
 exponential backoff and jitter, honouring ``Retry-After``; a 413 splits the batch in halves;
-other 4xx go to ``on_error`` and are counted. Within a shutdown, no wait or request outlives the
-deadline: a batch given up there counts as ``shutdown``, or as ``unacknowledged`` when it was
-sent and only the answer is missing (PostHog may have ingested it).
+other 4xx go to ``on_error`` and are counted. ``timeout`` bounds each whole post (not each
+socket read: :mod:`.deadline`). Within a shutdown, no wait or request outlives the deadline,
+including a post already in flight when the shutdown began: a batch given up there counts as
+``shutdown``, or as ``unacknowledged`` when its body was sent and only the answer is missing
+(PostHog may have ingested it). A batch whose last attempt was sent but got no readable answer
+(a broken response, a connection closed mid-answer, the post's deadline) also counts as
+``unacknowledged`` once retries run out.
 
 Requests run with OpenTelemetry instrumentation suppressed and an otherwise empty context, so
 uploads create no spans and carry no baggage or tracing headers.
@@ -30,17 +34,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+import requests
 from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
 from ..context import runtime
 from ..version import __version__
 from . import encoding as _json
-
-if TYPE_CHECKING:
-    import requests  # imported on the first send: an app pays for it only when it sends
+from .deadline import DeadlineSession, Watch
 
 __all__ = ["BatchSender", "SenderCounts", "ShutdownSignal", "retry_after_seconds"]
 
@@ -89,12 +92,30 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, seconds)
 
 
+def _unanswered(message: str) -> Exception:
+    """The error of a post whose body was sent but whose answer did not come (or could not
+    be read): a ``ReadTimeout``, as ``requests`` reports a late answer."""
+    return requests.exceptions.ReadTimeout(message)
+
+
+def _was_sent(error: Exception) -> bool:
+    return isinstance(error, requests.exceptions.ReadTimeout)
+
+
 def _shutdown_reason(error: Exception) -> str:
     """Why a batch is given up at the shutdown deadline: ``unacknowledged`` when it was sent
     and only the answer is missing (PostHog may have ingested it), else ``shutdown``."""
-    import requests
+    return "unacknowledged" if _was_sent(error) else "shutdown"
 
-    return "unacknowledged" if isinstance(error, requests.exceptions.ReadTimeout) else "shutdown"
+
+def _hint(status: int, url: str) -> str:
+    if status in (401, 403):
+        return " (is the project API key right?)"
+    if status in (404, 405):
+        if url.rstrip("/").endswith("/batch/batch"):
+            return " (the host must not end in /batch/: give only the PostHog host)"
+        return " (is the host right? give only the PostHog host, e.g. https://us.i.posthog.com)"
+    return ""
 
 
 class _SendFailure(Exception):
@@ -114,6 +135,8 @@ class BatchSender:
         self._shutdown = shutdown
         self._api_key_json = json.dumps(settings.api_key)
         self._url = settings.endpoint
+        # why the latest attempt failed (None after a success): for the exit summary
+        self.last_attempt_error: str | None = None
         self._warned: set[str] = set()
         self.reset()
 
@@ -229,7 +252,9 @@ class BatchSender:
             if error is None:
                 return
             if reason != "retryable" or attempt >= self._settings.max_retries:
-                raise _SendFailure("failed" if reason == "retryable" else reason, error)
+                if reason == "retryable":
+                    reason = "unacknowledged" if _was_sent(error) else "failed"
+                raise _SendFailure(reason, error)
             delay = min(_MAX_BACKOFF, backoff_base * (2.0**attempt) * random.uniform(0.5, 1.0))
             if retry_after is not None:
                 delay = max(delay, min(retry_after, _MAX_BACKOFF))
@@ -251,51 +276,85 @@ class BatchSender:
     def _post_once(self, encoded: list[bytes]) -> tuple[Exception | None, float | None, str]:
         """One HTTP attempt. Returns (error or None, Retry-After seconds, failure kind)."""
         timeout = self._settings.timeout
+        started = time.monotonic()
         deadline = self._shutdown.deadline
         if deadline is not None:
-            timeout = max(0.05, min(timeout, deadline - time.monotonic()))
+            timeout = max(0.05, min(timeout, deadline - started))
+        post_deadline = started + timeout
+        shutdown = self._shutdown
+
+        def ends_at() -> float:  # a shutdown that starts meanwhile brings the end forward
+            current = shutdown.deadline
+            return post_deadline if current is None else min(post_deadline, current)
+
         headers = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
         if self._settings.gzip:
             headers["Content-Encoding"] = "gzip"
-        import requests
-
         session = self._session
         if session is None:
-            session = self._session = requests.Session()
+            session = self._session = DeadlineSession()
+        body = self._body(encoded)
         token = otel_context.attach(runtime.suppressed_context())
+        watch = Watch(ends_at)
         try:
-            response = session.post(
-                self._url, data=self._body(encoded), headers=headers, timeout=timeout
-            )
+            with watch:
+                response = session.post(self._url, data=body, headers=headers, timeout=timeout)
         except requests.RequestException as exc:
+            error: Exception = exc
+            if watch.body_sent and not isinstance(exc, requests.exceptions.ReadTimeout):
+                error = _unanswered(f"no readable answer: {exc}")  # sent: maybe ingested
+            if watch.aborted:
+                error = (
+                    _unanswered(f"no answer within {timeout:g} s")
+                    if watch.body_sent
+                    else requests.exceptions.ConnectTimeout(f"not sent within {timeout:g} s")
+                )
             self._warn_once(
                 "network",
-                "PostHog is unreachable at %s (%s); retrying",
+                "PostHog is unreachable at %s (%s)%s",
                 self._url,
-                type(exc).__name__,
+                type(error).__name__,
+                self._then(),
             )
-            return exc, None, "retryable"
+            return error, None, "retryable"
         finally:
             otel_context.detach(token)
         status = response.status_code
         response.close()
         if status == 200:
+            self.last_attempt_error = None
             return None, None, ""
+        self.last_attempt_error = f"PostHog answered HTTP {status}"
         error = requests.HTTPError(f"PostHog answered HTTP {status}", response=response)
         if status in _RETRY_STATUSES or status >= 500:
             self._warn_once(
-                f"status-{status}", "PostHog answered HTTP %d at %s; retrying", status, self._url
+                f"status-{status}",
+                "PostHog answered HTTP %d at %s%s",
+                status,
+                self._url,
+                self._then(),
             )
             return error, retry_after_seconds(response.headers.get("Retry-After")), "retryable"
         if status == 413:
             return error, None, "too_large"
         self._warn_once(
             f"status-{status}",
-            "PostHog rejected a batch with HTTP %d%s; these events are dropped",
+            "PostHog rejected a batch with HTTP %d at %s%s; these events are dropped",
             status,
-            " (is the project API key right?)" if status in (401, 403) else "",
+            self._url,
+            _hint(status, self._url),
         )
         return error, None, "rejected"
+
+    def _then(self) -> str:
+        """What happens after a retryable failure, as the end of a log line."""
+        if self._settings.max_retries > 0:
+            return f"; retrying (up to {self._settings.max_retries} times)"
+        return "; not retried (max_retries=0), these events are dropped"
+
+    @property
+    def url(self) -> str:
+        return self._url
 
     # -- accounting -----------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Delivery of events to PostHog's ``/batch/`` endpoint, off the caller's thread.
 
-``capture()`` only appends to a bounded in-memory queue (:class:`~.queue.WorkQueue`); its
+``capture()`` only appends to a bounded in-memory queue (:class:`~.queue.WorkQueue`: at most
+``max_queue_size`` events and ``max_queue_bytes`` of estimated JSON, drops counted as
+``queue_full``); its
 thread turns the queue into batches (``flush_at`` events, ``flush_interval`` seconds) and the
 :class:`~.sender.BatchSender` posts them: JSON, gzip, 5 MiB bodies, retries with backoff and
 ``Retry-After``. Every event is either sent or counted as dropped with a reason in
@@ -35,6 +37,7 @@ from ..config import ClientSettings
 from ..context import runtime
 from .queue import WorkQueue
 from .sender import BatchSender, retry_after_seconds
+from .sizing import approx_json_size
 
 __all__ = ["Transport", "retry_after_seconds"]
 
@@ -57,13 +60,16 @@ class Transport:
             "posthog-otel-sender",
             self._send,
             max_size=settings.max_queue_size,
+            max_bytes=settings.max_queue_bytes,
+            size_of=approx_json_size,
             batch_size=settings.flush_at,
             interval=settings.flush_interval,
             flush_order=1,  # after the span queues, whose spans become events here
             shutdown_timeout=settings.shutdown_timeout,
             full_warning=(
-                f"PostHog event queue is full (max_queue_size={settings.max_queue_size}); "
-                "dropping new events until it drains"
+                f"PostHog event queue is full (max_queue_size={settings.max_queue_size}, "
+                f"max_queue_bytes={settings.max_queue_bytes}); dropping new events until it "
+                "drains"
             ),
             drained_warning="PostHog event queue drained; %d events were dropped while full",
             on_thread_start=_suppress_instrumentation,
@@ -129,9 +135,40 @@ class Transport:
         # exports spans into this client, and its exporter flushes again.
         if not self._queue.closed:
             try:
+                pending = self._queue.counts().pending
+                if pending and self._sender.last_attempt_error:
+                    _logger.warning(
+                        "posthog-otel: delivering %d queued event(s) to %s before exit "
+                        "(up to %gs, shutdown_timeout)",
+                        pending,
+                        self._sender.url,
+                        self._settings.shutdown_timeout,
+                    )
                 self._queue.flush(self._settings.shutdown_timeout)
+                self._report_undelivered()
             except Exception:  # interpreter teardown: never raise
                 _logger.debug("posthog-otel atexit flush failed", exc_info=True)
+
+    def _report_undelivered(self) -> None:
+        """One final line at exit when events were not delivered: how many, where, why."""
+        stats = self.stats()
+        reasons = dict(stats["dropped"])
+        if stats["queued"]:
+            reasons["still queued when shutdown_timeout ran out"] = stats["queued"]
+        missing = sum(reasons.values())
+        if not missing:
+            return
+        why = ", ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items()))
+        error = self._sender.last_attempt_error or stats["last_error"]
+        last = f"; last error: {error}" if error else ""
+        _logger.warning(
+            "posthog-otel: %d of %d event(s) were not delivered to %s (%s)%s",
+            missing,
+            stats["captured"],
+            self._sender.url,
+            why,
+            last,
+        )
 
     @property
     def shutdown_timeout(self) -> float:
@@ -155,6 +192,7 @@ class Transport:
         return {
             "captured": queue.offered,
             "queued": queue.pending,
+            "queued_bytes": queue.pending_bytes,
             "sent": sender.sent,
             "batches": sender.batches,
             "retries": sender.retries,

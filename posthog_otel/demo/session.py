@@ -77,10 +77,14 @@ def _free_port() -> int:
 
 
 def _running_sink(url: str) -> bool:
+    """Is a posthog-otel sink answering at ``url`` (not merely something with a /healthz)?"""
     try:
-        answer = requests.get(url + "/healthz", timeout=1)
-        return answer.ok and answer.json().get("status") == "ok" and "events" in answer.json()
-    except (requests.RequestException, ValueError):
+        health = requests.get(url + "/healthz", timeout=1)
+        if not (health.ok and health.json().get("status") == "ok"):
+            return False
+        listing = requests.get(url + "/api/events", params={"limit": "1"}, timeout=1)
+        return listing.ok and isinstance(listing.json().get("events"), list)
+    except (requests.RequestException, ValueError, AttributeError):
         return False
 
 
@@ -99,6 +103,9 @@ def _sink(port: int, db: str | None, keep: bool) -> Iterator[tuple[str, bool]]:
         sink = SinkServer(port=port, db_path=path)
     except OSError:  # the port is taken by something else
         sink = SinkServer(port=0, db_path=path)
+        print(
+            f"(port {port} is used by another program; the sink runs on port {sink.port}) ", end=""
+        )
     sink.start()
     try:
         yield sink.url, True

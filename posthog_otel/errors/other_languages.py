@@ -24,7 +24,10 @@ Usage::
 
 The text comes from other processes, so every line is read in time linear in its length:
 patterns have no nested or competing unbounded quantifiers, and Node's ``at fn (location)``
-lines are split with string methods.  Imports only the standard library and its sibling
+lines are split with string methods. Lines over ``MAX_LINE_CHARS`` characters are never read
+as frames (they stay part of the message), type names over 512 characters are not read as
+types, and frames stop being collected past ``MAX_FRAMES`` per exception (the ones nearest the
+raise are kept).  Imports only the standard library and its sibling
 modules.
 """
 
@@ -38,14 +41,16 @@ from .entries import UNKNOWN_TYPE, ExceptionNode, split_type_name
 from .foreign_in_app import go_in_app, java_in_app, node_in_app
 from .frames import MAX_FRAMES
 
-__all__ = ["parse_go", "parse_java", "parse_node"]
+__all__ = ["MAX_LINE_CHARS", "parse_go", "parse_java", "parse_node"]
+
+MAX_LINE_CHARS = 8192  # longer lines are never frames
 
 _JAVA_FRAME = re.compile(
     r"^\s+at (?:[^\s(]*/)?(?P<cls>[^\s(/]+)\.(?P<fn>[^\s.(/]+)\((?P<loc>[^()]*)\)\s*$"
 )
 _JAVA_HEADER = re.compile(
     r'^(?:Exception in thread "[^"]*" )?(?P<caused>Caused by: )?'
-    r"(?P<type>[A-Za-z_$][\w$.]*)(?::\s?(?P<value>.*))?$"
+    r"(?P<type>[A-Za-z_$][\w$.]{0,511})(?::\s?(?P<value>.*))?$"
 )
 _JAVA_SOURCE_SUFFIXES = (".java", ".kt", ".scala", ".groovy")
 _NO_WHITESPACE = re.compile(r"\S+")
@@ -65,8 +70,8 @@ def parse_java(lines: list[str]) -> ExceptionNode | None:
             continue
         if line[:1].isspace():
             skipping = skipping or line.lstrip().startswith("Suppressed: ")
-            found = _JAVA_FRAME.match(line)
-            if found and nodes and not skipping:
+            found = _JAVA_FRAME.match(line) if len(line) <= MAX_LINE_CHARS else None
+            if found and nodes and not skipping and len(nodes[-1].frames) < MAX_FRAMES:
                 file, _, lineno = found["loc"].partition(":")
                 frame: dict[str, Any] = {"platform": "java", "function": found["fn"]}
                 frame["module"] = found["cls"]
@@ -98,14 +103,14 @@ def parse_node(lines: list[str]) -> ExceptionNode | None:
     head: list[str] = []
     frames: list[dict[str, Any]] = []
     for line in lines:
-        call = _node_call(line)
+        call = _node_call(line) if len(line) <= MAX_LINE_CHARS else None
         if call is None:
             if not frames and line.strip():
                 head.append(line)
             continue
         function, where = call
         location = _NODE_LOCATION.match(where)
-        if location is not None:
+        if location is not None and len(frames) < MAX_FRAMES:
             frames.append(
                 {
                     "platform": "node:javascript",
@@ -138,9 +143,9 @@ def parse_go(lines: list[str]) -> ExceptionNode | None:
     frames: list[dict[str, Any]] = []
     previous = ""
     for line in lines:
-        if _GO_GOROUTINE.match(line) and frames:
+        if (_GO_GOROUTINE.match(line) and frames) or len(frames) >= MAX_FRAMES:
             break  # only the first goroutine: the one that failed
-        found = _GO_FILE.match(line)
+        found = _GO_FILE.match(line) if len(line) <= MAX_LINE_CHARS else None
         if found and previous.strip() and not previous[:1].isspace():
             function = previous.strip().removeprefix("created by ")
             function = _GO_GOROUTINE_SUFFIX.sub("", function)

@@ -55,7 +55,7 @@ _CAUSE_MARKERS = {
 _PY_FILE = re.compile(r'^\s*File "(?P<path>.*)", line (?P<lineno>\d+)(?:, in (?P<func>.+))?\s*$')
 _PY_REPEAT = re.compile(r"^\s*\[Previous line repeated (?P<count>\d+) more times?\]\s*$")
 _PY_CARET = re.compile(r"^\s*[~^]+\s*$")
-_PY_EXC_LINE = re.compile(r"^(?P<type>[^\s:]+)(?:: (?P<value>.*))?$")
+_PY_EXC_LINE = re.compile(r"^(?P<type>[^\s:]{1,512})(?:: (?P<value>.*))?$")
 # Exception groups: "  +-+---------------- 1 ----------------", "    +------...", "    | text"
 _GROUP_SEPARATOR = re.compile(r"^( *(?:\+-)?)\+-{16} (\S+) -{16}$")
 _GROUP_CLOSER = re.compile(r"^( *)\+-{36}$")

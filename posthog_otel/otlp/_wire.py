@@ -15,8 +15,8 @@ reading a small field; keep the copies alike when changing one.
 
 Messages are read by :mod:`._wire_traces` and :mod:`._wire_logs` with these pieces. Fields a
 reader does not use are skipped by wire type, as protobuf parsers do with unknown fields.
-Malformed input (truncation, lengths past their message, invalid UTF-8, groups, nesting deeper
-than 64) raises :class:`WireError`. Where a singular field occurs more than once, the last
+Malformed input (truncation, lengths past their message, invalid UTF-8, groups, field number
+0, nesting deeper than 64) raises :class:`WireError`. Where a singular field occurs more than once, the last
 occurrence wins (protobuf would merge messages; no OTLP encoder writes that).
 
 Usage::
@@ -79,7 +79,13 @@ def varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def skip(data: bytes, pos: int, tag: int, end: int) -> int:
-    """Step over the value of a field with ``tag`` starting at ``pos``."""
+    """Step over the value of a field with ``tag`` starting at ``pos``.
+
+    Every reader's unknown fields pass here, so this is where field number 0 (never valid in
+    protobuf) is refused.
+    """
+    if tag < 8:
+        raise WireError("field number 0 is not valid protobuf")
     wire = tag & 7
     if wire == 0:
         _, pos = varint(data, pos)
@@ -104,6 +110,8 @@ def fields(data: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int]]:
         pos += 1
         if tag > 0x7F:
             tag, pos = varint(data, pos - 1)
+        if tag < 8:
+            raise WireError("field number 0 is not valid protobuf")
         if tag & 7 == 2:
             # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]

@@ -52,6 +52,8 @@ def log_head(data: bytes, pos: int, end: int) -> LogHead:
             pos += 8
         elif tag == 0x10:
             severity, pos = varint(data, pos)
+        elif tag < 8:
+            raise WireError("field number 0 is not valid protobuf")
         elif tag & 7 == 2 and tag < 0x80:
             size, pos = varint(data, pos)
             stop = pos + size

@@ -140,7 +140,9 @@ def span_head(data: bytes, pos: int, end: int, limit: int) -> SpanHead:
             pos += 8
         elif tag == 0x30:  # kind
             kind, pos = varint(data, pos)
-        elif tag & 7 == 2:
+        elif tag < 8:
+            raise WireError("field number 0 is not valid protobuf")
+        elif tag & 7 == 2 and tag < 0x80:
             # varint inlined on purpose (one byte in the common case): see _wire's docstring
             size = data[pos]
             pos += 1

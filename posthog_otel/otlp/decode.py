@@ -18,7 +18,9 @@ Protobuf is read straight from the wire format by :mod:`._wire_traces` and :mod:
 sink uses (:mod:`.items`).
 
 Rejected items (counted for ``partial_success``, with the first reason) are the ones
-:mod:`.rules` rejects, the same as the sink's. A body that is not an export request at all
+:mod:`.rules` rejects, the same as the sink's. Given a ``deadline`` (``time.monotonic()``),
+decoding stops there: the items not yet read are counted as rejected (so one request cannot
+hold a process for long, whatever it holds: 4 MiB of empty spans are 2 million items). A body that is not an export request at all
 raises :class:`DecodeError` (answer 400).
 
 Usage::
@@ -32,7 +34,8 @@ Usage::
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from opentelemetry.trace import SpanKind, StatusCode
@@ -85,6 +88,7 @@ SpanWant = Callable[[SpanKind, bool, bool, bool], bool]
 LogWant = Callable[[int, bool], bool]
 
 _MARKER = EVENT_ATTRIBUTE.encode()
+_EMPTY_SPAN = span_problem(b"", b"", b"", "") or "span has no ids"
 _ZERO_SPAN = bytes(8)
 
 
@@ -92,34 +96,65 @@ _ZERO_SPAN = bytes(8)
 
 
 def decode_traces(
-    body: bytes | bytearray, content_type: str, want: SpanWant, max_attributes: int = 128
+    body: bytes | bytearray,
+    content_type: str,
+    want: SpanWant,
+    max_attributes: int = 128,
+    *,
+    deadline: float | None = None,
 ) -> Batch[DecodedSpan]:
     """Decode an ``ExportTraceServiceRequest``; see the module docstring."""
     if content_type == PROTOBUF:
-        return _traces_protobuf(bytes(body), want, max_attributes)
-    return _traces_json(json_document(body), body, want, max_attributes)
+        return _traces_protobuf(bytes(body), want, max_attributes, deadline)
+    return _traces_json(json_document(body), body, want, max_attributes, deadline)
 
 
 def decode_logs(
-    body: bytes | bytearray, content_type: str, want: LogWant, max_attributes: int = 128
+    body: bytes | bytearray,
+    content_type: str,
+    want: LogWant,
+    max_attributes: int = 128,
+    *,
+    deadline: float | None = None,
 ) -> Batch[DecodedLog]:
     """Decode an ``ExportLogsServiceRequest``; ``want(severity_number, maybe_marked)``."""
     if content_type == PROTOBUF:
-        return _logs_protobuf(bytes(body), want, max_attributes)
-    return _logs_json(json_document(body), body, want, max_attributes)
+        return _logs_protobuf(bytes(body), want, max_attributes, deadline)
+    return _logs_json(json_document(body), body, want, max_attributes, deadline)
+
+
+_CHECK_EVERY = 1024  # items between clock reads
+OVER_TIME = "the request took too long to decode; the remaining items were not read"
+
+
+def _late(batch: Batch[Any], deadline: float | None) -> bool:
+    """Whether decoding is past ``deadline`` (the clock is read every 1,024 items)."""
+    return deadline is not None and not batch.total % _CHECK_EVERY and time.monotonic() > deadline
+
+
+def _give_up(batch: Batch[Any], rest: Iterator[Any]) -> None:
+    """Count the current item and every one left in ``rest`` as rejected."""
+    batch.reject(OVER_TIME)
+    for _ in rest:
+        batch.total += 1
+        batch.rejected += 1
 
 
 # --------------------------------------------------------------------------- protobuf
 
 
-def _traces_protobuf(body: bytes, want: SpanWant, limit: int) -> Batch[DecodedSpan]:
+def _traces_protobuf(
+    body: bytes, want: SpanWant, limit: int, deadline: float | None
+) -> Batch[DecodedSpan]:
     try:
-        return _read_traces(body, want, limit)
+        return _read_traces(body, want, limit, deadline)
     except (WireError, IndexError, struct.error, RecursionError) as exc:
         raise DecodeError(f"body is not a valid OTLP trace protobuf message: {exc}") from None
 
 
-def _read_traces(data: bytes, want: SpanWant, limit: int) -> Batch[DecodedSpan]:
+def _read_traces(
+    data: bytes, want: SpanWant, limit: int, deadline: float | None = None
+) -> Batch[DecodedSpan]:
     maybe_marked = _MARKER in data
     batch: Batch[DecodedSpan] = Batch()
     items = batch.items
@@ -129,8 +164,15 @@ def _read_traces(data: bytes, want: SpanWant, limit: int) -> Batch[DecodedSpan]:
     find = data.find
     # With capture_spans="all" every span is wanted: then the quick look below is wasted.
     quick = not want(SpanKind.INTERNAL, True, False, False)
-    for where, _, start, end in export_items(data):
+    walk = export_items(data)
+    for where, _, start, end in walk:
         batch.total += 1
+        if _late(batch, deadline):
+            _give_up(batch, walk)
+            break
+        if start == end:  # an empty span: no ids
+            batch.reject(_EMPTY_SPAN)
+            continue
         prefix = span_prefix(data, start, end) if quick else None
         if prefix is not None:
             # Most spans yield nothing: decide from the fields before the attributes when
@@ -186,19 +228,27 @@ def _read_traces(data: bytes, want: SpanWant, limit: int) -> Batch[DecodedSpan]:
     return batch
 
 
-def _logs_protobuf(body: bytes, want: LogWant, limit: int) -> Batch[DecodedLog]:
+def _logs_protobuf(
+    body: bytes, want: LogWant, limit: int, deadline: float | None
+) -> Batch[DecodedLog]:
     try:
-        return _read_logs(body, want, limit)
+        return _read_logs(body, want, limit, deadline)
     except (WireError, IndexError, struct.error, RecursionError) as exc:
         raise DecodeError(f"body is not a valid OTLP logs protobuf message: {exc}") from None
 
 
-def _read_logs(data: bytes, want: LogWant, limit: int) -> Batch[DecodedLog]:
+def _read_logs(
+    data: bytes, want: LogWant, limit: int, deadline: float | None = None
+) -> Batch[DecodedLog]:
     maybe_marked = _MARKER in data
     batch: Batch[DecodedLog] = Batch()
     resources: dict[tuple[int, int] | None, ResourceData] = {}
-    for where, _, start, end in export_items(data):
+    walk = export_items(data)
+    for where, _, start, end in walk:
         batch.total += 1
+        if _late(batch, deadline):
+            _give_up(batch, walk)
+            break
         head = log_head(data, start, end)
         trace_id = head.trace_id
         span_id = head.span_id
@@ -238,14 +288,22 @@ def _json_marked(attributes: Any) -> bool:
 
 
 def _traces_json(
-    document: dict[str, Any], body: bytes | bytearray, want: SpanWant, limit: int
+    document: dict[str, Any],
+    body: bytes | bytearray,
+    want: SpanWant,
+    limit: int,
+    deadline: float | None = None,
 ) -> Batch[DecodedSpan]:
     # JSON strings may escape characters (\u0070), so a body-wide search only rules markers out.
     may_have_marker = b"posthog" in body or b"\\u" in body
     batch: Batch[DecodedSpan] = Batch()
     resources: dict[int, ResourceData] = {}
-    for resource_block, _, item in json_export_items(document, SPANS):
+    walk = json_export_items(document, SPANS)
+    for resource_block, _, item in walk:
         batch.total += 1
+        if _late(batch, deadline):
+            _give_up(batch, walk)
+            break
         try:
             span = json_span(item)
         except Rejected as problem:
@@ -297,13 +355,21 @@ def _json_events(events: Iterable[JsonEvent], limit: int) -> Iterable[SpanEventD
 
 
 def _logs_json(
-    document: dict[str, Any], body: bytes | bytearray, want: LogWant, limit: int
+    document: dict[str, Any],
+    body: bytes | bytearray,
+    want: LogWant,
+    limit: int,
+    deadline: float | None = None,
 ) -> Batch[DecodedLog]:
     may_have_marker = b"posthog" in body or b"\\u" in body
     batch: Batch[DecodedLog] = Batch()
     resources: dict[int, ResourceData] = {}
-    for resource_block, _, item in json_export_items(document, LOGS):
+    walk = json_export_items(document, LOGS)
+    for resource_block, _, item in walk:
         batch.total += 1
+        if _late(batch, deadline):
+            _give_up(batch, walk)
+            break
         try:
             record = json_log(item)
         except Rejected as problem:

@@ -76,7 +76,7 @@ def json_any_value(value: Any, depth: int = 0) -> Any:
     if "doubleValue" in value:
         try:
             return float(value["doubleValue"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # 4,000 digits: kept as given
             return value["doubleValue"]
     if depth >= _MAX_DEPTH:
         return None

@@ -10,6 +10,7 @@ never the client or spans. The instrumentors use it to decide what goes out with
 from __future__ import annotations
 
 from .carriers import extract, inject
+from .destination import INTERNAL_DESTINATION, with_destination
 from .propagator import PosthogPropagator
 
-__all__ = ["PosthogPropagator", "extract", "inject"]
+__all__ = ["INTERNAL_DESTINATION", "PosthogPropagator", "extract", "inject", "with_destination"]

@@ -72,6 +72,7 @@ OWS = " \t"
 _STAT_NAMES = (
     "inbound_malformed",  # unreadable members or header values, skipped
     "inbound_over_limit",  # members skipped by a limit (count, size, 64 tags, 1000 chars)
+    "inbound_reserved",  # inbound tags with a "$" key (PostHog's own properties), dropped
     "outbound_dropped_tags",  # tag members left out of an injected header to fit the limits
     "outbound_dropped_identity",  # identity members too large to send in baggage at all
     "outbound_withheld",  # injections withheld because the destination is not a target

@@ -5,7 +5,8 @@ string headers.
 
 Producer::
 
-    headers = posthog_otel.inject({}, url="https://billing.internal/hooks")  # url: optional
+    headers = posthog_otel.inject({}, url="https://billing.internal/hooks")  # an HTTP call
+    headers = posthog_otel.inject({}, url="internal")  # a queue or job table of your own
     queue.publish(body, headers=headers)
 
 Consumer::
@@ -14,8 +15,10 @@ Consumer::
         handle(message)        # events carry the producer's distinct id, session and tags
 
 ``inject`` runs the global OpenTelemetry propagators (``traceparent``, ``baggage``…) and the
-PostHog propagator, with the outbound policy applied to ``url`` when given (no url: the
-destination is unknown and the PostHog members are written, as for a message queue).
+PostHog propagator, with the outbound policy applied to ``url``: PostHog members and
+``X-POSTHOG-*`` headers are written only when ``url`` is a propagation target or the keyword
+``"internal"`` (a carrier that stays inside your system). Without ``url`` the destination is
+unknown and nothing PostHog is written (trace context and other baggage still are).
 ``extract`` reads headers in any letter case (and WSGI ``HTTP_*`` environ keys), then enters
 the extracted OpenTelemetry Context with a new root PostHog scope for the block: the
 producer's state when there was one, an empty scope otherwise. As with ``new_context``, an
@@ -69,7 +72,8 @@ def inject(
 
     ``headers`` defaults to a new dict. ``url`` (or a bare host) is where the headers are
     going: PostHog members and ``X-POSTHOG-*`` headers are written only when it is a
-    propagation target. Never raises.
+    propagation target, or ``"internal"`` (your own queue, job table, subprocess). Without
+    ``url`` nothing PostHog is written. Never raises.
     """
     carrier: MutableMapping[str, Any] = {} if headers is None else headers
     try:

@@ -20,19 +20,22 @@ otherwise only baggage carries it). Values set with plain
 ``opentelemetry.baggage.set_baggage("posthog.distinct_id", ...)`` are used where the scope has
 none.
 
-**Outbound policy.** When the destination is known and is not a propagation target
-(:mod:`posthog_otel.propagation.targets`), nothing PostHog goes out: ``posthog.*`` members are removed from
-the baggage header (others stay) and ``X-POSTHOG-*`` headers are removed from mapping
-carriers. The destination is known when
+**Outbound policy (fail closed).** PostHog members and ``X-POSTHOG-*`` headers go out only
+when the destination is known and is a propagation target
+(:mod:`posthog_otel.propagation.targets`), or is the ``internal`` destination (a carrier that
+stays inside your system). Otherwise nothing PostHog goes out: ``posthog.*`` members are
+removed from the baggage header (others stay) and ``X-POSTHOG-*`` headers are removed from
+mapping carriers. The destination is known when
 
-1. the context carries it (:func:`with_destination`; our requests/httpx instrumentors and the
+1. the context carries it (:func:`with_destination`; our requests, httpx, urllib3, urllib and
+   aiohttp instrumentors, Celery's (``internal``: the broker) and the
    ``posthog_otel.inject(headers, url=...)`` helper set it), or else
-2. the current span is an HTTP CLIENT span (contrib's requests, httpx, urllib, urllib3,
-   aiohttp-client instrumentations start one before they inject) with ``url.full`` /
-   ``http.url`` / ``server.address`` / ``net.peer.name`` attributes.
+2. the current span is a recording HTTP CLIENT span (contrib's HTTP client instrumentations
+   start one before they inject) with ``url.full`` / ``http.url`` / ``server.address`` /
+   ``net.peer.name`` attributes.
 
-An unknown destination (a message queue, a custom transport) gets the PostHog members:
-queues such as Celery must always propagate.
+An unknown destination (no span, an unsampled span, a custom transport) gets nothing:
+``inject(headers, url="internal")`` opts a custom queue in.
 
 **Interplay with the stock W3C baggage propagator** in the same composite: on inject the
 stock one writes every OpenTelemetry baggage entry, ``posthog.*`` ones included; this
@@ -44,6 +47,11 @@ just before the bytes leave, so for those clients order does not matter. On extr
 one copies inbound ``posthog.*`` members into OpenTelemetry baggage; this propagator removes
 every ``posthog.*`` entry from the returned context's baggage (the Scope is the one trusted
 copy), so ``trust_inbound`` cannot be bypassed through baggage and nothing is re-sent twice.
+
+**Reserved keys.** Inbound tags whose key starts with ``$`` would land in events as PostHog's
+own properties (``$set``, ``$groups``, ``$session_id``, ``$process_person_profile``...): they
+are dropped (counted as ``inbound_reserved``, debug-logged) unless named in
+``allow_reserved_tags``. The same rule applies to Celery task headers.
 
 **Extract** reads the identity headers (``trust_inbound`` ``"all"`` or ``"headers"``) and the
 ``posthog.*`` baggage members (``"all"`` only); the headers win for identity. When anything is
@@ -76,7 +84,7 @@ from .baggage import (
     sanitize_header_value,
     state_from_entries,
 )
-from .destination import destination_of
+from .destination import destination_of, is_internal
 from .inbound import Extracted, recall, remember, seen_values
 from .settings import PropagationSettings
 from .targets import Targets
@@ -186,10 +194,13 @@ class PosthogPropagator(textmap.TextMapPropagator):
         propagation_targets: Any = None,
         *,
         exclude_tags: Any = None,
+        allow_reserved_tags: Any = None,
         settings: PropagationSettings | None = None,
     ) -> None:
         if settings is None:
-            settings = _settings(trust_inbound, propagation_targets, exclude_tags)
+            settings = _settings(
+                trust_inbound, propagation_targets, exclude_tags, allow_reserved_tags
+            )
         self.settings = settings
         self.trust_inbound = settings.trust_inbound
         self.targets = Targets(settings.propagation_targets)
@@ -217,9 +228,15 @@ class PosthogPropagator(textmap.TextMapPropagator):
         return {k: v for k, v in tags.items() if not excluded(str(k))}
 
     def allows(self, context: Context | None = None) -> bool:
-        """Whether PostHog state may go to the destination of ``context`` (unknown: yes)."""
+        """Whether PostHog state may go to the destination of ``context``.
+
+        The one outbound rule: the internal destination, or a known destination that is a
+        propagation target. An unknown destination gets nothing (fail closed).
+        """
+        if is_internal(context):
+            return True
         host = destination_of(context)
-        return host is None or self.targets.matches_host(host)
+        return host is not None and self.targets.matches_host(host)
 
     def inject(
         self,
@@ -229,9 +246,8 @@ class PosthogPropagator(textmap.TextMapPropagator):
     ) -> None:
         try:
             ctx = _get_current() if context is None else context
-            host = destination_of(ctx)
-            if host is not None and not self.targets.matches_host(host):
-                self._withhold(carrier, setter)
+            if not self.allows(ctx):
+                self.withhold(carrier, setter)
                 return
             encoded = _encoded(ctx) if self._excluded is None else self._encoded_without(ctx)
             if encoded is None:
@@ -275,7 +291,8 @@ class PosthogPropagator(textmap.TextMapPropagator):
         tags = {k: v for k, v in merged.items() if not excluded(str(k))}
         return encode(ids, tags)
 
-    def _withhold(self, carrier: Any, setter: textmap.Setter[Any]) -> None:
+    def withhold(self, carrier: Any, setter: textmap.Setter[Any] = textmap.default_setter) -> None:
+        """Remove every ``posthog.*`` baggage member and ``X-POSTHOG-*`` header from ``carrier``."""
         count("outbound_withheld")
         key, existing = _read(carrier, BAGGAGE_HEADER)
         if existing:
@@ -287,6 +304,21 @@ class PosthogPropagator(textmap.TextMapPropagator):
         _delete(carrier, _IDENTITY_HEADERS)
 
     # -- inbound ----------------------------------------------------------------------------
+
+    def inbound_tags(self, tags: Mapping[str, Any]) -> dict[str, Any]:
+        """The inbound ``tags`` a caller may set: without ``exclude_tags`` and without ``$``
+        keys not named in ``allow_reserved_tags`` (those are counted and debug-logged)."""
+        excluded = self._excluded
+        allowed = self.settings.allow_reserved_tags
+        accepted: dict[str, Any] = {}
+        for key, value in tags.items():
+            if key.startswith("$") and key not in allowed:
+                count("inbound_reserved", 1, f"reserved tag {key!r} from a caller dropped")
+                continue
+            if excluded is not None and excluded(key):
+                continue
+            accepted[key] = value
+        return accepted
 
     def extract(
         self,
@@ -367,10 +399,7 @@ class PosthogPropagator(textmap.TextMapPropagator):
                 inbound = parse_header(values)
                 for name, value in inbound.ids.items():  # the headers win for identity
                     ids.setdefault(name, value)
-                tags = inbound.tags
-                excluded = self._excluded
-                if excluded is not None and tags:
-                    tags = {k: v for k, v in tags.items() if not excluded(k)}
+                tags = self.inbound_tags(inbound.tags)
         return Extracted(self, seen, ids, dict(tags))
 
     @property
@@ -403,26 +432,39 @@ def _merged_ids(first: Mapping[str, str], fallback: Mapping[str, str]) -> dict[s
 
 
 def _settings(
-    trust_inbound: str | None, propagation_targets: Any, exclude_tags: Any = None
+    trust_inbound: str | None,
+    propagation_targets: Any,
+    exclude_tags: Any = None,
+    allow_reserved_tags: Any = None,
 ) -> PropagationSettings:
     """Settings from arguments (errors raise) and the environment (errors logged, strict)."""
     try:
-        return PropagationSettings.build(trust_inbound, propagation_targets, exclude_tags)
+        return PropagationSettings.build(
+            trust_inbound,
+            propagation_targets,
+            exclude_tags,
+            allow_reserved_tags=allow_reserved_tags,
+        )
     except ValueError as exc:
         if not str(exc).startswith("POSTHOG_OTEL_"):
             raise
         _logger.error("posthog-otel: %s; using the strict setting instead", exc)
     if trust_inbound is None:
         try:
-            PropagationSettings.build(None, "internal")
+            PropagationSettings.build(None, "internal", (), allow_reserved_tags=())
         except ValueError:
             trust_inbound = "none"
     if propagation_targets is None:
         try:
-            PropagationSettings.build("all", None)
+            PropagationSettings.build("all", None, (), allow_reserved_tags=())
         except ValueError:
             propagation_targets = "internal"
-    return _settings(trust_inbound, propagation_targets, exclude_tags)
+    if allow_reserved_tags is None:
+        try:
+            PropagationSettings.build("all", "internal", ())
+        except ValueError:
+            allow_reserved_tags = ()
+    return _settings(trust_inbound, propagation_targets, exclude_tags, allow_reserved_tags)
 
 
 _default: PosthogPropagator | None = None

@@ -38,12 +38,18 @@ class PropagationSettings:
     propagated: not injected, and ignored when extracted. Env ``POSTHOG_OTEL_EXCLUDE_TAGS``,
     comma-separated (``email,*_token``).
 
+    ``allow_reserved_tags``: inbound tag keys starting with ``$`` (PostHog's own properties:
+    ``$set``, ``$groups``, ``$session_id``...) that are accepted from a caller, by exact name;
+    every other ``$`` key is dropped on extract (counted as ``inbound_reserved``). Default
+    none. Env ``POSTHOG_OTEL_ALLOW_RESERVED_TAGS``, comma-separated (``$lib_version``).
+
         settings = PropagationSettings.build(propagation_targets=["internal", "*.mycorp.com"])
     """
 
     trust_inbound: str = "all"
     propagation_targets: tuple[Any, ...] = ("internal",)
     exclude_tags: tuple[str, ...] = ()
+    allow_reserved_tags: frozenset[str] = frozenset()
 
     @classmethod
     def build(
@@ -52,6 +58,7 @@ class PropagationSettings:
         propagation_targets: Any = None,
         exclude_tags: Any = None,
         *,
+        allow_reserved_tags: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> PropagationSettings:
         """Validate (``ValueError`` naming the option or variable) and fill from the env."""
@@ -91,4 +98,17 @@ class PropagationSettings:
             excluded = name_patterns(env.get("POSTHOG_OTEL_EXCLUDE_TAGS", ""), "exclude_tags")
         else:
             excluded = name_patterns(exclude_tags, "exclude_tags")
-        return cls(trust_inbound=trust, propagation_targets=patterns, exclude_tags=excluded)
+        source = "allow_reserved_tags"
+        if allow_reserved_tags is None:
+            source = "POSTHOG_OTEL_ALLOW_RESERVED_TAGS"
+            allow_reserved_tags = env.get(source, "")
+        allowed = name_patterns(allow_reserved_tags, source)
+        for name in allowed:
+            if not name.startswith("$"):
+                raise ValueError(f"{source} names tag keys starting with $, got {name!r}")
+        return cls(
+            trust_inbound=trust,
+            propagation_targets=patterns,
+            exclude_tags=excluded,
+            allow_reserved_tags=frozenset(allowed),
+        )

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from . import client_endpoints, pages
+from .hosts import HostGuard
 from .ingest import MAX_BODY_BYTES, ingest_capture
 from .otlp import ingest_otlp
 from .records import KINDS, STATUS_ACCEPTED, STATUS_REJECTED, StoredEvent
@@ -52,6 +53,9 @@ class Sink(Protocol):
 
     @property
     def store(self) -> EventStore: ...
+
+    @property
+    def guard(self) -> HostGuard: ...
 
     def notify(self) -> None:
         """Wake threads waiting for events to arrive."""
@@ -185,6 +189,8 @@ class SinkHandler(BaseHTTPRequestHandler):
 
     def _guarded(self, handler: Any) -> None:
         try:
+            if self._refused():
+                return
             handler()
         except (BrokenPipeError, ConnectionResetError):
             _log.debug("client went away during %s %s", self.command, self.path)
@@ -200,6 +206,20 @@ class SinkHandler(BaseHTTPRequestHandler):
             self._try_answer(
                 500, _error("server_error", "unexpected error in the sink; see its log")
             )
+
+    def _refused(self) -> bool:
+        """Answer 403 to a ``Host`` this sink does not serve (DNS rebinding), or a
+        ``DELETE`` from another site's page; True when refused."""
+        guard = self.sink.guard
+        if not guard.allows_host(self.headers.get("Host")):
+            problem = "host_not_allowed", "this Host is not served; see the sink's --allow-host"
+        elif self.command == "DELETE" and not guard.allows_origin(self.headers.get("Origin")):
+            problem = "origin_not_allowed", "state changes are accepted from the sink's own pages"
+        else:
+            return False
+        self.close_connection = True  # the body (if any) is not read
+        self._json(403, _error(*problem), {"Connection": "close"})
+        return True
 
     def _try_answer(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         with contextlib.suppress(OSError):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import exception_list_from_stacktrace, span_exception_handled
 from ..otlp.items import Item, LogItem, SpanItem, read_logs, read_traces
 from ..otlp.keys import PERSON_KEYS, SESSION_KEYS
 from ..otlp.model import DecodeError
@@ -247,7 +248,12 @@ def _span_record(span: SpanItem, raw: Any, context: dict[str, Any]) -> Record:
         },
         "attributes": span.attributes,
         "events": [
-            {"name": event.name or None, "time": _iso(event.time), "attributes": event.attributes}
+            _span_event(
+                event.name,
+                event.time,
+                event.attributes,
+                failed=_STATUS_CODES.get(span.status_code) == "ERROR",
+            )
             for event in span.events
         ],
         "links": [
@@ -258,6 +264,26 @@ def _span_record(span: SpanItem, raw: Any, context: dict[str, Any]) -> Record:
         "scope": context["scope"],
     }
     return record
+
+
+def _span_event(
+    name: str, time_ns: int, attributes: dict[str, Any], *, failed: bool = False
+) -> dict[str, Any]:
+    """A stored span event; an ``exception`` event's stack text is parsed here, once, into
+    ``exception_list`` (the event page shows that, never parsing text per view), handled or
+    not by the one rule the bridge uses (``failed``: the span's status is ERROR)."""
+    stored: dict[str, Any] = {"name": name or None, "time": _iso(time_ns), "attributes": attributes}
+    if name == "exception":
+        stacktrace = attributes.get("exception.stacktrace")
+        exc_type = attributes.get("exception.type")
+        message = attributes.get("exception.message")
+        stored["exception_list"] = exception_list_from_stacktrace(
+            stacktrace if isinstance(stacktrace, str) else "",
+            exc_type=exc_type if isinstance(exc_type, str) else None,
+            message=message if isinstance(message, str) else None,
+            handled=span_exception_handled(attributes.get("exception.escaped"), span_failed=failed),
+        )
+    return stored
 
 
 # --------------------------------------------------------------------------- answers

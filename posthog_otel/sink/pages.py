@@ -385,13 +385,17 @@ def _span_exceptions(event: StoredEvent) -> str:
         attrs = span_event.get("attributes") or {}
         if not isinstance(attrs, dict):
             continue
-        stacktrace = attrs.get("exception.stacktrace")
-        entries = exception_list_from_stacktrace(
-            stacktrace if isinstance(stacktrace, str) else "",
-            exc_type=_str_or_none(attrs.get("exception.type")),
-            message=_str_or_none(attrs.get("exception.message")),
-            handled=span_exception_handled(attrs.get("exception.escaped"), span_failed=failed),
-        )
+        entries = span_event.get("exception_list")  # parsed at ingest
+        if not isinstance(entries, list):  # a row stored by an older version
+            stacktrace = attrs.get("exception.stacktrace")
+            entries = exception_list_from_stacktrace(
+                stacktrace if isinstance(stacktrace, str) else "",
+                exc_type=_str_or_none(attrs.get("exception.type")),
+                message=_str_or_none(attrs.get("exception.message")),
+                handled=span_exception_handled(
+                    attrs.get("exception.escaped"), span_failed=failed
+                ),
+            )
         blocks.append(render_exception_list(entries))
     if not blocks:
         return ""

@@ -19,9 +19,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from .handler import SinkHandler, SinkHTTPServer
+from .hosts import HostGuard
 from .records import STATUS_ACCEPTED, STATUS_REJECTED
 from .store import EventFilter, EventStore
 
@@ -41,7 +43,9 @@ class SinkServer:
         db_path: str | os.PathLike[str] = DEFAULT_DB,
         *,
         api_key: str = "phc_sink_test",
+        allow_hosts: Sequence[str] = (),
     ) -> None:
+        self.guard = HostGuard(host, allow_hosts)
         self.store = EventStore(db_path)
         self.api_key = api_key
         try:

@@ -59,6 +59,7 @@ class PosthogSpanExporter(SpanExporter):
         self._capture_exceptions = capture_exceptions
         MappingOptions(capture_spans=mode)  # validate now, not on the export thread
         self._mapper: SpanMapper | None = None
+        self._mapper_client: Client | None = None  # the client the mapper's options came from
         self._shut_down = False
 
     @property
@@ -73,8 +74,9 @@ class PosthogSpanExporter(SpanExporter):
     @property
     def mapper(self) -> SpanMapper:
         mapper = self._mapper
-        if mapper is None:
-            client = self.client
+        client = self.client
+        if mapper is None or client is not self._mapper_client:  # setup() replaced the default
+            self._mapper_client = client
             capture = self._capture_exceptions
             options = MappingOptions(
                 capture_spans=self._capture_spans,

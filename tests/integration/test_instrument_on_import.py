@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+# requests (and urllib3) are not listed: the client's own transport sends with them
 LIBRARIES = (
     "django",
     "celery",
@@ -20,7 +21,7 @@ LIBRARIES = (
     "fastapi",
     "pydantic",
     "trio",
-    "requests",
+    "aiohttp",
 )
 
 _PRELUDE = """
@@ -87,6 +88,7 @@ def test_libraries_imported_afterwards_are_instrumented() -> None:
 
         fastapi_answer = asyncio.run(call_api())
 
+        import aiohttp
         import httpcore
         import requests
         import django.core.handlers.base
@@ -104,6 +106,7 @@ def test_libraries_imported_afterwards_are_instrumented() -> None:
                 getattr(m, "cls", None) is PosthogASGIMiddleware for m in api.user_middleware
             ),
             "requests": wrapped(requests.adapters.HTTPAdapter.__dict__["send"]),
+            "aiohttp": wrapped(aiohttp.ClientRequest.__dict__["send"]),
             "httpcore": wrapped(httpcore.ConnectionPool.__dict__["handle_request"]),
             "django": wrapped(
                 django.core.handlers.base.BaseHandler.__dict__["load_middleware"]
@@ -120,6 +123,7 @@ def test_libraries_imported_afterwards_are_instrumented() -> None:
         "fastapi": "user-2",
         "fastapi_middleware": True,
         "requests": True,
+        "aiohttp": True,
         "httpcore": True,
         "django": True,
         "django_asgi": True,
@@ -131,16 +135,16 @@ def test_uninstrument_before_the_import_leaves_the_library_alone() -> None:
     result = _run(
         """
         PosthogInstrumentor().uninstrument()
-        import requests
+        import aiohttp
         import django.core.handlers.base
 
         print(json.dumps({
             "before": before,
-            "requests": hasattr(requests.adapters.HTTPAdapter.__dict__["send"], "__wrapped__"),
+            "aiohttp": hasattr(aiohttp.ClientRequest.__dict__["send"], "__wrapped__"),
             "django": hasattr(
                 django.core.handlers.base.BaseHandler.__dict__["load_middleware"], "__wrapped__"
             ),
         }))
         """
     )
-    assert result == {"before": [], "requests": False, "django": False}
+    assert result == {"before": [], "aiohttp": False, "django": False}

@@ -1,6 +1,7 @@
 """Real clients that other people wrote, against the sink and the bridge: the Node.js
-OpenTelemetry SDK (OTLP protobuf and JSON, gzip), posthog-node (capture v0 and v1, logs) and
-posthog-python. The Node packages come from npm, pinned in tests/peers/node (see
+OpenTelemetry SDK (OTLP protobuf and JSON, gzip; and calling an instrumented Flask app with
+``traceparent`` and ``posthog.*`` baggage), posthog-node (capture v0 and v1, logs) and
+posthog-python (posthog-js in a browser: tests/integration/test_posthog_js_browser.py). The Node packages come from npm, pinned in tests/peers/node (see
 tests/support/node_peers.py: skipped without node/npm locally, required in CI).
 
 Every request goes through a recording proxy; ``POSTHOG_OTEL_RECORD_CORPUS=1`` saves them under
@@ -9,9 +10,8 @@ tests/corpus/, which tests/unit/sink/test_recorded_corpus.py replays without Nod
 
 from __future__ import annotations
 
-import base64
 import json
-import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,28 +22,13 @@ from posthog_otel.bridge.app import create_app
 from posthog_otel.bridge.settings import BridgeSettings
 from posthog_otel.sink import SinkServer
 from tests.support.node_peers import run_node
-from tests.support.recording_proxy import Recorded, RecordingProxy
+from tests.support.procs import free_port, start, stop, wait_until_up
+from tests.support.recording_proxy import RecordingProxy, save_corpus
 from tests.support.servers import uvicorn_server
 from tests.support.sink_helpers import KEY
 from tests.support.waiting import wait_until
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-
-
-def _save(name: str, requests: list[Recorded]) -> None:
-    if os.environ.get("POSTHOG_OTEL_RECORD_CORPUS") != "1":
-        return
-    CORPUS.mkdir(exist_ok=True)
-    for index, request in enumerate(requests):
-        entry = {
-            "sdk": name,
-            "method": request.method,
-            "path": request.path,
-            "headers": request.headers,
-            "status": request.status,
-            "body_base64": base64.b64encode(request.body).decode(),
-        }
-        (CORPUS / f"{name}-{index}.json").write_text(json.dumps(entry, indent=1) + "\n")
+FLASK_APP = Path(__file__).resolve().parents[1] / "support" / "apps" / "flask_traced_shop.py"
 
 
 @pytest.fixture
@@ -74,7 +59,7 @@ def test_node_opentelemetry_sdk_into_the_sink(sink: SinkServer, otlp_format: str
     assert child["properties"]["status"]["code"] == "ERROR"
     [exception] = child["properties"]["events"]
     assert exception["attributes"]["exception.type"] == "SyntaxError"
-    _save(f"node-otel-{otlp_format}", proxy.requests)
+    save_corpus(f"node-otel-{otlp_format}", proxy.requests)
 
 
 @pytest.mark.parametrize("otlp_format", ["protobuf", "json"])
@@ -130,7 +115,7 @@ def test_posthog_node_events_and_logs(sink: SinkServer, mode: str) -> None:
     [log] = _rows(sink, kind="otlp_log")
     assert log["properties"]["body"] == "card declined"
     assert any(r.path.startswith("/i/v1/logs?token=") for r in proxy.requests)
-    _save(f"posthog-node-{mode}", proxy.requests)
+    save_corpus(f"posthog-node-{mode}", proxy.requests)
 
 
 def test_posthog_python(sink: SinkServer) -> None:
@@ -147,4 +132,46 @@ def test_posthog_python(sink: SinkServer) -> None:
     assert [r.status for r in proxy.requests] == [200]
     [event] = _rows(sink, event="report exported")
     assert (event["distinct_id"], event["session_id"]) == ("py-user", "py-session")
-    _save("posthog-python", proxy.requests)
+    save_corpus("posthog-python", proxy.requests)
+
+
+def test_node_opentelemetry_sdk_calls_an_instrumented_flask_app(sink: SinkServer) -> None:
+    """A Node.js service traced with the OpenTelemetry SDK calls a Flask app instrumented with
+    ``PosthogInstrumentor().instrument()`` (plus contrib's Flask instrumentation for the SERVER
+    span), sending ``traceparent`` and the person, session and a tag as ``posthog.*`` baggage."""
+    port = free_port()
+    app = start(
+        [sys.executable, str(FLASK_APP)],
+        env={"PORT": str(port), "POSTHOG_API_KEY": KEY, "POSTHOG_HOST": sink.url},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url + "/favicon.ico", app)
+        out = run_node(
+            "otel_export.js",
+            "protobuf",
+            sink.url + "/i/v1/traces",
+            url + "/api/checkout",
+            env={"POSTHOG_API_KEY": KEY},
+        )
+        ids = json.loads(out)
+        wait_until(
+            lambda: _rows(sink, event="checkout_started"),
+            timeout=15,
+            what="the Flask app's event",
+            procs={"the Flask app": app},
+        )
+    finally:
+        stop(app)
+    assert ids["nextStatus"] == 200
+    seen = json.loads(ids["nextBody"])["seen"]
+    assert seen["traceparent"].split("-")[1:3] == [ids["traceId"], ids["rootSpanId"]]
+    [started] = _rows(sink, event="checkout_started")
+    props = started["properties"]
+    assert (started["distinct_id"], started["session_id"]) == ("node-user-1", "node-session-1")
+    assert props["$session_id"] == "node-session-1"
+    assert props["$trace_id"] == started["trace_id"] == ids["traceId"]
+    assert props["plan"] == "pro" and props["cart"] == "c-9" and props["total"] == 42
+    # the Node spans arrived too, in the same trace
+    node_spans = _rows(sink, kind="otlp_span")
+    assert {row["trace_id"] for row in node_spans} == {ids["traceId"]}

@@ -175,3 +175,19 @@ def test_inbound_headers_only_when_nothing_else(services: dict[str, Service]) ->
     assert b["scope"]["window_id"] == BROWSER["X-POSTHOG-WINDOW-ID"]
     assert b["scope"]["tags"] == {}
     assert services["b"].get("/report")["scope"] is None
+
+
+def test_a_caller_cannot_set_reserved_properties(services: dict[str, Service]) -> None:
+    hostile = ",".join(
+        [
+            "posthog.tag.%24set=%7B%22is_admin%22%3Atrue%7D",
+            "posthog.tag.%24groups=%7B%22company%22%3A%22evil%22%7D",
+            "posthog.tag.%24session_id=forged",
+            "posthog.tag.%24process_person_profile=true",
+            "posthog.tag.%24trace_id=abc",
+            "posthog.tag.plan=pro",
+        ]
+    )
+    scope = services["b"].get("/report", {**BROWSER, "baggage": hostile})["scope"]
+    assert scope["tags"] == {"plan": "pro"}  # every "$" key dropped, the ordinary tag kept
+    assert scope["distinct_id"] == BROWSER["X-POSTHOG-DISTINCT-ID"]

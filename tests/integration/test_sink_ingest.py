@@ -260,7 +260,7 @@ def test_body_size_caps(posthog_sink: SinkServer) -> None:
     # a declared length over the cap is refused before reading anything
     with socket.create_connection(("127.0.0.1", posthog_sink.port), timeout=5) as conn:
         conn.sendall(
-            b"POST /batch/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /batch/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 99999999\r\n\r\n"
         )
         head = conn.recv(4096)

@@ -45,6 +45,7 @@ from posthog_otel.context import Scope, context_with_scope, current_scope
 from posthog_otel.delivery import encoding as _json
 from posthog_otel.errors import FrameOptions, exception_list_from_stacktrace
 from posthog_otel.propagation import baggage as bg
+from posthog_otel.propagation.destination import with_destination
 from posthog_otel.propagation.propagator import PosthogPropagator
 from tests.support.procs import ROOT
 
@@ -253,7 +254,9 @@ def test_extract_through_any_carrier_then_reinject(carrier: str, headers: dict[s
     _check_state(scope)
     if scope is not None:
         out: dict[str, str] = {}
-        PosthogPropagator().inject(out, context_with_scope(scope, Context()))
+        PosthogPropagator().inject(
+            out, with_destination("internal", context_with_scope(scope, Context()))
+        )
         _check_injected(out)
         if scope.resolve().distinct_id is not None:
             assert "baggage" in out  # identity is never dropped for size
@@ -297,7 +300,9 @@ def test_inject_any_scope_into_any_existing_header(
     scope.distinct_id = distinct_id  # as a buggy caller might set it: not even a string
     scope.tags = tags
     carrier: dict[str, str] = {} if existing is None else {"baggage": existing}
-    PosthogPropagator().inject(carrier, context_with_scope(scope, Context()))
+    PosthogPropagator().inject(
+        carrier, with_destination("internal", context_with_scope(scope, Context()))
+    )
     others = [  # W3C optional whitespace is space and tab only
         m.strip(" \t")
         for m in (existing or "").split(",")

@@ -41,8 +41,11 @@ def missing_parts() -> list[str]:
 
 
 @contextlib.contextmanager
-def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
-    """A headless Chromium driven by chromedriver, with a throw-away profile."""
+def chromium(
+    width: int = 1400, height: int = 1000, extra_args: tuple[str, ...] = ()
+) -> Iterator[Any]:
+    """A headless Chromium driven by chromedriver, with a throw-away profile; the page's console
+    is kept for :func:`console_errors`. ``extra_args`` go on Chromium's command line."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -63,8 +66,10 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
         "--force-device-scale-factor=1",
         f"--window-size={width},{height}",
         f"--user-data-dir={profile}",
+        *extra_args,
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # an explicit driver path: Selenium Manager never tries to download anything
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     browser.set_page_load_timeout(20)
@@ -74,6 +79,12 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
     finally:
         browser.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def console_errors(driver: Any) -> list[str]:
+    """The console's errors (and failed loads) since the last call: each as its message."""
+    entries: list[dict[str, Any]] = driver.get_log("browser")
+    return [str(e.get("message")) for e in entries if e.get("level") == "SEVERE"]
 
 
 def set_viewport(driver: Any, width: int, height: int = 1000) -> None:

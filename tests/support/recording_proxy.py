@@ -7,17 +7,24 @@ the raw requests the SDK made (headers, chunked or gzip bodies) and, with
     with RecordingProxy(sink.url) as proxy:
         run_sdk(host=proxy.url)
     proxy.requests  # [Recorded(method, path, headers, body, status), ...]
+    save_corpus("my-sdk", proxy.requests)  # tests/corpus/my-sdk-<n>.json, when recording
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
+import os
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 # what a replay needs; others (dates, lengths, user agents, request ids) are left out
 KEPT_HEADERS = ("content-type", "content-encoding", "authorization", "transfer-encoding", "origin")
@@ -102,3 +109,21 @@ class RecordingProxy:
     ) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def save_corpus(name: str, requests: list[Recorded]) -> None:
+    """With ``POSTHOG_OTEL_RECORD_CORPUS=1``, write each request as ``tests/corpus/<name>-<n>.json``
+    (tests/unit/sink/test_recorded_corpus.py replays them); otherwise do nothing."""
+    if os.environ.get("POSTHOG_OTEL_RECORD_CORPUS") != "1":
+        return
+    CORPUS.mkdir(exist_ok=True)
+    for index, request in enumerate(requests):
+        entry = {
+            "sdk": name,
+            "method": request.method,
+            "path": request.path,
+            "headers": request.headers,
+            "status": request.status,
+            "body_base64": base64.b64encode(request.body).decode(),
+        }
+        (CORPUS / f"{name}-{index}.json").write_text(json.dumps(entry, indent=1) + "\n")

@@ -380,6 +380,72 @@ def test_setup_replaces_the_default_client(capture_server: CaptureServer) -> Non
     assert capture_server.events[0]["event"] == "via_setup"
 
 
+def test_a_host_without_a_scheme_gets_one() -> None:
+    assert Client("k", host="127.0.0.1:8020").host == "http://127.0.0.1:8020"
+    assert Client("k", host="localhost:8010/").host == "http://localhost:8010"
+    assert Client("k", host="sink.localhost").host == "http://sink.localhost"
+    assert Client("k", host="[::1]:8010").host == "http://[::1]:8010"
+    assert Client("k", host="eu.i.posthog.com").host == "https://eu.i.posthog.com"
+    assert Client("k", host="eu.posthog.com").host == "https://eu.i.posthog.com"
+    assert Client("k", host="posthog.internal:8000").host == "https://posthog.internal:8000"
+    assert Client("k", host="10.0.0.5:8000").host == "https://10.0.0.5:8000"
+    for bad in ("", "   ", "ftp://example", "http://", "host:notaport", "a b"):
+        with pytest.raises(ValueError, match="host"):
+            Client("k", host=bad)
+
+
+def test_a_host_without_a_scheme_delivers(
+    capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTHOG_API_KEY", "phc_k")
+    monkeypatch.setenv("POSTHOG_HOST", capture_server.url.removeprefix("http://"))
+    assert posthog.capture("x", distinct_id="u") is not None
+    assert posthog.flush(5)
+    assert [e["event"] for e in capture_server.events] == ["x"]
+
+
+def test_an_invalid_environment_is_reported_once_and_calls_never_raise(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("POSTHOG_API_KEY", "phc_k")
+    monkeypatch.setenv("POSTHOG_HOST", "ftp://127.0.0.1:8020")
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
+    posthog.capture("x", distinct_id="u")  # never raises; the event is counted, not sent
+    with posthog.new_context():
+        posthog.identify_context("u")
+        posthog.capture("y")
+        posthog.set(properties={"a": 1})
+    assert posthog.flush(1)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1, [r.getMessage() for r in problems]
+    message = problems[0].getMessage()
+    assert "ftp://127.0.0.1:8020" in message and "invalid_config" in message
+    assert problems[0].exc_info is None
+    stats = global_client.get_client().stats()
+    assert stats["dropped"] == {"invalid_config": 3}
+    assert stats["sent"] == 0
+
+
+def test_instrument_with_an_invalid_environment_says_so_once_and_never_raises(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("POSTHOG_API_KEY", "phc_k")
+    monkeypatch.setenv("POSTHOG_HOST", "http://127.0.0.1:notaport")
+    caplog.set_level(logging.WARNING, logger="posthog.otel")
+    instrumentor = posthog.PosthogInstrumentor()
+    instrumentor.instrument(tracer_provider=TracerProvider(), instrument_libraries=False)
+    try:
+        posthog.capture("x", distinct_id="u")
+        posthog.capture("y", distinct_id="u")
+    finally:
+        instrumentor.uninstrument()
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1, [r.getMessage() for r in problems]
+    assert "notaport" in problems[0].getMessage()
+    assert problems[0].exc_info is None
+    assert global_client.get_client().stats()["dropped"] == {"invalid_config": 2}
+
+
 def test_capture_returns_none_for_an_event_it_did_not_queue(capture_server: CaptureServer) -> None:
     client = Client(
         "phc_x", host=capture_server.url, max_queue_size=1, flush_at=100, flush_interval=60

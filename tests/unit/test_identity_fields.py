@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind
 import posthog_otel as ph
 from posthog_otel import _identity
 from posthog_otel.instrumentors.requests import PosthogRequestsInstrumentor
+from posthog_otel.propagation.destination import with_destination
 from posthog_otel.propagation.propagator import PosthogPropagator
 from posthog_otel.spans.mapping import SpanMapper, identity_from_attributes
 from posthog_otel.testing import CapturedEvents
@@ -170,7 +171,7 @@ def test_propagator_round_trips_device_id() -> None:
         ph.identify_context("u1")
         ph.set_context_device_id("device 1")  # a space: percent-encoded in baggage
         carrier: dict[str, str] = {}
-        propagator.inject(carrier)
+        propagator.inject(carrier, with_destination("http://billing/"))
     assert carrier["X-POSTHOG-DEVICE-ID"] == "device 1"
     assert "posthog.device_id=device%201" in carrier["baggage"].split(",")
     for only in ({"baggage": carrier["baggage"]}, {"X-POSTHOG-DEVICE-ID": "device 1"}):
@@ -261,8 +262,6 @@ def test_celery_task_headers_carry_device_id_to_the_worker() -> None:
     for request in (only_header, only_baggage):
         assert inbound_state(request).ids["device_id"] == "device-3"
 
-
-def test_device_id_is_withheld_from_a_host_that_is_not_a_target() -> None:
     from posthog_otel.propagation.destination import with_destination
 
     propagator = PosthogPropagator()

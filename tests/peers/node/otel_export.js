@@ -1,12 +1,18 @@
 // A Node.js service as people write one with the OpenTelemetry SDK: the person and session
 // are set on the root SERVER span only, an exception is recorded on a child span, and an
-// outgoing call carries the W3C trace context to the next service.
+// outgoing call carries the W3C trace context to the next service, with the person, session
+// and a tag as `posthog.*` W3C baggage members.
 //
 // Usage: node otel_export.js <protobuf|json> <traces url> [next service url]
-// Prints one JSON line: {"traceId": ..., "rootSpanId": ..., "childSpanId": ...}.
+// Prints one JSON line: {"traceId": ..., "rootSpanId": ..., "childSpanId": ...} and, with a next
+// service, its "nextStatus" and "nextBody" (text).
 'use strict';
 const api = require('@opentelemetry/api');
-const { W3CTraceContextPropagator } = require('@opentelemetry/core');
+const {
+  CompositePropagator,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} = require('@opentelemetry/core');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
@@ -27,7 +33,11 @@ async function main() {
     resource: resourceFromAttributes({ 'service.name': 'node-checkout' }),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  provider.register({
+    propagator: new CompositePropagator({
+      propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+    }),
+  });
   const tracer = api.trace.getTracer('checkout');
   const ids = {};
   await tracer.startActiveSpan(
@@ -56,10 +66,16 @@ async function main() {
         child.end();
       });
       if (nextUrl) {
+        const baggage = api.propagation.createBaggage({
+          'posthog.distinct_id': { value: 'node-user-1' },
+          'posthog.session_id': { value: 'node-session-1' },
+          'posthog.tag.plan': { value: 'pro' },
+        });
         const headers = {};
-        api.propagation.inject(api.context.active(), headers);
+        api.propagation.inject(api.propagation.setBaggage(api.context.active(), baggage), headers);
         const response = await fetch(nextUrl, { headers });
         ids.nextStatus = response.status;
+        ids.nextBody = await response.text();
       }
       root.end();
     }

@@ -316,3 +316,40 @@ def test_invalid_sizes_are_refused() -> None:
         _queue(lambda batch: None, max_size=0)
     with pytest.raises(ValueError):
         _queue(lambda batch: None, max_size=1, batch_size=0)
+
+
+def test_a_byte_bound_refuses_what_would_exceed_it_until_the_bytes_are_handled() -> None:
+    release = threading.Event()
+    handled: list[str] = []
+
+    def handler(batch: list[str]) -> None:
+        release.wait(10)
+        handled.extend(batch)
+
+    queue: WorkQueue[str] = WorkQueue(
+        "bytes-test", handler, max_size=1000, batch_size=1, max_bytes=100, size_of=len
+    )
+    try:
+        assert queue.put("a" * 40)  # taken by the thread: still held while being handled
+        wait_until(lambda: queue.counts().pending == 1)
+        assert queue.put("b" * 40)
+        assert not queue.put("c" * 40)  # 120 > 100
+        assert queue.put("d" * 20)  # exactly 100
+        assert not queue.put("e")
+        assert not queue.put("f" * 101)  # larger than the whole bound
+        counts = queue.counts()
+        assert (counts.accepted, counts.dropped, counts.pending_bytes) == (3, 3, 100)
+        release.set()
+        assert queue.flush(5)
+        assert queue.counts().pending_bytes == 0
+        assert queue.put("g" * 100)
+        assert queue.flush(5)
+        assert handled == ["a" * 40, "b" * 40, "d" * 20, "g" * 100]
+    finally:
+        release.set()
+        queue.shutdown(2)
+
+
+def test_a_byte_bound_needs_a_size_function() -> None:
+    with pytest.raises(ValueError, match="size_of"):
+        WorkQueue("bytes-test", lambda batch: None, max_size=10, max_bytes=100)

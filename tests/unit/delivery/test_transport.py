@@ -349,3 +349,32 @@ def test_forked_child_delivers_its_own_events(capture_server: CaptureServer) -> 
     names = sorted(e["event"] for e in capture_server.events)
     assert names == ["before_fork", "in_child"]  # nothing sent twice
     client.shutdown(1)
+
+
+def test_messages_name_the_url_and_what_happens_next(
+    capture_server: CaptureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="posthog_otel")
+    capture_server.fail_next(Fault(status=503))
+    client = _client(capture_server, flush_at=1, max_retries=0)
+    client.capture("a", distinct_id="d")
+    assert client.flush(5)
+    (line,) = [r.getMessage() for r in caplog.records if "HTTP 503" in r.getMessage()]
+    assert "retrying" not in line
+    assert "max_retries=0" in line and "dropped" in line
+    assert f"{capture_server.url}/batch/" in line
+    client.shutdown(1)
+
+
+def test_a_host_ending_in_batch_is_named_in_the_404_line(
+    capture_server: CaptureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="posthog_otel")
+    capture_server.fail_next(Fault(status=404))
+    client = Client("phc_k", host=f"{capture_server.url}/batch/", flush_interval=0.01)
+    client.capture("a", distinct_id="d")
+    assert client.flush(5)
+    (line,) = [r.getMessage() for r in caplog.records if "HTTP 404" in r.getMessage()]
+    assert f"{capture_server.url}/batch/batch/" in line
+    assert "must not end in /batch/" in line
+    client.shutdown(1)

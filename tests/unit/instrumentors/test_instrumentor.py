@@ -117,3 +117,84 @@ def test_default_client_is_configured_from_arguments(
         instrument_libraries=False,
     )
     assert global_client.get_client().host == capture_server.url
+
+
+def _identified_request(provider: TracerProvider, user: str) -> None:
+    tracer = provider.get_tracer("t")
+    with (
+        pytest.raises(ValueError),
+        tracer.start_as_current_span("GET /order", kind=SpanKind.SERVER),
+        posthog.new_context(capture_exceptions=False),  # the span reports it
+    ):
+        posthog.identify_context(user)
+        posthog.capture("manual")
+        raise ValueError("declined")
+
+
+@pytest.mark.parametrize("order", ["setup_first", "instrument_first"])
+def test_setup_and_instrument_work_in_either_order(
+    instrumentor: PosthogInstrumentor, capture_server: CaptureServer, order: str
+) -> None:
+    provider = TracerProvider()
+    if order == "setup_first":
+        posthog.setup(api_key="phc_order", host=capture_server.url)
+        instrumentor.instrument(tracer_provider=provider, instrument_libraries=False)
+    else:
+        instrumentor.instrument(tracer_provider=provider, instrument_libraries=False)
+        posthog.setup(api_key="phc_order", host=capture_server.url)
+    _identified_request(provider, f"user-{order}")
+    provider.force_flush()
+    assert posthog.flush(5)
+    events = sorted((e["event"], e["distinct_id"]) for e in capture_server.events)
+    assert events == [
+        ("$exception", f"user-{order}"),
+        ("GET /order", f"user-{order}"),
+        ("manual", f"user-{order}"),
+    ]
+    provider.shutdown()
+
+
+def test_instrument_arguments_after_setup_replace_it_and_say_so(
+    instrumentor: PosthogInstrumentor,
+    capture_server: CaptureServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="posthog.otel")
+    posthog.setup(api_key="phc_first", host="http://127.0.0.1:9")
+    instrumentor.instrument(
+        api_key="phc_second",
+        host=capture_server.url,
+        tracer_provider=TracerProvider(),
+        instrument_libraries=False,
+    )
+    assert "replaces the default client" in caplog.text
+    assert global_client.get_client().host == capture_server.url
+
+
+def test_a_missing_library_under_the_auto_loader_is_one_debug_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from posthog_otel.instrumentors._base import PosthogLibraryInstrumentor
+
+    calls: list[dict[str, object]] = []
+
+    class _Missing(PosthogLibraryInstrumentor):
+        _instance = None  # BaseInstrumentor keeps one instance per class
+
+        def instrumentation_dependencies(self) -> tuple[str, ...]:
+            return ("no-such-library-for-posthog-otel >= 1",)
+
+        def _instrument(self, **kwargs: object) -> None:
+            calls.append(kwargs)
+
+        def _uninstrument(self, **kwargs: object) -> None:
+            pass
+
+    caplog.set_level(logging.DEBUG, logger="posthog.otel")
+    instrumentor = _Missing()
+    instrumentor.instrument(skip_dep_check=True)  # how opentelemetry-instrument calls it
+    assert not instrumentor.is_instrumented_by_opentelemetry and calls == []
+    ours = [r for r in caplog.records if r.name.startswith("posthog")]
+    assert [r.levelno for r in ours] == [logging.DEBUG]
+    assert "no-such-library-for-posthog-otel" in ours[0].getMessage()
+    assert ours[0].exc_info is None

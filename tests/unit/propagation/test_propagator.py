@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.wsgi import wsgi_getter
 from opentelemetry.propagate import get_global_textmap, set_global_textmap
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import posthog_otel as ph
@@ -32,6 +33,12 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def scope_context(**tags: Any) -> Context:
+    """A context with identity and tags, bound for ``billing`` (an internal target)."""
+    return with_destination("http://billing/", bare_scope_context(**tags))
+
+
+def bare_scope_context(**tags: Any) -> Context:
+    """The same state, without a destination (unknown: nothing PostHog goes out)."""
     scope = ph.Scope(fresh=True)
     scope.set_distinct_id("user-1")
     scope.set_session_id("session-1")
@@ -178,7 +185,7 @@ def test_non_ascii_identity_goes_in_baggage_only() -> None:
     ctx = context_with_scope(ph.Scope(fresh=True), Context())
     ph.current_scope(ctx).set_distinct_id("ユーザー")  # type: ignore[union-attr]
     carrier: dict[str, str] = {}
-    PosthogPropagator().inject(carrier, ctx)
+    PosthogPropagator().inject(carrier, with_destination("internal", ctx))
     assert "X-POSTHOG-DISTINCT-ID" not in carrier  # HTTP header values are ASCII
     assert resolved(PosthogPropagator().extract(carrier, Context())).distinct_id == "ユーザー"
 
@@ -241,23 +248,36 @@ def test_default_targets_are_internal_only(url: str, allowed: bool) -> None:
     assert ("baggage" in carrier) is allowed
 
 
-def test_unknown_destination_injects() -> None:
-    ctx = scope_context()
+def test_unknown_destination_gets_nothing() -> None:
+    ctx = bare_scope_context()
     assert destination_of(ctx) is None
-    carrier: dict[str, str] = {}
+    carrier: dict[str, str] = {"baggage": "other=1,posthog.distinct_id=stale"}
     PosthogPropagator().inject(carrier, ctx)
-    assert carrier["X-POSTHOG-DISTINCT-ID"] == "user-1"
+    assert carrier == {"baggage": "other=1"}
+    assert not PosthogPropagator().allows(ctx)
+
+
+@pytest.mark.parametrize("targets", [["internal"], ["*.mycorp.com"], ["10.0.0.0/8"]])
+def test_the_internal_destination_always_gets_the_state(targets: list[str]) -> None:
+    propagator = PosthogPropagator(propagation_targets=targets)
+    for spelling in ("internal", "INTERNAL", " Internal "):
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, with_destination(spelling, bare_scope_context()))
+        assert carrier["X-POSTHOG-DISTINCT-ID"] == "user-1"
+    carrier = {}  # a host that happens to be called "internal" is an ordinary host
+    propagator.inject(carrier, with_destination("http://internal/", bare_scope_context()))
+    assert ("X-POSTHOG-DISTINCT-ID" in carrier) is (targets == ["internal"])
 
 
 def test_destination_read_from_the_current_http_client_span() -> None:
     tracer = TracerProvider().get_tracer("test")
     propagator = PosthogPropagator()
-    token = otel_context.attach(scope_context())
+    token = otel_context.attach(bare_scope_context())
     cases = [
         ({"http.method": "GET", "http.url": "https://api.stripe.com/v1"}, False),
         ({"http.request.method": "GET", "url.full": "http://billing:8000/"}, True),
         ({"http.request.method": "GET", "server.address": "api.github.com"}, False),
-        ({"db.system": "postgresql", "server.address": "db.example.com"}, True),  # not HTTP
+        ({"db.system": "postgresql", "server.address": "db.example.com"}, False),  # unknown
     ]
     try:
         for attributes, allowed in cases:
@@ -270,7 +290,14 @@ def test_destination_read_from_the_current_http_client_span() -> None:
         with tracer.start_as_current_span("server", kind=trace.SpanKind.SERVER):
             carrier = {}
             propagator.inject(carrier)
-            assert "X-POSTHOG-DISTINCT-ID" in carrier
+            assert "X-POSTHOG-DISTINCT-ID" not in carrier  # no client span: unknown
+        unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+        with unsampled.start_as_current_span(
+            "call", kind=trace.SpanKind.CLIENT, attributes={"url.full": "http://billing/"}
+        ):
+            carrier = {}
+            propagator.inject(carrier)
+            assert "X-POSTHOG-DISTINCT-ID" not in carrier  # a non-recording span: unknown
     finally:
         otel_context.detach(token)
 
@@ -360,7 +387,7 @@ def test_stock_sender_with_set_baggage_is_read_by_us() -> None:
 def test_set_baggage_alone_is_injected_in_our_encoding() -> None:
     ctx = baggage.set_baggage("posthog.distinct_id", "bag user", Context())
     carrier: dict[str, str] = {}
-    PosthogPropagator().inject(carrier, ctx)
+    PosthogPropagator().inject(carrier, with_destination("http://billing/", ctx))
     assert carrier == {
         "baggage": "posthog.distinct_id=bag%20user",
         "X-POSTHOG-DISTINCT-ID": "bag user",
@@ -501,7 +528,9 @@ def test_inject_helper_with_and_without_url(composite: CompositePropagator) -> N
     with tracer.start_as_current_span("job"), ph.new_context():
         ph.identify_context("u1")
         ph.tag("plan", "pro")
-        headers = ph.inject()
+        unknown = ph.inject()  # no destination: trace context only
+        assert set(unknown) == {"traceparent"}
+        headers = ph.inject(url="internal")  # a queue of our own
         assert headers["X-POSTHOG-DISTINCT-ID"] == "u1"
         assert "traceparent" in headers
         assert "posthog.tag.plan=pro" in headers["baggage"]
@@ -559,3 +588,50 @@ def test_extract_helper_captures_a_leaving_exception_once(capture_server: Any) -
     events = capture_server.named("$exception")
     assert len(events) == 1
     assert events[0]["distinct_id"] == "u-err"
+
+
+RESERVED_BAGGAGE = ",".join(
+    [
+        "posthog.distinct_id=caller",
+        "posthog.tag.%24set=%7B%22is_admin%22%3Atrue%7D",
+        "posthog.tag.%24groups=%7B%22company%22%3A%22evil%22%7D",
+        "posthog.tag.%24session_id=forged",
+        "posthog.tag.%24process_person_profile=true",
+        "posthog.tag.%24trace_id=abc",
+        "posthog.tag.plan=pro",
+    ]
+)
+
+
+def test_inbound_dollar_tags_are_dropped_and_counted() -> None:
+    before = bg.stats()["inbound_reserved"]
+    scope = ph.current_scope(PosthogPropagator().extract({"baggage": RESERVED_BAGGAGE}))
+    assert scope is not None
+    assert scope.resolve().tags == {"plan": "pro"}
+    assert scope.resolve().distinct_id == "caller"
+    assert bg.stats()["inbound_reserved"] - before == 5
+
+
+def test_reserved_tags_allowed_by_exact_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    propagator = PosthogPropagator(allow_reserved_tags=["$groups"])
+    scope = ph.current_scope(propagator.extract({"baggage": RESERVED_BAGGAGE}))
+    assert scope is not None
+    assert scope.resolve().tags == {"plan": "pro", "$groups": {"company": "evil"}}
+    monkeypatch.setenv("POSTHOG_OTEL_ALLOW_RESERVED_TAGS", "$trace_id, $set")
+    scope = ph.current_scope(PosthogPropagator().extract({"baggage": RESERVED_BAGGAGE}))
+    assert scope is not None
+    assert set(scope.resolve().tags) == {"plan", "$trace_id", "$set"}
+    with pytest.raises(ValueError, match=r"allow_reserved_tags.*\$"):
+        PosthogPropagator(allow_reserved_tags=["groups"])
+
+
+def test_invalid_reserved_tags_variable_is_logged_and_strict(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("POSTHOG_OTEL_ALLOW_RESERVED_TAGS", "set")
+    monkeypatch.setenv("POSTHOG_OTEL_TRUST_INBOUND", "headers")
+    with caplog.at_level(logging.ERROR, logger="posthog_otel"):
+        propagator = PosthogPropagator()
+    assert "POSTHOG_OTEL_ALLOW_RESERVED_TAGS" in caplog.text
+    assert propagator.settings.allow_reserved_tags == frozenset()
+    assert propagator.trust_inbound == "headers"  # the valid variable is kept

@@ -1,6 +1,7 @@
 """Replay request bodies recorded from real SDKs (tests/corpus/, made by
-tests/integration/test_peer_clients.py with POSTHOG_OTEL_RECORD_CORPUS=1) into the sink and
-the bridge, without Node.js: what those SDKs really send keeps working."""
+tests/integration/test_peer_clients.py and tests/integration/test_posthog_js_browser.py with
+POSTHOG_OTEL_RECORD_CORPUS=1) into the sink and the bridge, without Node.js or a browser: what
+those SDKs really send keeps working."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def _replay(sink: SinkServer, entry: dict[str, Any]) -> int:
 def test_the_corpus_covers_every_peer() -> None:
     sdks = {_load(path)["sdk"] for path in ENTRIES}
     assert {"node-otel-protobuf", "node-otel-json", "posthog-node-v0", "posthog-node-v1"} <= sdks
-    assert "posthog-python" in sdks
+    assert {"posthog-python", "posthog-js"} <= sdks
     assert any(_load(p)["headers"].get("transfer-encoding") == "chunked" for p in ENTRIES)
 
 
@@ -67,6 +68,15 @@ def test_replayed_into_the_sink(posthog_sink: SinkServer, path: Path) -> None:
     elif entry["path"].startswith("/i/v1/logs"):
         [row] = rows
         assert row["properties"]["body"] == "card declined"
+    elif sdk == "posthog-js":  # gzip sent as text/plain, no compression= in the query
+        assert entry["headers"]["content-type"] == "text/plain"
+        assert entry["body"][:2] == b"\x1f\x8b" and "compression=" not in entry["path"]
+        [row] = rows
+        assert row["event"] in {"$pageview", "$identify", "cart_viewed"}
+        assert row["session_id"] and row["session_id"] == row["properties"]["$session_id"]
+        assert row["properties"]["$window_id"] and row["properties"]["$lib"] == "web"
+        if row["event"] != "$pageview":
+            assert row["distinct_id"] == "browser-user-1"
     elif sdk.startswith("posthog-node"):
         [row] = rows
         assert (row["event"], row["distinct_id"], row["session_id"]) == (

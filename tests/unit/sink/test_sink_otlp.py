@@ -280,3 +280,19 @@ def test_real_otlp_protobuf_logs_and_bad_protobuf(posthog_sink: SinkServer) -> N
     assert broken.status_code == 400
     assert broken.headers["Content-Type"] == "application/x-protobuf"
     assert broken.content[:1] == b"\x08"  # google.rpc.Status: field 1 (code) first
+
+
+def test_exception_stack_text_is_parsed_once_at_ingest(posthog_sink: SinkServer) -> None:
+    response = requests.post(
+        posthog_sink.url + "/i/v1/traces",
+        data=json.dumps(_spans(_span())),
+        headers=BEARER,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    (span,) = posthog_sink.events(kind="otlp_span", trace_id=TRACE.upper())
+    (stored,) = span["properties"]["events"][0]["exception_list"]  # stored with the row
+    assert stored["type"] == "ValueError" and stored["value"] == "bad total"
+    assert stored["stacktrace"]["frames"], stored
+    page = requests.get(f"{posthog_sink.url}/events/{span['id']}", timeout=10).text
+    assert "total = compute(cart)" in page
