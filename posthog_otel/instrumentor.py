@@ -8,7 +8,8 @@ It configures the default client, adds :class:`~posthog_otel.spans.processor.Pos
 the given or global SDK ``TracerProvider`` (creating one when only the no-op provider exists),
 adds :class:`~posthog_otel.propagation.propagator.PosthogPropagator` to the global propagator without
 removing the configured ones, hooks ``Span.record_exception`` for live exception capture, and
-enables every ``posthog_*`` instrumentor (``instrumentors/``) whose library is importable.
+enables every ``posthog_*`` instrumentor (``instrumentors/``) whose library is installed. It
+imports none of those libraries: each is patched when the app imports it.
 ``uninstrument()`` undoes all of it. It never raises: a failure is logged and the app runs
 uninstrumented.
 
