@@ -34,17 +34,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+import requests
 from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
 from ..context import runtime
 from ..version import __version__
 from . import encoding as _json
-
-if TYPE_CHECKING:  # requests loads on the first send: an app pays for it only when it sends
-    import requests
+from .deadline import DeadlineSession, Watch
 
 __all__ = ["BatchSender", "SenderCounts", "ShutdownSignal", "retry_after_seconds"]
 
@@ -96,14 +95,10 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 def _unanswered(message: str) -> Exception:
     """The error of a post whose body was sent but whose answer did not come (or could not
     be read): a ``ReadTimeout``, as ``requests`` reports a late answer."""
-    import requests
-
     return requests.exceptions.ReadTimeout(message)
 
 
 def _was_sent(error: Exception) -> bool:
-    import requests
-
     return isinstance(error, requests.exceptions.ReadTimeout)
 
 
@@ -291,10 +286,6 @@ class BatchSender:
         def ends_at() -> float:  # a shutdown that starts meanwhile brings the end forward
             current = shutdown.deadline
             return post_deadline if current is None else min(post_deadline, current)
-
-        import requests
-
-        from .deadline import DeadlineSession, Watch
 
         headers = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
         if self._settings.gzip:
