@@ -1,0 +1,268 @@
+"""GenAI spans to PostHog LLM analytics events: pure functions over a span's name, attributes
+and span events.
+
+Used by :class:`~posthog_otel.spans.mapping.SpanMapper`, so the span processor, the exporter
+and the OTLP bridge all turn the same span into the same event.
+
+Usage::
+
+    if is_ai_span(attributes):
+        name = ai_event_name(attributes, has_ai_parent=parent_id is not None)
+        props = ai_properties(AiSpan(...), AiOptions(privacy_mode=False))
+
+Rules:
+
+* A span is an AI span when it carries ``gen_ai.operation.name``, ``gen_ai.provider.name``,
+  ``gen_ai.system``, OpenLLMetry's ``llm.request.type`` or ``posthog.ai.event``.
+* Event: ``posthog.ai.event`` when set; else ``chat``/``text_completion``/``generate_content``
+  -> ``$ai_generation``; ``embeddings`` -> ``$ai_embedding``; ``invoke_agent``,
+  ``create_agent`` and workflow steps with no AI parent -> ``$ai_trace``; everything else
+  (tools, nested agents) -> ``$ai_span``.
+* Sources, first found wins: ``posthog.ai.<name>`` attributes (become ``$ai_<name>`` as
+  given), then the GenAI semantic conventions' JSON attributes (``gen_ai.input.messages``,
+  ``gen_ai.output.messages``, ``gen_ai.system_instructions``, ``gen_ai.tool.definitions``),
+  then the older indexed attributes (``gen_ai.prompt.N.*``, ``gen_ai.completion.N.*``,
+  ``llm.request.functions.N.*``), then span events (``gen_ai.user.message``,
+  ``gen_ai.choice``...). Messages take PostHog's OpenAI-like shape: input
+  ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output
+  ``{"role", "content": [{"type": "text", "text"}, {"type": "function", "id", "function"}]}``.
+* Content the instrumentation did not record is never invented. Privacy mode drops
+  ``$ai_input``, ``$ai_output_choices``, ``$ai_input_state``, ``$ai_output_state`` and tool
+  arguments/results. A content property over ``max_content_bytes`` (UTF-8 JSON) is replaced by
+  its JSON text cut to that size plus :data:`TRUNCATED_MARKER`; the event is never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .genai_content import content_properties, first, json_value, number, tool_state
+
+__all__ = [
+    "AI_PARENT_ATTRIBUTE",
+    "CONTENT_PROPERTIES",
+    "TRUNCATED_MARKER",
+    "AiOptions",
+    "AiSpan",
+    "ai_event_name",
+    "ai_properties",
+    "is_ai_span",
+]
+
+AI_PREFIX = "posthog.ai."
+AI_EVENT_ATTRIBUTE = "posthog.ai.event"
+AI_PARENT_ATTRIBUTE = "posthog.ai.parent_id"
+"""The span id (16 hex digits) of the nearest AI ancestor, stamped by the span processor."""
+TRUNCATED_MARKER = "... [truncated by posthog-otel]"
+CONTENT_PROPERTIES = (
+    "$ai_input",
+    "$ai_output_choices",
+    "$ai_input_state",
+    "$ai_output_state",
+    "$ai_tools",
+)
+_PRIVATE_PROPERTIES = frozenset(CONTENT_PROPERTIES) - {"$ai_tools"}
+
+_MARKERS = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "llm.request.type",
+        AI_EVENT_ATTRIBUTE,
+    }
+)
+_GENERATION_OPS = frozenset(
+    {"chat", "text_completion", "generate_content", "completion", "completions", "responses"}
+)
+_EMBEDDING_OPS = frozenset({"embeddings", "embedding"})
+_TRACE_OPS = frozenset({"invoke_agent", "create_agent", "workflow", "invoke_workflow"})
+
+# (property, attribute names in precedence order)
+_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("$ai_input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
+    ("$ai_output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
+)
+_OPTIONAL_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "$ai_cache_read_input_tokens",
+        ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
+    ),
+    (
+        "$ai_cache_creation_input_tokens",
+        ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"),
+    ),
+    ("$ai_reasoning_tokens", ("gen_ai.usage.reasoning_tokens",)),
+)
+# model parameter name -> attribute names
+_PARAMETERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("temperature", ("gen_ai.request.temperature", "llm.request.temperature")),
+    ("max_tokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens")),
+    ("top_p", ("gen_ai.request.top_p", "llm.top_p")),
+    ("frequency_penalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty")),
+    ("presence_penalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty")),
+    ("n", ("gen_ai.request.choice.count",)),
+    ("stop", ("gen_ai.request.stop_sequences",)),
+    ("stream", ("gen_ai.request.stream", "llm.is_streaming")),
+)
+_PROMOTED_PARAMETERS = {
+    "temperature": "$ai_temperature",
+    "max_tokens": "$ai_max_tokens",
+    "stream": "$ai_stream",
+}
+
+
+@dataclass(frozen=True)
+class AiOptions:
+    """Whether AI spans become AI events, and what of their content is kept."""
+
+    enabled: bool = True
+    privacy_mode: bool = False
+    max_content_bytes: int = 256 * 1024
+
+
+class AiSpan(NamedTuple):
+    """What :func:`ai_properties` reads from a span (any span model: SDK, OTLP-decoded)."""
+
+    name: str
+    attributes: Mapping[str, Any]
+    events: Sequence[Any]  # objects with .name and .attributes
+    trace_id: int
+    span_id: int
+    parent_id: str | None  # the nearest AI ancestor's span id (hex), when known
+    start_ns: int | None
+    end_ns: int | None
+    is_error: bool
+    error_message: str | None
+
+
+def is_ai_span(attributes: Mapping[str, Any]) -> bool:
+    """Does a span with these attributes describe a GenAI operation?"""
+    return not _MARKERS.isdisjoint(attributes)
+
+
+def _operation(attributes: Mapping[str, Any]) -> str:
+    op = attributes.get("gen_ai.operation.name") or attributes.get("llm.request.type")
+    return str(op).lower() if op else ""
+
+
+def ai_event_name(attributes: Mapping[str, Any], has_ai_parent: bool) -> str:
+    """``$ai_generation``, ``$ai_embedding``, ``$ai_trace`` or ``$ai_span`` (see the rules)."""
+    explicit = attributes.get(AI_EVENT_ATTRIBUTE)
+    if explicit:
+        return str(explicit)
+    op = _operation(attributes)
+    if op in _GENERATION_OPS:
+        return "$ai_generation"
+    if op in _EMBEDDING_OPS:
+        return "$ai_embedding"
+    if op in _TRACE_OPS and not has_ai_parent:
+        return "$ai_trace"
+    if not op and not has_ai_parent and "gen_ai.request.model" in attributes:
+        return "$ai_generation"  # a provider span without an operation name: a model call
+    return "$ai_span"
+
+
+def _cap(value: Any, limit: int) -> tuple[Any, bool]:
+    """``value``, or its JSON text cut to ``limit`` UTF-8 bytes plus the marker."""
+    if isinstance(value, str) and len(value) * 4 <= limit:
+        return value, False
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    )
+    if len(text) * 4 <= limit:
+        return value, False
+    encoded = text.encode("utf-8", "replace")
+    if len(encoded) <= limit:
+        return value, False
+    cut = encoded[: max(limit - len(TRUNCATED_MARKER), 0)].decode("utf-8", "ignore")
+    return cut + TRUNCATED_MARKER, True
+
+
+def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str, Any]:
+    """The ``$ai_*`` properties of one AI span's event (identity and tags are the caller's)."""
+    attributes = span.attributes
+    props: dict[str, Any] = {"$ai_trace_id": format(span.trace_id, "032x")}
+    span_id = format(span.span_id, "016x")
+    if event_name == "$ai_trace":
+        props["$ai_span_id"] = span_id
+    else:
+        props["$ai_span_id"] = span_id
+        if event_name == "$ai_generation":
+            props["$ai_generation_id"] = span_id
+        if span.parent_id:
+            props["$ai_parent_id"] = span.parent_id
+    props["$ai_span_name"] = span.name
+    model = first(attributes, ("gen_ai.request.model", "gen_ai.response.model"))
+    if model is not None:
+        props["$ai_model"] = model
+    provider = first(attributes, ("gen_ai.provider.name", "gen_ai.system"))
+    if provider is not None:
+        props["$ai_provider"] = str(provider).lower()
+    op = _operation(attributes)
+    if op:
+        props["$ai_operation"] = op
+    for prop, names in _TOKENS:
+        count = number(first(attributes, names))
+        if count is not None:
+            props[prop] = count
+    for prop, names in _OPTIONAL_TOKENS:
+        count = number(first(attributes, names))
+        if count:
+            props[prop] = count
+    parameters: dict[str, Any] = {}
+    for parameter, names in _PARAMETERS:
+        value = first(attributes, names)
+        if value is not None:
+            parameters[parameter] = list(value) if isinstance(value, tuple) else value
+            promoted = _PROMOTED_PARAMETERS.get(parameter)
+            if promoted is not None:
+                props[promoted] = parameters[parameter]
+    if parameters:
+        props["$ai_model_parameters"] = parameters
+    reasons = attributes.get("gen_ai.response.finish_reasons")
+    if isinstance(reasons, tuple | list) and reasons:
+        props["$ai_stop_reason"] = reasons[0]
+    elif isinstance(reasons, str) and reasons:
+        props["$ai_stop_reason"] = reasons
+    if attributes.get("gen_ai.response.id") is not None:
+        props["$ai_response_id"] = attributes["gen_ai.response.id"]
+    conversation = attributes.get("gen_ai.conversation.id")
+    if conversation is not None:
+        props["$ai_session_id"] = conversation
+    for key in ("gen_ai.agent.name", "gen_ai.tool.name"):
+        if attributes.get(key) is not None:
+            props["$ai_" + key[len("gen_ai.") :].replace(".", "_")] = attributes[key]
+    if span.start_ns is not None and span.end_ns is not None:
+        props["$ai_latency"] = (span.end_ns - span.start_ns) / 1e9
+    error_type = attributes.get("error.type")
+    if span.is_error or error_type is not None:
+        props["$ai_is_error"] = True
+        props["$ai_error"] = span.error_message or str(error_type or "error")
+    content = content_properties(attributes, span.events)
+    if event_name in ("$ai_span", "$ai_trace"):
+        if "$ai_input" in content:
+            content["$ai_input_state"] = content.pop("$ai_input")
+        if "$ai_output_choices" in content:
+            content["$ai_output_state"] = content.pop("$ai_output_choices")
+        content.update(tool_state(attributes))
+    props.update(content)
+    for key, value in attributes.items():  # PostHog-native attributes win
+        if key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
+            props["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
+    if options.privacy_mode:
+        for key in _PRIVATE_PROPERTIES:
+            props.pop(key, None)
+    truncated = False
+    for key in CONTENT_PROPERTIES:
+        if key in props:
+            props[key], cut = _cap(props[key], options.max_content_bytes)
+            truncated = truncated or cut
+    if truncated:
+        props["$ai_content_truncated"] = True
+    return props
