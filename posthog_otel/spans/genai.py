@@ -39,7 +39,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .genai_content import content_properties, first, json_value, number, tool_state
+from .genai_content import (
+    content_properties,
+    embedding_input,
+    first,
+    json_value,
+    number,
+    tool_state,
+)
 
 __all__ = [
     "AI_PARENT_ATTRIBUTE",
@@ -106,7 +113,7 @@ _PARAMETERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("presence_penalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty")),
     ("n", ("gen_ai.request.choice.count",)),
     ("stop", ("gen_ai.request.stop_sequences",)),
-    ("stream", ("gen_ai.request.stream", "llm.is_streaming")),
+    ("stream", ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming")),
 )
 _PROMOTED_PARAMETERS = {
     "temperature": "$ai_temperature",
@@ -226,12 +233,17 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     if parameters:
         props["$ai_model_parameters"] = parameters
     reasons = attributes.get("gen_ai.response.finish_reasons")
-    if isinstance(reasons, tuple | list) and reasons:
-        props["$ai_stop_reason"] = reasons[0]
-    elif isinstance(reasons, str) and reasons:
-        props["$ai_stop_reason"] = reasons
+    reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
+    if isinstance(reason, str) and reason:
+        # the conventions' "tool_call" is OpenAI's "tool_calls", the name PostHog shows
+        if reason == "tool_call" and props.get("$ai_provider") == "openai":
+            reason = "tool_calls"
+        props["$ai_stop_reason"] = reason
     if attributes.get("gen_ai.response.id") is not None:
         props["$ai_response_id"] = attributes["gen_ai.response.id"]
+    base_url = first(attributes, ("gen_ai.openai.api_base", "gen_ai.request.base_url"))
+    if base_url is not None:
+        props["$ai_base_url"] = base_url
     conversation = attributes.get("gen_ai.conversation.id")
     if conversation is not None:
         props["$ai_session_id"] = conversation
@@ -245,6 +257,8 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
         props["$ai_is_error"] = True
         props["$ai_error"] = span.error_message or str(error_type or "error")
     content = content_properties(attributes, span.events)
+    if event_name == "$ai_embedding" and "$ai_input" in content:
+        content["$ai_input"] = embedding_input(content["$ai_input"])
     if event_name in ("$ai_span", "$ai_trace"):
         if "$ai_input" in content:
             content["$ai_input_state"] = content.pop("$ai_input")

@@ -22,7 +22,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["content_properties", "first", "json_value", "number", "tool_state"]
+__all__ = [
+    "content_properties",
+    "embedding_input",
+    "first",
+    "json_value",
+    "number",
+    "tool_state",
+]
 
 _INPUT_EVENT_ROLES = {
     "gen_ai.system.message": "system",
@@ -336,3 +343,18 @@ def tool_state(attributes: Mapping[str, Any]) -> dict[str, Any]:
     if result is not None:
         found["$ai_output_state"] = json_value(result)
     return found
+
+
+def embedding_input(value: Any) -> Any:
+    """What was embedded, as the caller gave it: user messages that hold only text become
+    that text (one message) or a list of texts; anything else is kept as it is."""
+    if not isinstance(value, list) or not value:
+        return value
+    texts = []
+    for message in value:
+        if not (isinstance(message, Mapping) and message.get("role") == "user"):
+            return value
+        if set(message) - {"role", "content"} or not isinstance(message.get("content"), str):
+            return value
+        texts.append(message["content"])
+    return texts[0] if len(texts) == 1 else texts
