@@ -42,7 +42,6 @@ from typing import Any, NamedTuple
 from .genai_content import (
     content_properties,
     embedding_input,
-    first,
     json_value,
     number,
     tool_state,
@@ -88,12 +87,12 @@ _GENERATION_OPS = frozenset(
 _EMBEDDING_OPS = frozenset({"embeddings", "embedding"})
 _TRACE_OPS = frozenset({"invoke_agent", "create_agent", "workflow", "invoke_workflow"})
 
-# (property, attribute names in precedence order)
-_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
+# Scalar sources: property (or "param:<model parameter>") <- attribute names, first wins.
+_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("$ai_model", ("gen_ai.request.model", "gen_ai.response.model")),
+    ("$ai_provider", ("gen_ai.provider.name", "gen_ai.system")),
     ("$ai_input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
     ("$ai_output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
-)
-_OPTIONAL_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "$ai_cache_read_input_tokens",
         ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
@@ -103,23 +102,40 @@ _OPTIONAL_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"),
     ),
     ("$ai_reasoning_tokens", ("gen_ai.usage.reasoning_tokens",)),
+    ("$ai_stop_reason", ("gen_ai.response.finish_reasons",)),
+    ("$ai_response_id", ("gen_ai.response.id",)),
+    ("$ai_base_url", ("gen_ai.openai.api_base", "gen_ai.request.base_url")),
+    ("$ai_session_id", ("gen_ai.conversation.id",)),
+    ("$ai_agent_name", ("gen_ai.agent.name",)),
+    ("$ai_tool_name", ("gen_ai.tool.name",)),
+    ("error.type", ("error.type",)),
+    ("param:temperature", ("gen_ai.request.temperature", "llm.request.temperature")),
+    ("param:max_tokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens")),
+    ("param:top_p", ("gen_ai.request.top_p", "llm.top_p")),
+    ("param:frequency_penalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty")),
+    ("param:presence_penalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty")),
+    ("param:n", ("gen_ai.request.choice.count",)),
+    ("param:stop", ("gen_ai.request.stop_sequences",)),
+    ("param:stream", ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming")),
 )
-# model parameter name -> attribute names
-_PARAMETERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("temperature", ("gen_ai.request.temperature", "llm.request.temperature")),
-    ("max_tokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens")),
-    ("top_p", ("gen_ai.request.top_p", "llm.top_p")),
-    ("frequency_penalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty")),
-    ("presence_penalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty")),
-    ("n", ("gen_ai.request.choice.count",)),
-    ("stop", ("gen_ai.request.stop_sequences",)),
-    ("stream", ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming")),
+# attribute name -> (target, rank): one pass over a span's attributes finds every source
+_BY_ATTRIBUTE = {
+    name: (target, rank) for target, names in _SOURCES for rank, name in enumerate(names)
+}
+_COUNTS = ("$ai_input_tokens", "$ai_output_tokens")
+_OPTIONAL_COUNTS = (
+    "$ai_cache_read_input_tokens",
+    "$ai_cache_creation_input_tokens",
+    "$ai_reasoning_tokens",
 )
 _PROMOTED_PARAMETERS = {
     "temperature": "$ai_temperature",
     "max_tokens": "$ai_max_tokens",
     "stream": "$ai_stream",
 }
+# content and size: strings this long (in characters, all sources together) cannot exceed
+# the cap once converted, so the exact JSON size is measured only above it
+_SIZE_FACTOR = 6
 
 
 @dataclass(frozen=True)
@@ -205,57 +221,30 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
         if span.parent_id:
             props["$ai_parent_id"] = span.parent_id
     props["$ai_span_name"] = span.name
-    model = first(attributes, ("gen_ai.request.model", "gen_ai.response.model"))
-    if model is not None:
-        props["$ai_model"] = model
-    provider = first(attributes, ("gen_ai.provider.name", "gen_ai.system"))
-    if provider is not None:
-        props["$ai_provider"] = str(provider).lower()
+    found: dict[str, tuple[int, Any]] = {}
+    overrides: dict[str, Any] = {}
+    text_size = 0
+    for key, value in attributes.items():
+        if type(value) is str:
+            text_size += len(value)
+        spec = _BY_ATTRIBUTE.get(key)
+        if spec is not None:
+            target, rank = spec
+            held = found.get(target)
+            if value is not None and (held is None or rank < held[0]):
+                found[target] = (rank, value)
+        elif key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
+            overrides["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
+    _scalars(props, {target: value for target, (_, value) in found.items()})
     op = _operation(attributes)
     if op:
         props["$ai_operation"] = op
-    for prop, names in _TOKENS:
-        count = number(first(attributes, names))
-        if count is not None:
-            props[prop] = count
-    for prop, names in _OPTIONAL_TOKENS:
-        count = number(first(attributes, names))
-        if count:
-            props[prop] = count
-    parameters: dict[str, Any] = {}
-    for parameter, names in _PARAMETERS:
-        value = first(attributes, names)
-        if value is not None:
-            parameters[parameter] = list(value) if isinstance(value, tuple) else value
-            promoted = _PROMOTED_PARAMETERS.get(parameter)
-            if promoted is not None:
-                props[promoted] = parameters[parameter]
-    if parameters:
-        props["$ai_model_parameters"] = parameters
-    reasons = attributes.get("gen_ai.response.finish_reasons")
-    reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
-    if isinstance(reason, str) and reason:
-        # the conventions' "tool_call" is OpenAI's "tool_calls", the name PostHog shows
-        if reason == "tool_call" and props.get("$ai_provider") == "openai":
-            reason = "tool_calls"
-        props["$ai_stop_reason"] = reason
-    if attributes.get("gen_ai.response.id") is not None:
-        props["$ai_response_id"] = attributes["gen_ai.response.id"]
-    base_url = first(attributes, ("gen_ai.openai.api_base", "gen_ai.request.base_url"))
-    if base_url is not None:
-        props["$ai_base_url"] = base_url
-    conversation = attributes.get("gen_ai.conversation.id")
-    if conversation is not None:
-        props["$ai_session_id"] = conversation
-    for key in ("gen_ai.agent.name", "gen_ai.tool.name"):
-        if attributes.get(key) is not None:
-            props["$ai_" + key[len("gen_ai.") :].replace(".", "_")] = attributes[key]
     if span.start_ns is not None and span.end_ns is not None:
         props["$ai_latency"] = (span.end_ns - span.start_ns) / 1e9
-    error_type = attributes.get("error.type")
+    error_type = found.get("error.type")
     if span.is_error or error_type is not None:
         props["$ai_is_error"] = True
-        props["$ai_error"] = span.error_message or str(error_type or "error")
+        props["$ai_error"] = span.error_message or str(error_type[1] if error_type else "error")
     content = content_properties(attributes, span.events)
     if event_name == "$ai_embedding" and "$ai_input" in content:
         content["$ai_input"] = embedding_input(content["$ai_input"])
@@ -266,17 +255,64 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
             content["$ai_output_state"] = content.pop("$ai_output_choices")
         content.update(tool_state(attributes))
     props.update(content)
-    for key, value in attributes.items():  # PostHog-native attributes win
-        if key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
-            props["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
+    props.update(overrides)  # PostHog-native attributes win
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:
             props.pop(key, None)
+    for event in span.events:
+        for value in (event.attributes or {}).values():
+            if type(value) is str:
+                text_size += len(value)
+    if text_size * _SIZE_FACTOR > options.max_content_bytes:
+        _cap_content(props, options.max_content_bytes)
+    return props
+
+
+def _scalars(props: dict[str, Any], values: Mapping[str, Any]) -> None:
+    """Model, provider, counts, parameters and the rest from their found sources."""
+    for key in ("$ai_model", "$ai_response_id", "$ai_base_url", "$ai_session_id"):
+        if key in values:
+            props[key] = values[key]
+    for key in ("$ai_agent_name", "$ai_tool_name"):
+        if key in values:
+            props[key] = values[key]
+    provider = values.get("$ai_provider")
+    if provider is not None:
+        props["$ai_provider"] = str(provider).lower()
+    for key in _COUNTS:
+        if key in values:
+            count = number(values[key])
+            if count is not None:
+                props[key] = count
+    for key in _OPTIONAL_COUNTS:
+        if key in values:
+            count = number(values[key])
+            if count:
+                props[key] = count
+    parameters: dict[str, Any] = {}
+    for target, value in values.items():
+        if target.startswith("param:"):
+            name = target[6:]
+            parameters[name] = list(value) if isinstance(value, tuple) else value
+            promoted = _PROMOTED_PARAMETERS.get(name)
+            if promoted is not None:
+                props[promoted] = parameters[name]
+    if parameters:
+        props["$ai_model_parameters"] = parameters
+    reasons = values.get("$ai_stop_reason")
+    reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
+    if isinstance(reason, str) and reason:
+        # the conventions' "tool_call" is OpenAI's "tool_calls", the name PostHog shows
+        if reason == "tool_call" and props.get("$ai_provider") == "openai":
+            reason = "tool_calls"
+        props["$ai_stop_reason"] = reason
+
+
+def _cap_content(props: dict[str, Any], limit: int) -> None:
     truncated = False
     for key in CONTENT_PROPERTIES:
         if key in props:
-            props[key], cut = _cap(props[key], options.max_content_bytes)
+            props[key], cut = _cap(props[key], limit)
             truncated = truncated or cut
     if truncated:
         props["$ai_content_truncated"] = True
-    return props

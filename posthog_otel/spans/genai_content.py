@@ -37,6 +37,24 @@ _INPUT_EVENT_ROLES = {
     "gen_ai.assistant.message": "assistant",
     "gen_ai.tool.message": "tool",
 }
+# an indexed list is read only when its item 0 has one of these (OpenLLMetry writes them)
+_FIRST_FIELDS = ("role", "content", "name", "finish_reason", "tool_calls.0.name")
+_INDEXED_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.request.functions.")
+_FIRST_KEYS = {
+    prefix: frozenset(prefix + "0." + field for field in _FIRST_FIELDS)
+    for prefix in _INDEXED_PREFIXES
+}
+# every attribute content may come from: a span with none of them (and no events) has none
+_CONTENT_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.embeddings.input",
+        "gen_ai.input",
+    }
+).union(*_FIRST_KEYS.values())
 _MAX_INDEXED = 1000  # indexed messages/tools read per span: bounds hostile input
 
 # -- reading attribute values -------------------------------------------------------------
@@ -200,6 +218,9 @@ def _tool_definition(tool: Any) -> Any:
 
 def _indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
     """``prefix.N.key`` attributes grouped by N, in order: ``[{key: value}, ...]``."""
+    first_keys = _FIRST_KEYS.get(prefix)
+    if first_keys is not None and first_keys.isdisjoint(attributes):
+        return []  # most spans: no indexed attributes, decided without a scan
     groups: dict[int, dict[str, Any]] = {}
     for key, value in attributes.items():
         if not key.startswith(prefix):
@@ -303,6 +324,8 @@ def content_properties(attributes: Mapping[str, Any], events: Sequence[Any]) -> 
     """``$ai_input``, ``$ai_output_choices`` and ``$ai_tools`` from the first source that has
     each (before ``posthog.ai.*`` overrides, applied by the caller)."""
     found: dict[str, Any] = {}
+    if not events and _CONTENT_KEYS.isdisjoint(attributes):
+        return found  # content not recorded (the instrumentations' default)
     inputs = _messages(attributes.get("gen_ai.input.messages"), _input_message)
     system = _system_message(json_value(attributes.get("gen_ai.system_instructions")))
     if system is not None:
