@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..client import Client
+from ..config import env_flag
 from ..errors import FrameOptions
 from ..otlp.decode import DecodedSpan, DecodeError, decode_logs, decode_traces
-from ..config import env_flag
 from ..spans.genai import AiOptions
 from ..spans.mapping import ExportFamily, MappingOptions, SpanEvent, SpanMapper
 from .logs import LogMapper
