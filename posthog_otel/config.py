@@ -172,7 +172,7 @@ class ClientSettings:
     is_server: bool = True
     log_captured_exceptions: bool = False
     # -- LLM analytics from GenAI spans (see posthog_otel.spans.genai) --------------------
-    capture_ai: bool = True
+    capture_ai_spans: bool = True  # not "capture_ai": that is the module function
     ai_privacy_mode: bool = False
     privacy_mode: bool = False  # posthog-python's name for ai_privacy_mode
     ai_max_content_bytes: int = 256 * 1024
@@ -236,7 +236,7 @@ class ClientSettings:
             if flag not in options:
                 options[flag] = env_flag(variable, env) or False
         for flag, variable in (
-            ("capture_ai", "POSTHOG_OTEL_CAPTURE_AI"),
+            ("capture_ai_spans", "POSTHOG_OTEL_CAPTURE_AI"),
             ("ai_privacy_mode", "POSTHOG_OTEL_AI_PRIVACY_MODE"),
         ):
             if options.get(flag) is None:
@@ -364,7 +364,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
             "log_captured_exceptions",
             "disable_geoip",
             "historical_migration",
-            "capture_ai",
+            "capture_ai_spans",
             "ai_privacy_mode",
             "privacy_mode",
         )

@@ -141,10 +141,10 @@ class PosthogSpanExporter(SpanExporter):
 
 
 def ai_options(client: Client) -> AiOptions:
-    """The client's LLM analytics settings (``capture_ai``, ``ai_privacy_mode``...)."""
+    """The client's LLM analytics settings (``capture_ai_spans``, ``ai_privacy_mode``...)."""
     settings = client.settings
     return AiOptions(
-        enabled=settings.capture_ai,
+        enabled=settings.capture_ai_spans,
         privacy_mode=settings.ai_privacy,
         max_content_bytes=settings.ai_max_content_bytes,
     )

@@ -359,7 +359,7 @@ def test_content_over_the_cap_is_cut_with_a_marker_and_the_event_kept() -> None:
 
 
 def test_capture_ai_off_by_option_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for options, env in (({"capture_ai": False}, None), ({}, "false")):
+    for options, env in (({"capture_ai_spans": False}, None), ({}, "false")):
         if env is not None:
             monkeypatch.setenv("POSTHOG_OTEL_CAPTURE_AI", env)
         client, events = memory_client(**options)
@@ -371,8 +371,8 @@ def test_capture_ai_off_by_option_or_environment(monkeypatch: pytest.MonkeyPatch
             provider.shutdown()
         assert events.named("$ai_generation") == []
     monkeypatch.setenv("POSTHOG_OTEL_CAPTURE_AI", "true")
-    client, _ = memory_client(capture_ai=False)
-    assert client.settings.capture_ai is False  # the argument wins over the environment
+    client, _ = memory_client(capture_ai_spans=False)
+    assert client.settings.capture_ai_spans is False  # the argument wins over the environment
 
 
 def test_posthog_ai_attributes_win(setup: tuple[TracerProvider, CapturedEvents]) -> None:
