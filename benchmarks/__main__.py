@@ -24,7 +24,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-MODULES = ("core", "propagation", "spans", "frameworks", "bridge", "scaling", "hostile", "genai")
+MODULES = (
+    "core",
+    "propagation",
+    "spans",
+    "frameworks",
+    "servers",
+    "startup",
+    "bridge",
+    "scaling",
+    "hostile",
+    "genai",
+)
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.md"
 

@@ -44,8 +44,13 @@ MEASURE_S = 6.0
 # --------------------------------------------------------------------------- traffic
 
 
-def encode_batches(count: int = 8) -> list[bytes]:
-    """``count`` different serialized requests of ``BATCH`` spans (fresh trace ids each)."""
+def encode_batches(count: int = 8, unique: bool = True) -> list[bytes]:
+    """``count`` different serialized requests of ``BATCH`` spans (fresh trace ids each).
+
+    ``unique`` (the default, as in real traffic): every trace has its own user, session, URL
+    and client address, and no attribute value repeats across spans. Without it, identity and
+    HTTP values are the same on every span and child values repeat (the old, flattering body).
+    """
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -78,6 +83,22 @@ def encode_batches(count: int = 8) -> list[bytes]:
         tracer = provider.get_tracer("bench")
         made = 0
         while made < BATCH:
+            if unique:
+                trace_no = round_ * BATCH + made
+                user = f"user-{trace_no * 7919 % 1_000_003}@example.com"
+                session = f"0190a1b2-c3d4-7e5f-8a9b-{trace_no:012x}"
+                identity = {
+                    "posthog.distinct_id": user,
+                    "posthogDistinctId": user,
+                    "posthog.session_id": session,
+                    "sessionId": session,
+                    "posthog.tag.plan": f"plan-{trace_no % 97}",
+                }
+                http_attributes = {
+                    **http_attributes,
+                    "url.path": f"/checkout/{trace_no}?ts={1_700_000_000_000 + trace_no}",
+                    "client.address": f"10.{trace_no % 250}.{trace_no // 250 % 250}.7",
+                }
             root_attributes: dict[str, Any] = {**identity, **http_attributes}
             for i in range(ATTRIBUTES - len(root_attributes)):
                 root_attributes[f"app.field_{i}"] = f"value-{round_}-{made}-{i}"
@@ -90,7 +111,13 @@ def encode_batches(count: int = 8) -> list[bytes]:
                         break
                     attributes: dict[str, Any] = dict(identity)
                     for i in range(ATTRIBUTES - len(attributes)):
-                        attributes[f"app.field_{i}"] = i * 1.5 if i % 3 == 0 else f"v{child}-{i}"
+                        if unique:
+                            value: Any = (
+                                (made * 31 + i) * 1.5 if i % 3 == 0 else f"v{round_}-{made}-{i}"
+                            )
+                        else:
+                            value = i * 1.5 if i % 3 == 0 else f"v{child}-{i}"
+                        attributes[f"app.field_{i}"] = value
                     kind = SpanKind.CLIENT if child % 2 else SpanKind.INTERNAL
                     with tracer.start_as_current_span(f"step {child}", kind=kind) as span:
                         span.set_attributes(attributes)
@@ -156,6 +183,67 @@ def _best_us_per_span(fn: Callable[[], object], rounds: int = 7, calls: int = 4)
             fn()
         best = min(best, (time.perf_counter() - started) / calls / BATCH * 1e6)
     return best
+
+
+# --------------------------------------------------------------------------- (d) decoder choice
+
+
+def _upb_read(body: bytes) -> int:
+    """What the bridge needs from each span, read through opentelemetry-proto's upb classes."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    def value_of(any_value: Any) -> Any:
+        kind = any_value.WhichOneof("value")
+        return getattr(any_value, kind) if kind else None
+
+    request = ExportTraceServiceRequest.FromString(body)
+    count = 0
+    for resource_spans in request.resource_spans:
+        resource = {kv.key: value_of(kv.value) for kv in resource_spans.resource.attributes}
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope.name
+            for span in scope_spans.spans:
+                row = (
+                    span.trace_id,
+                    span.span_id,
+                    span.parent_span_id,
+                    span.name,
+                    span.kind,
+                    span.start_time_unix_nano,
+                    span.end_time_unix_nano,
+                    span.status.code,
+                    span.status.message,
+                    {kv.key: value_of(kv.value) for kv in span.attributes},
+                    [(e.name, e.time_unix_nano) for e in span.events],
+                    resource,
+                    scope,
+                )
+                count += len(row)
+    return count
+
+
+def decoders() -> list[str]:
+    """Full decode of every span (``all`` mode): our wire reader vs upb, by body kind."""
+    from posthog_otel.otlp.decode import decode_traces
+    from posthog_otel.otlp.responses import PROTOBUF
+    from posthog_otel.spans.mapping import MappingOptions, SpanMapper
+
+    want = SpanMapper(MappingOptions(capture_spans="all")).may_yield
+    lines = []
+    for unique in (True, False):
+        bodies = encode_batches(2, unique=unique)
+        ours = statistics.median(
+            _best_us_per_span(lambda b=b: decode_traces(b, PROTOBUF, want)) for b in bodies
+        )
+        upb = statistics.median(_best_us_per_span(lambda b=b: _upb_read(b)) for b in bodies)
+        label = "unique values (realistic)" if unique else "repeating values"
+        lines.append(
+            f"(d) decode every span, {label}: our reader {ours:.1f} us/span, upb + field reads "
+            f"{upb:.1f} us/span, ours/upb {ours / upb:.2f}x"
+        )
+    return lines
 
 
 # --------------------------------------------------------------------------- bridge processes
@@ -332,7 +420,7 @@ def delivered(bodies: list[bytes]) -> dict[str, float]:
 
 
 def run() -> list[str]:
-    lines = profile()
+    lines = decoders() + profile()
     bodies = encode_batches()
     size = statistics.mean(len(body) for body in bodies)
     lines.append(

@@ -14,20 +14,37 @@ Switching PostHog off switches the whole family off: with ``posthog`` listed in
 the others, which have their own entry points) or ``POSTHOG_OTEL_DISABLED`` set, ``instrument()``
 does nothing.
 
+``instrument()`` never imports the library it instruments: :class:`ImportHooks` patches a module
+when the app imports it (at once if it already has), so an app pays only for what it uses.
+
     class PosthogRequestsInstrumentor(PosthogLibraryInstrumentor): ...
+
+    _hooks = ImportHooks("requests")
+    _hooks.start()                                   # in _instrument
+    _hooks.when_imported("requests.adapters", patch) # patch(module), now or on import
+    _hooks.stop()                                    # in _uninstrument: pending hooks do nothing
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
+import wrapt
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-__all__ = ["PosthogLibraryInstrumentor", "instrument_after_init", "posthog_disabled"]
+__all__ = [
+    "ImportHooks",
+    "PosthogLibraryInstrumentor",
+    "imported",
+    "instrument_after_init",
+    "posthog_disabled",
+]
 
 _logger = logging.getLogger("posthog.otel")
 
@@ -82,3 +99,46 @@ def instrument_after_init(
         return result
 
     return wrapper
+
+
+def imported(name: str) -> ModuleType | None:
+    """The module ``name`` if the app has imported it, else None (never imports it)."""
+    return sys.modules.get(name)
+
+
+class ImportHooks:
+    """An instrumentor's post-import hooks: each patches one module once the app imports it.
+
+    A hook runs at most once per ``start()``: ``stop()`` (and a later ``start()``) leaves the
+    hooks registered before it inert, since wrapt cannot take a hook back. A hook that fails
+    is logged; it never fails the app's import.
+    """
+
+    def __init__(self, library: str) -> None:
+        self.library = library
+        self.active = False
+        self._generation = 0
+
+    def start(self) -> None:
+        self._generation += 1
+        self.active = True
+
+    def stop(self) -> None:
+        self._generation += 1
+        self.active = False
+
+    def when_imported(self, module: str, patch: Callable[[ModuleType], object]) -> None:
+        """Run ``patch(module)`` now if ``module`` is imported, else right after its import."""
+        generation = self._generation
+
+        def hook(loaded: ModuleType) -> None:
+            if not self.active or self._generation != generation:
+                return
+            try:
+                patch(sys.modules.get(module) or loaded)
+            except Exception:
+                _logger.warning(
+                    "posthog-otel could not instrument %s", self.library, exc_info=True
+                )
+
+        wrapt.register_post_import_hook(hook, module)

@@ -104,13 +104,16 @@ class _LowerGetter:
 _GETTER = _LowerGetter()
 
 
-def _inbound_scope(headers: Mapping[str, str]) -> contexts.Scope | None:
-    """The PostHog state the request carries, read by the configured PosthogPropagator."""
+def _inbound_state(headers: Mapping[str, str]) -> tuple[Mapping[str, str], Mapping[str, Any]]:
+    """The PostHog state the request carries, read by the configured PosthogPropagator.
+
+    When contrib's middleware already extracted the same headers into the current Context,
+    its result is reused instead of parsing them again.
+    """
     from posthog_otel.propagation.propagator import default_propagator, find_posthog_propagator
 
     propagator = find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()
-    extracted = propagator.extract(headers, getter=_GETTER)  # type: ignore[arg-type]
-    return contexts.current_scope(extracted)
+    return propagator.inbound_state(headers, getter=_GETTER)  # type: ignore[arg-type]
 
 
 def client_ip(info: RequestInfo, trust_proxy_headers: bool) -> str | None:
@@ -200,13 +203,15 @@ def enter_request(
     request_context = RequestContext(scope)
     request_context.attach()
     try:
-        inbound = _inbound_scope(info.headers)
-        if inbound is not None:
-            state = inbound.resolve()
-            if state.ids:
-                scope.update_ids(state.ids)
-            if state.tags:
-                scope.update_tags(state.tags)
+        ids, inbound_tags = _inbound_state(info.headers)
+        if not (ids or inbound_tags):
+            # nothing came in: the request's scope keeps what it sees now
+            state = scope.resolve()
+            ids, inbound_tags = state.ids, state.tags
+        if ids:
+            scope.update_ids(ids)
+        if inbound_tags:
+            scope.update_tags(inbound_tags)
         tags = _request_tags(info, options)
         if identify is not None and scope.distinct_id is None:
             _identify(scope, tags, identify)

@@ -30,7 +30,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported
 from ._outbound import Outbound, find_wrapper, unwrap_ours
 
 __all__ = ["PosthogAiohttpClientInstrumentor"]
@@ -64,21 +64,25 @@ class PosthogAiohttpClientInstrumentor(PosthogLibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
-        try:
-            import aiohttp
-
-            request = aiohttp.ClientRequest
-            if not find_wrapper(request.__dict__.get("send"), _send):
-                wrapt.wrap_function_wrapper(request, "send", _send)
-            _outbound.active = True
-        except Exception:
-            _logger.warning("posthog-otel could not instrument aiohttp", exc_info=True)
+        _outbound.active = True
+        _hooks.start()
+        _hooks.when_imported("aiohttp", _wrap)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _outbound.active = False
+        _hooks.stop()
         try:
-            import aiohttp
-
-            unwrap_ours(aiohttp.ClientRequest, "send", _send)
+            module = imported("aiohttp")
+            if module is not None:
+                unwrap_ours(module.ClientRequest, "send", _send)
         except Exception:
             _logger.debug("posthog-otel could not uninstrument aiohttp", exc_info=True)
+
+
+_hooks = ImportHooks("aiohttp")
+
+
+def _wrap(module: Any) -> None:
+    owner = module.ClientRequest
+    if not find_wrapper(owner.__dict__.get("send"), _send):
+        wrapt.wrap_function_wrapper(owner, "send", _send)

@@ -22,7 +22,6 @@ whichever was added first, so the server span is current when identity is set an
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any, cast
@@ -32,7 +31,7 @@ import wrapt
 
 from posthog_otel.propagation.baggage import sanitize_header_value
 
-from ._base import PosthogLibraryInstrumentor, instrument_after_init
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported, instrument_after_init
 from ._lifespan import flush_off_loop
 from ._request import (
     RequestInfo,
@@ -145,10 +144,25 @@ def instrument_app(app: Any, **options: Any) -> Any:
 
 
 _APP_CLASSES = (("starlette.applications", "Starlette"), ("fastapi.applications", "FastAPI"))
+_hooks = ImportHooks("Starlette")
+
+
+def _wrap_init(name: str, options: dict[str, Any]) -> Callable[[Any], None]:
+    def wrap(module: Any) -> None:
+        cls = getattr(module, name)
+        if not isinstance(vars(cls).get("__init__"), wrapt.FunctionWrapper):
+            wrapt.wrap_function_wrapper(
+                cls, "__init__", instrument_after_init(instrument_app, options, "Starlette")
+            )
+
+    return wrap
 
 
 class PosthogStarletteInstrumentor(PosthogLibraryInstrumentor):
-    """Adds the middleware to every Starlette/FastAPI app created after ``instrument()``."""
+    """Adds the middleware to every Starlette/FastAPI app created after ``instrument()``.
+
+    Each class is wrapped when the app imports its module (FastAPI is optional).
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ["starlette >= 0.27"]
@@ -160,25 +174,15 @@ class PosthogStarletteInstrumentor(PosthogLibraryInstrumentor):
         except Exception:
             _logger.exception("posthog-otel could not instrument Starlette")
             return
+        _hooks.start()
         for module, name in _APP_CLASSES:
-            try:
-                importlib.import_module(module)
-                wrapt.wrap_function_wrapper(
-                    module,
-                    f"{name}.__init__",
-                    instrument_after_init(instrument_app, options, "Starlette"),
-                )
-            except ImportError:
-                continue  # FastAPI is optional
-            except Exception:
-                _logger.exception("posthog-otel could not instrument %s", name)
+            _hooks.when_imported(module, _wrap_init(name, options))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _hooks.stop()
         for module, name in _APP_CLASSES:
-            try:
-                cls = getattr(importlib.import_module(module), name)
-            except ImportError:
-                continue
-            init = vars(cls).get("__init__")
+            loaded = imported(module)
+            cls: Any = getattr(loaded, name, None) if loaded is not None else None
+            init = vars(cls).get("__init__") if cls is not None else None
             if isinstance(init, wrapt.FunctionWrapper):
                 cls.__init__ = init.__wrapped__

@@ -70,7 +70,7 @@ from typing import Any
 
 from posthog_otel.config import env_flag
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported
 from ._celery_headers import CONTEXT_TAGS_HEADER
 from ._celery_receivers import RECEIVERS, options
 
@@ -116,18 +116,6 @@ def _after_contrib_instrument(
     return result
 
 
-def _contrib_class() -> Any:
-    import importlib.util
-
-    try:
-        if importlib.util.find_spec(_CONTRIB_MODULE) is None:
-            return None
-        module = importlib.import_module(_CONTRIB_MODULE)
-    except Exception:
-        return None
-    return getattr(module, "CeleryInstrumentor", None)
-
-
 def _events_default() -> bool:
     try:
         return bool(env_flag("POSTHOG_OTEL_CELERY_EVENTS"))
@@ -143,40 +131,45 @@ class PosthogCeleryInstrumentor(PosthogLibraryInstrumentor):
         return ("celery >= 5.3",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        try:
-            celery = importlib.import_module("celery")
-            events = kwargs.get("capture_task_events")
-            options.capture_task_events = _events_default() if events is None else bool(events)
-            options.capture_exceptions = bool(kwargs.get("capture_exceptions", True))
-            options.task_filter = kwargs.get("task_filter")
-            options.client = kwargs.get("client")
-            options.celery_version = getattr(celery, "__version__", None)
-            options.active = True
-            _connect()
-            self._hook_contrib()
-        except Exception:
-            options.active = False
-            _logger.warning("posthog-otel could not instrument Celery", exc_info=True)
-
-    def _hook_contrib(self) -> None:
-        contrib = _contrib_class()
-        if contrib is None:
-            return
-        import wrapt
-
-        from ._outbound import find_wrapper
-
-        if not find_wrapper(contrib.__dict__.get("_instrument"), _after_contrib_instrument):
-            wrapt.wrap_function_wrapper(contrib, "_instrument", _after_contrib_instrument)
+        events = kwargs.get("capture_task_events")
+        options.capture_task_events = _events_default() if events is None else bool(events)
+        options.capture_exceptions = bool(kwargs.get("capture_exceptions", True))
+        options.task_filter = kwargs.get("task_filter")
+        options.client = kwargs.get("client")
+        options.active = True
+        _hooks.start()
+        _hooks.when_imported("celery", _connect_receivers)
+        _hooks.when_imported(_CONTRIB_MODULE, _hook_contrib)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         options.active = False
+        _hooks.stop()
         try:
-            _disconnect()
-            contrib = _contrib_class()
+            if imported("celery") is not None:
+                _disconnect()
+            contrib = imported(_CONTRIB_MODULE)
             if contrib is not None:
                 from ._outbound import unwrap_ours
 
-                unwrap_ours(contrib, "_instrument", _after_contrib_instrument)
+                unwrap_ours(contrib.CeleryInstrumentor, "_instrument", _after_contrib_instrument)
         except Exception:
             _logger.debug("posthog-otel could not uninstrument Celery", exc_info=True)
+
+
+_hooks = ImportHooks("Celery")
+
+
+def _connect_receivers(celery: Any) -> None:
+    options.celery_version = getattr(celery, "__version__", None)
+    _connect()
+
+
+def _hook_contrib(contrib_module: Any) -> None:
+    """Keep our receivers behind contrib's ``CeleryInstrumentor``'s, whenever it connects."""
+    import wrapt
+
+    from ._outbound import find_wrapper
+
+    contrib = contrib_module.CeleryInstrumentor
+    if not find_wrapper(contrib.__dict__.get("_instrument"), _after_contrib_instrument):
+        wrapt.wrap_function_wrapper(contrib, "_instrument", _after_contrib_instrument)

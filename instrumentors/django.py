@@ -44,7 +44,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported
 from ._django_exceptions import REQUEST_ATTR, Tracked, capture_in, connect_signal, is_client_error
 from ._django_request import (
     auser_identity,
@@ -231,18 +231,21 @@ class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
         return ("django >= 4.2",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        try:
-            import wrapt
+        _hooks.start()
+        _hooks.when_imported("django.core.handlers.base", self._wrap_load_middleware)
+        _hooks.when_imported("django.core.handlers.asgi", _answer_lifespan_in_module)
+        _hooks.when_imported("django.conf", self._insert_if_configured)
 
-            handler_class = django_module("django.core.handlers.base").BaseHandler
+    def _wrap_load_middleware(self, base: Any) -> None:
+        import wrapt
 
-            if not isinstance(vars(handler_class).get("load_middleware"), wrapt.FunctionWrapper):
-                wrapt.wrap_function_wrapper(handler_class, "load_middleware", self._load_middleware)
-            _answer_lifespan_in(django_module("django.core.handlers.asgi").ASGIHandler)
-            if django_module("django.conf").settings.configured:
-                self._insert()
-        except Exception:
-            _logger.exception("posthog-otel could not instrument Django")
+        handler_class = base.BaseHandler
+        if not isinstance(vars(handler_class).get("load_middleware"), wrapt.FunctionWrapper):
+            wrapt.wrap_function_wrapper(handler_class, "load_middleware", self._load_middleware)
+
+    def _insert_if_configured(self, conf: Any) -> None:
+        if conf.settings.configured:
+            self._insert()
 
     def _load_middleware(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -265,15 +268,17 @@ class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
             cls._inserted = True
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _hooks.stop()
         try:
             import wrapt
 
-            handler_class = django_module("django.core.handlers.base").BaseHandler
-
-            wrapper = vars(handler_class).get("load_middleware")
+            base: Any = imported("django.core.handlers.base")
+            wrapper = vars(base.BaseHandler).get("load_middleware") if base else None
             if isinstance(wrapper, wrapt.FunctionWrapper):
-                handler_class.load_middleware = wrapper.__wrapped__
-            _restore_asgi_call(django_module("django.core.handlers.asgi").ASGIHandler)
+                base.BaseHandler.load_middleware = wrapper.__wrapped__
+            asgi = imported("django.core.handlers.asgi")
+            if asgi is not None:
+                _restore_asgi_call(asgi.ASGIHandler)
             cls = type(self)
             if cls._inserted:
                 cls._inserted = False
@@ -283,3 +288,10 @@ class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
                     settings.MIDDLEWARE = [m for m in current if m != MIDDLEWARE_PATH]
         except Exception:
             _logger.exception("posthog-otel could not uninstrument Django")
+
+
+_hooks = ImportHooks("Django")
+
+
+def _answer_lifespan_in_module(asgi: Any) -> None:
+    _answer_lifespan_in(asgi.ASGIHandler)

@@ -36,7 +36,7 @@ from typing import Any, cast
 from posthog_otel import context as contexts
 from posthog_otel.context import runtime as _runtime
 
-from ._base import PosthogLibraryInstrumentor, instrument_after_init
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported, instrument_after_init
 from ._request import (
     RequestContext,
     RequestOptions,
@@ -238,24 +238,39 @@ class PosthogFlaskInstrumentor(PosthogLibraryInstrumentor):
             k: v for k, v in kwargs.items() if k not in ("tracer_provider", "meter_provider")
         }
         try:
-            import wrapt
-            from flask.app import Flask
-
             RequestOptions(**options)
-            if not isinstance(vars(Flask).get("__init__"), wrapt.FunctionWrapper):
-                wrapt.wrap_function_wrapper(
-                    Flask, "__init__", instrument_after_init(instrument_app, options, "Flask")
-                )
         except Exception:
             _logger.exception("posthog-otel could not instrument Flask")
+            return
+        _hooks.start()
+        _hooks.when_imported("flask.app", _wrap_init(options))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _hooks.stop()
         try:
             import wrapt
-            from flask.app import Flask
 
-            init = vars(Flask).get("__init__")
+            app_module = imported("flask.app")
+            if app_module is None:
+                return
+            init = vars(app_module.Flask).get("__init__")
             if isinstance(init, wrapt.FunctionWrapper):
-                Flask.__init__ = init.__wrapped__  # type: ignore[method-assign]
+                app_module.Flask.__init__ = init.__wrapped__
         except Exception:
             _logger.exception("posthog-otel could not uninstrument Flask")
+
+
+_hooks = ImportHooks("Flask")
+
+
+def _wrap_init(options: dict[str, Any]) -> Callable[[Any], None]:
+    def wrap(app_module: Any) -> None:
+        import wrapt
+
+        flask_class = app_module.Flask
+        if not isinstance(vars(flask_class).get("__init__"), wrapt.FunctionWrapper):
+            wrapt.wrap_function_wrapper(
+                flask_class, "__init__", instrument_after_init(instrument_app, options, "Flask")
+            )
+
+    return wrap

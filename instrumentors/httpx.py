@@ -37,13 +37,14 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from posthog_otel.propagation.destination import with_destination
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported
 from ._outbound import Outbound, find_wrapper, unwrap_ours
 
 __all__ = ["PosthogHttpxInstrumentor"]
 
 _logger = logging.getLogger("posthog.otel")
 _outbound = Outbound()
+_hooks = ImportHooks("httpx")
 
 
 class _RawHeaders(MutableMapping[str, str]):
@@ -116,13 +117,17 @@ def _handle_async_request(
     return wrapped(*args, **kwargs)
 
 
-def _targets() -> list[tuple[Any, str, Any]]:
-    import httpcore
-
+def _targets(httpcore: Any) -> list[tuple[Any, str, Any]]:
     return [
         (httpcore.ConnectionPool, "handle_request", _handle_request),
         (httpcore.AsyncConnectionPool, "handle_async_request", _handle_async_request),
     ]
+
+
+def _wrap_pools(httpcore: Any) -> None:
+    for owner, name, wrapper in _targets(httpcore):
+        if not find_wrapper(owner.__dict__.get(name), wrapper):
+            wrapt.wrap_function_wrapper(owner, name, wrapper)
 
 
 class PosthogHttpxInstrumentor(PosthogLibraryInstrumentor):
@@ -138,18 +143,17 @@ class PosthogHttpxInstrumentor(PosthogLibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
-        try:
-            for owner, name, wrapper in _targets():
-                if not find_wrapper(owner.__dict__.get(name), wrapper):
-                    wrapt.wrap_function_wrapper(owner, name, wrapper)
-            _outbound.active = True
-        except Exception:
-            _logger.warning("posthog-otel could not instrument httpx", exc_info=True)
+        _outbound.active = True
+        _hooks.start()
+        _hooks.when_imported("httpcore", _wrap_pools)  # httpx sends through httpcore's pools
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _outbound.active = False
+        _hooks.stop()
         try:
-            for owner, name, wrapper in _targets():
-                unwrap_ours(owner, name, wrapper)
+            httpcore = imported("httpcore")
+            if httpcore is not None:
+                for owner, name, wrapper in _targets(httpcore):
+                    unwrap_ours(owner, name, wrapper)
         except Exception:
             _logger.debug("posthog-otel could not uninstrument httpx", exc_info=True)

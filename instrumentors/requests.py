@@ -38,13 +38,14 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from posthog_otel.context import runtime as _runtime
 from posthog_otel.propagation.destination import with_destination
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported
 from ._outbound import Outbound, find_wrapper, unwrap_ours
 
 __all__ = ["PosthogRequestsInstrumentor"]
 
 _logger = logging.getLogger("posthog.otel")
 _outbound = Outbound()
+_hooks = ImportHooks("requests")
 
 
 def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -80,21 +81,22 @@ class PosthogRequestsInstrumentor(PosthogLibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
-        try:
-            import requests.adapters
-
-            adapter = requests.adapters.HTTPAdapter
-            if not find_wrapper(adapter.__dict__.get("send"), _send):
-                wrapt.wrap_function_wrapper(adapter, "send", _send)
-            _outbound.active = True
-        except Exception:
-            _logger.warning("posthog-otel could not instrument requests", exc_info=True)
+        _outbound.active = True
+        _hooks.start()
+        _hooks.when_imported("requests.adapters", _wrap_send)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _outbound.active = False
+        _hooks.stop()
         try:
-            import requests.adapters
-
-            unwrap_ours(requests.adapters.HTTPAdapter, "send", _send)
+            adapters = imported("requests.adapters")
+            if adapters is not None:
+                unwrap_ours(adapters.HTTPAdapter, "send", _send)
         except Exception:
             _logger.debug("posthog-otel could not uninstrument requests", exc_info=True)
+
+
+def _wrap_send(adapters: Any) -> None:
+    adapter = adapters.HTTPAdapter
+    if not find_wrapper(adapter.__dict__.get("send"), _send):
+        wrapt.wrap_function_wrapper(adapter, "send", _send)

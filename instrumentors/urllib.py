@@ -31,7 +31,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported
 from ._outbound import Outbound, find_wrapper, unwrap_ours
 
 __all__ = ["PosthogUrllibInstrumentor"]
@@ -85,21 +85,25 @@ class PosthogUrllibInstrumentor(PosthogLibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
-        try:
-            import urllib.request
-
-            handler = urllib.request.AbstractHTTPHandler
-            if not find_wrapper(handler.__dict__.get("do_open"), _do_open):
-                wrapt.wrap_function_wrapper(handler, "do_open", _do_open)
-            _outbound.active = True
-        except Exception:
-            _logger.warning("posthog-otel could not instrument urllib", exc_info=True)
+        _outbound.active = True
+        _hooks.start()
+        _hooks.when_imported("urllib.request", _wrap)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _outbound.active = False
+        _hooks.stop()
         try:
-            import urllib.request
-
-            unwrap_ours(urllib.request.AbstractHTTPHandler, "do_open", _do_open)
+            module = imported("urllib.request")
+            if module is not None:
+                unwrap_ours(module.AbstractHTTPHandler, "do_open", _do_open)
         except Exception:
             _logger.debug("posthog-otel could not uninstrument urllib", exc_info=True)
+
+
+_hooks = ImportHooks("urllib")
+
+
+def _wrap(module: Any) -> None:
+    owner = module.AbstractHTTPHandler
+    if not find_wrapper(owner.__dict__.get("do_open"), _do_open):
+        wrapt.wrap_function_wrapper(owner, "do_open", _do_open)

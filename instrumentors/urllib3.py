@@ -32,7 +32,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor, imported
 from ._outbound import Outbound, find_wrapper, unwrap_ours
 
 __all__ = ["PosthogUrllib3Instrumentor"]
@@ -81,21 +81,25 @@ class PosthogUrllib3Instrumentor(PosthogLibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
-        try:
-            import urllib3.connectionpool
-
-            pool = urllib3.connectionpool.HTTPConnectionPool
-            if not find_wrapper(pool.__dict__.get("_make_request"), _make_request):
-                wrapt.wrap_function_wrapper(pool, "_make_request", _make_request)
-            _outbound.active = True
-        except Exception:
-            _logger.warning("posthog-otel could not instrument urllib3", exc_info=True)
+        _outbound.active = True
+        _hooks.start()
+        _hooks.when_imported("urllib3.connectionpool", _wrap)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _outbound.active = False
+        _hooks.stop()
         try:
-            import urllib3.connectionpool
-
-            unwrap_ours(urllib3.connectionpool.HTTPConnectionPool, "_make_request", _make_request)
+            module = imported("urllib3.connectionpool")
+            if module is not None:
+                unwrap_ours(module.HTTPConnectionPool, "_make_request", _make_request)
         except Exception:
             _logger.debug("posthog-otel could not uninstrument urllib3", exc_info=True)
+
+
+_hooks = ImportHooks("urllib3")
+
+
+def _wrap(module: Any) -> None:
+    owner = module.HTTPConnectionPool
+    if not find_wrapper(owner.__dict__.get("_make_request"), _make_request):
+        wrapt.wrap_function_wrapper(owner, "_make_request", _make_request)

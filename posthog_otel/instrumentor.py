@@ -8,7 +8,8 @@ It configures the default client, adds :class:`~posthog_otel.spans.processor.Pos
 the given or global SDK ``TracerProvider`` (creating one when only the no-op provider exists),
 adds :class:`~posthog_otel.propagation.propagator.PosthogPropagator` to the global propagator without
 removing the configured ones, hooks ``Span.record_exception`` for live exception capture, and
-enables every ``posthog_*`` instrumentor (``instrumentors/``) whose library is importable.
+enables every ``posthog_*`` instrumentor (``instrumentors/``) whose library is installed. It
+imports none of those libraries: each is patched when the app imports it.
 ``uninstrument()`` undoes all of it. It never raises: a failure is logged and the app runs
 uninstrumented.
 
@@ -30,7 +31,6 @@ from typing import Any
 
 from opentelemetry import propagate as otel_propagate
 from opentelemetry import trace
-from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
@@ -178,10 +178,10 @@ def _enable_library_instrumentors() -> list[BaseInstrumentor]:
             instrumentor = getattr(importlib.import_module(module_name), class_name)()
             if instrumentor.is_instrumented_by_opentelemetry:
                 continue
-            if get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is not None:
-                continue  # its library is not installed (or not a supported version)
-            instrumentor.instrument()
-            enabled.append(instrumentor)
+            # one version check, in the instrumentor: a missing library is a debug line
+            instrumentor.instrument(skip_dep_check=True)
+            if instrumentor.is_instrumented_by_opentelemetry:
+                enabled.append(instrumentor)
         except Exception:
             _logger.warning("posthog-otel could not enable %s", entry.name, exc_info=True)
     return enabled

@@ -34,16 +34,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
 from ..context import runtime
 from ..version import __version__
 from . import encoding as _json
-from .deadline import DeadlineSession, Watch
+
+if TYPE_CHECKING:  # requests loads on the first send: an app pays for it only when it sends
+    import requests
 
 __all__ = ["BatchSender", "SenderCounts", "ShutdownSignal", "retry_after_seconds"]
 
@@ -95,10 +96,14 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 def _unanswered(message: str) -> Exception:
     """The error of a post whose body was sent but whose answer did not come (or could not
     be read): a ``ReadTimeout``, as ``requests`` reports a late answer."""
+    import requests
+
     return requests.exceptions.ReadTimeout(message)
 
 
 def _was_sent(error: Exception) -> bool:
+    import requests
+
     return isinstance(error, requests.exceptions.ReadTimeout)
 
 
@@ -287,6 +292,10 @@ class BatchSender:
             current = shutdown.deadline
             return post_deadline if current is None else min(post_deadline, current)
 
+        import requests
+
+        from .deadline import DeadlineSession, Watch
+
         headers = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
         if self._settings.gzip:
             headers["Content-Encoding"] = "gzip"
@@ -309,6 +318,7 @@ class BatchSender:
                     if watch.body_sent
                     else requests.exceptions.ConnectTimeout(f"not sent within {timeout:g} s")
                 )
+            self.last_attempt_error = f"PostHog is unreachable ({type(exc).__name__})"
             self._warn_once(
                 "network",
                 "PostHog is unreachable at %s (%s)%s",

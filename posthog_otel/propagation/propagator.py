@@ -85,6 +85,7 @@ from .baggage import (
     state_from_entries,
 )
 from .destination import destination_of, is_internal
+from .inbound import Extracted, recall, remember, seen_values
 from .settings import PropagationSettings
 from .targets import Targets
 
@@ -335,34 +336,71 @@ class PosthogPropagator(textmap.TextMapPropagator):
 
     def _extract(self, carrier: Any, ctx: Context, getter: textmap.Getter[Any]) -> Context:
         ctx = _strip_entries(ctx)
-        trust = self.trust_inbound
-        if trust == "none":
+        if self.trust_inbound == "none":
             return ctx
-        ids: dict[str, str] = {}
+        inbound = self._read_inbound(carrier, getter)
+        if not (inbound.ids or inbound.tags):
+            return ctx  # unchanged; reading nothing again is cheap (no baggage to parse)
+        ctx = remember(ctx, inbound)
+        scope = Scope(fresh=True)
+        scope.ids = dict(inbound.ids)
+        scope.tags = dict(inbound.tags)
+        return context_with_scope(scope, ctx)
+
+    def inbound_state(
+        self, carrier: Any, getter: textmap.Getter[Any] = textmap.default_getter
+    ) -> tuple[Mapping[str, str], Mapping[str, Any]]:
+        """The identity values and tags ``carrier`` brings in (read-only mappings).
+
+        Reuses the extraction recorded in the current Context when it read the same header
+        values with this propagator (:mod:`posthog_otel.propagation.inbound`). Never raises.
+        """
+        try:
+            if self.trust_inbound == "none":
+                return {}, {}
+            seen = self._seen(carrier, getter)
+            found = recall(self, seen)
+            if found is None:
+                found = self._inbound_from(seen)
+            return found.ids, found.tags
+        except Exception:
+            count("inbound_malformed", 1, "extract failed")
+            _logger.debug("posthog-otel could not extract PostHog context", exc_info=True)
+            return {}, {}
+
+    def _seen(self, carrier: Any, getter: textmap.Getter[Any]) -> tuple[Any, ...]:
+        """What ``getter`` returns for every header extraction reads (baggage when trusted)."""
         get = getter.get
-        for name, header, lower in _HEADER_FIELDS:
+        seen: list[Any] = []
+        for _, header, lower in _HEADER_FIELDS:
             values = get(carrier, header)
             if values is None:
                 values = get(carrier, lower)
-                if values is None:
-                    continue
+            seen.append(seen_values(values))
+        if self.trust_inbound == "all":
+            seen.append(seen_values(get(carrier, BAGGAGE_HEADER)))
+        return tuple(seen)
+
+    def _read_inbound(self, carrier: Any, getter: textmap.Getter[Any]) -> Extracted:
+        return self._inbound_from(self._seen(carrier, getter))
+
+    def _inbound_from(self, seen: tuple[Any, ...]) -> Extracted:
+        ids: dict[str, str] = {}
+        for (name, _, _), values in zip(_HEADER_FIELDS, seen, strict=False):
+            if values is None:
+                continue
             value = _first_value(values)
             if value:
                 ids[name] = value
         tags: dict[str, Any] = {}
-        if trust == "all":
-            values = get(carrier, BAGGAGE_HEADER)
+        if self.trust_inbound == "all":
+            values = seen[len(_HEADER_FIELDS)]
             if values:
                 inbound = parse_header(values)
                 for name, value in inbound.ids.items():  # the headers win for identity
                     ids.setdefault(name, value)
                 tags = self.inbound_tags(inbound.tags)
-        if not (ids or tags):
-            return ctx
-        scope = Scope(fresh=True)
-        scope.ids = ids
-        scope.tags = tags
-        return context_with_scope(scope, ctx)
+        return Extracted(self, seen, ids, dict(tags))
 
     @property
     def fields(self) -> set[str]:

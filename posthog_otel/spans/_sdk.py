@@ -8,6 +8,7 @@ started (no other thread can see it yet), only when no attribute limit could be 
 only when the SDK's span looks exactly as expected. Anything else takes the public API.
 
     stamp_new_span(span, attributes)   # on_start
+    stamp_live_span(span, attributes)  # late identity on a started span (values replaced)
     attribute_store(span)              # read-only mapping of a span's attributes
     has_events(span)
 """
@@ -18,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["attribute_store", "has_events", "stamp_new_span"]
+__all__ = ["attribute_store", "has_events", "stamp_live_span", "stamp_new_span"]
 
 
 def _store_of(span: Any) -> Any:
@@ -53,6 +54,38 @@ def stamp_new_span(span: Any, stamp: Mapping[str, Any]) -> Mapping[str, Any]:
             if key not in store:
                 store[key] = value
     return store  # type: ignore[no-any-return]
+
+
+def stamp_live_span(span: Any, stamp: Mapping[str, Any]) -> None:
+    """``span.set_attributes(stamp)`` on a started span, without re-validating our values.
+
+    Under the span's lock, as the SDK does; an ended span, a span with attribute limits that
+    could apply, or an unexpected span takes the public API (which also logs the ended case).
+    """
+    attributes, store = _store_of(span)
+    lock = getattr(span, "_lock", None)
+    attributes_lock = getattr(attributes, "_lock", None)
+    if (
+        store is None
+        or lock is None
+        or attributes_lock is None
+        or attributes.max_value_len is not None
+        or (attributes.maxlen is not None and len(store) + len(stamp) > attributes.maxlen)
+    ):
+        span.set_attributes(stamp)
+        return
+    with lock:
+        if getattr(span, "_end_time", True) is not None or attributes._immutable:
+            fallback = True
+        else:
+            fallback = False
+            with attributes_lock:
+                for key, value in stamp.items():
+                    if key in store:
+                        del store[key]  # a replaced value moves to the end, as in the SDK
+                    store[key] = value
+    if fallback:
+        span.set_attributes(stamp)
 
 
 def attribute_store(span: Any) -> Mapping[str, Any]:

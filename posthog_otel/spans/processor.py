@@ -36,7 +36,13 @@ from ..context import Scope, current_scope, observers, runtime
 from ..delivery.queue import WorkQueue
 from . import genai
 from . import record_exception as span_exceptions
-from ._sdk import attribute_store, has_events, may_become_event, stamp_new_span
+from ._sdk import (
+    attribute_store,
+    has_events,
+    may_become_event,
+    stamp_live_span,
+    stamp_new_span,
+)
 from .exporter import PosthogSpanExporter
 from .mapping import EVENT_ATTRIBUTE, Identity, span_attributes_for
 
@@ -155,11 +161,11 @@ class PosthogSpanProcessor(SpanProcessor):
         if span is None or not span.is_recording():
             return
         if field is None:
-            span.set_attributes(self._attributes(scope))
+            stamp_live_span(span, self._attributes(scope))
         elif field == "tag":
-            span.set_attributes(span_attributes_for({}, {str(key): value}))
+            stamp_live_span(span, span_attributes_for({}, {str(key): value}))
         else:
-            span.set_attributes(span_attributes_for({field: value}, {}, self._aliases))
+            stamp_live_span(span, span_attributes_for({field: value}, {}, self._aliases))
         context = span.get_span_context()
         root = self._roots.get(context.trace_id)
         if root is None and _is_local_root(span) and len(self._open) < _MAX_OPEN:

@@ -163,6 +163,7 @@ def _check_events(block: Block, workspace: Workspace) -> list[str]:
     return problems
 
 
+@pytest.mark.timeout(900)  # every block in fresh venvs; several minutes on a loaded machine
 def test_every_readme_command_block_runs(workspace: Workspace) -> None:
     blocks = readme_blocks(README.read_text())
     failures: list[str] = []

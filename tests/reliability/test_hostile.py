@@ -480,6 +480,7 @@ def test_node_frame_lines_full_of_parentheses_parse_in_linear_time(hostile: str)
             "function": "handler",
             "lineno": 3,
             "colno": 7,
+            "in_app": True,  # an app path, not node_modules or a node: internal
         }
     ]
 
