@@ -34,6 +34,7 @@ MODULES = (
     "bridge",
     "scaling",
     "hostile",
+    "genai",
 )
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.md"

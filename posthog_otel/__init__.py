@@ -99,6 +99,7 @@ __all__ = [
     "__version__",
     "alias",
     "capture",
+    "capture_ai",
     "capture_exception",
     "capture_span",
     "current_scope",
@@ -251,6 +252,33 @@ def capture(
 ) -> str | None:
     """Capture an event with the default client; returns its uuid (None when dropped)."""
     return global_client.module_client().capture(
+        event,
+        distinct_id=distinct_id,
+        properties=properties,
+        timestamp=timestamp,
+        uuid=uuid,
+        groups=groups,
+        send_feature_flags=send_feature_flags,
+        disable_geoip=disable_geoip,
+        flags=flags,
+    )
+
+
+def capture_ai(
+    event: str,
+    *,
+    distinct_id: Any = None,
+    properties: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    uuid: Any = None,
+    groups: Mapping[str, Any] | None = None,
+    send_feature_flags: Any = False,
+    disable_geoip: bool | None = None,
+    flags: Any = None,
+) -> str | None:
+    """Capture an LLM analytics event (``$ai_generation``...) built by hand with the default
+    client; as :func:`capture`, returns its uuid (None when dropped)."""
+    return global_client.module_client().capture_ai(
         event,
         distinct_id=distinct_id,
         properties=properties,

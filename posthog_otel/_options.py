@@ -91,7 +91,6 @@ POSTHOG_PYTHON_PARAMETERS: tuple[tuple[str, Any], ...] = (
 # Accepted for compatibility, not implemented: what a non-default value would have done.
 NOT_IMPLEMENTED: dict[str, str] = {
     "thread": "more sender threads (posthog-otel sends from one thread)",
-    "privacy_mode": "LLM analytics without prompt inputs and outputs",
     "capture_exception_code_variables": "local variable values on exception frames",
     "code_variables_mask_patterns": "local variable values on exception frames",
     "code_variables_ignore_patterns": "local variable values on exception frames",

@@ -240,6 +240,36 @@ class Client(FlagMethods):
             _logger.exception("posthog-otel could not capture %r", event)
             return None
 
+    def capture_ai(
+        self,
+        event: str,
+        *,
+        distinct_id: Any = None,
+        properties: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+        uuid: Any = None,
+        groups: Mapping[str, Any] | None = None,
+        send_feature_flags: Any = False,
+        disable_geoip: bool | None = None,
+        flags: Any = None,
+    ) -> str | None:
+        """Capture an LLM analytics event built by hand (``$ai_generation``...): the arguments
+        and the return value of :meth:`capture`, which it is. Sent with the other events to
+        ``/batch/``, as posthog-python's AI wrappers send theirs by default."""
+        if not (isinstance(event, str) and event.startswith("$ai_")):
+            _logger.debug("capture_ai called with a non-AI event name %r", event)
+        return self.capture(
+            event,
+            distinct_id=distinct_id,
+            properties=properties,
+            timestamp=timestamp,
+            uuid=uuid,
+            groups=groups,
+            send_feature_flags=send_feature_flags,
+            disable_geoip=disable_geoip,
+            flags=flags,
+        )
+
     def capture_exception(
         self,
         exception: Any = None,
@@ -408,8 +438,7 @@ class Client(FlagMethods):
             for name, value in (("group_type", group_type), ("group_key", group_key)):
                 if not stringify_id(value):
                     _logger.warning(
-                        "group_identify() called without a %s, dropping the $groupidentify "
-                        "event",
+                        "group_identify() called without a %s, dropping the $groupidentify event",
                         name,
                     )
                     return None

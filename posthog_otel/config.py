@@ -171,6 +171,11 @@ class ClientSettings:
     send: bool = True
     is_server: bool = True
     log_captured_exceptions: bool = False
+    # -- LLM analytics from GenAI spans (see posthog_otel.spans.genai) --------------------
+    capture_ai_spans: bool = True  # not "capture_ai": that is the module function
+    ai_privacy_mode: bool = False
+    privacy_mode: bool = False  # posthog-python's name for ai_privacy_mode
+    ai_max_content_bytes: int = 256 * 1024
     # -- feature flags (evaluated by posthog-python, see posthog_otel.flags) --------------
     personal_api_key: str | None = None
     secret_key: str | None = None
@@ -184,6 +189,11 @@ class ClientSettings:
     def __repr__(self) -> str:  # never show the project key
         shown = "set" if self.api_key else "unset"
         return f"ClientSettings(api_key=<{shown}>, host={self.host!r}, disabled={self.disabled})"
+
+    @property
+    def ai_privacy(self) -> bool:
+        """Leave prompts, outputs and tool arguments out of AI events."""
+        return self.ai_privacy_mode or self.privacy_mode
 
     @property
     def endpoint(self) -> str:
@@ -225,6 +235,15 @@ class ClientSettings:
         for flag, variable in (("disabled", "POSTHOG_DISABLED"), ("debug", "POSTHOG_DEBUG")):
             if flag not in options:
                 options[flag] = env_flag(variable, env) or False
+        for flag, variable in (
+            ("capture_ai_spans", "POSTHOG_OTEL_CAPTURE_AI"),
+            ("ai_privacy_mode", "POSTHOG_OTEL_AI_PRIVACY_MODE"),
+        ):
+            if options.get(flag) is None:
+                options.pop(flag, None)
+                value = env_flag(variable, env)
+                if value is not None:
+                    options[flag] = value
 
         checked: dict[str, Any] = {}
         for name, value in options.items():
@@ -323,6 +342,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "project_root": _path,
     "in_app_modules": _module_names,
     "exclude_properties": lambda name, value: name_patterns(value, name),
+    "ai_max_content_bytes": _integer(256, 20 * 1024 * 1024),
     # feature flags (evaluated by posthog-python, see posthog_otel.flags)
     "personal_api_key": _optional_text,
     "secret_key": _optional_text,
@@ -344,6 +364,9 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
             "log_captured_exceptions",
             "disable_geoip",
             "historical_migration",
+            "capture_ai_spans",
+            "ai_privacy_mode",
+            "privacy_mode",
         )
     },
 }

@@ -29,8 +29,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..client import Client
+from ..config import env_flag
 from ..errors import FrameOptions
 from ..otlp.decode import DecodedSpan, DecodeError, decode_logs, decode_traces
+from ..spans.genai import AiOptions
 from ..spans.mapping import ExportFamily, MappingOptions, SpanEvent, SpanMapper
 from .logs import LogMapper
 from .settings import BridgeSettings
@@ -57,8 +59,13 @@ class Pipeline:
 
     def __init__(self, settings: BridgeSettings) -> None:
         frames = FrameOptions(project_root=None, local_source=False)
+        # LLM analytics: GenAI spans become AI events unless POSTHOG_OTEL_CAPTURE_AI=false
+        ai = AiOptions(
+            enabled=env_flag("POSTHOG_OTEL_CAPTURE_AI") is not False,
+            privacy_mode=env_flag("POSTHOG_OTEL_AI_PRIVACY_MODE") is True,
+        )
         self.spans = SpanMapper(
-            MappingOptions(capture_spans=settings.capture_spans, frame_options=frames)
+            MappingOptions(capture_spans=settings.capture_spans, frame_options=frames, ai=ai)
         )
         self.logs = LogMapper(self.spans, settings.log_level)
         self.max_attributes = settings.max_attributes

@@ -65,6 +65,30 @@ def billing_app(environ: dict[str, Any], start_response: Start) -> Iterable[byte
     return _json(start_response, "200 OK", {"authorized": True})
 
 
+def recommend(products: list[str]) -> str:
+    """The shop's AI step: a model call recorded as a GenAI span, as an OpenAI or Anthropic
+    instrumentation records one (the demo answers without a model). It becomes an
+    ``$ai_generation`` of the request's user."""
+    question = f"Which of {', '.join(products)} should I feature?"
+    answer = products[0]
+    attributes: dict[str, str | int] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "demo",
+        "gen_ai.request.model": "demo-recommender",
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": question}]}]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": answer}]}]
+        ),
+        "gen_ai.usage.input_tokens": len(question.split()),
+        "gen_ai.usage.output_tokens": 1,
+    }
+    tracer = trace.get_tracer("posthog_otel.demo")
+    with tracer.start_as_current_span("chat demo-recommender", attributes=attributes):
+        return answer
+
+
 def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: Start) -> Iterable[bytes]:
         path = environ["PATH_INFO"]
@@ -73,7 +97,10 @@ def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable
         if path == "/products":
             posthog.tag("catalog", "spring-sale")
             posthog.capture("products_viewed", properties={"count": 3})
-            return _json(start_response, "200 OK", {"products": ["hedgehog", "owl", "fox"]})
+            pick = recommend(["hedgehog", "owl", "fox"])
+            return _json(
+                start_response, "200 OK", {"products": ["hedgehog", "owl", "fox"], "pick": pick}
+            )
         if path == "/cart":
             posthog.tag("cart_id", "cart-42")
             posthog.capture("added_to_cart", properties={"sku": "hedgehog-plush", "price": 12.5})

@@ -34,6 +34,7 @@ class _Expected:
 # What a successful session produces, per event name.
 _EXPECTED = (
     _Expected("products_viewed", 1, "shop-api"),
+    _Expected("$ai_generation", 1, "shop-api (an LLM call's GenAI span)"),
     _Expected("added_to_cart", 1, "shop-api"),
     _Expected("order_completed", 1, "shop-api"),
     _Expected("receipt_queued", 1, "shop-api (background thread)"),

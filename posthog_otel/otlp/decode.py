@@ -88,6 +88,9 @@ SpanWant = Callable[[SpanKind, bool, bool, bool], bool]
 LogWant = Callable[[int, bool], bool]
 
 _MARKER = EVENT_ATTRIBUTE.encode()
+# attribute names that may make a span an event: the marker, and GenAI spans (LLM analytics)
+_SPAN_MARKERS = (_MARKER, b"gen_ai.", b"llm.request.type", b"posthog.ai.")
+_JSON_MARKER_PREFIXES = (EVENT_ATTRIBUTE, "gen_ai.", "llm.request.type", "posthog.ai.")
 _EMPTY_SPAN = span_problem(b"", b"", b"", "") or "span has no ids"
 _ZERO_SPAN = bytes(8)
 
@@ -155,7 +158,7 @@ def _traces_protobuf(
 def _read_traces(
     data: bytes, want: SpanWant, limit: int, deadline: float | None = None
 ) -> Batch[DecodedSpan]:
-    maybe_marked = _MARKER in data
+    maybe_marked = any(marker in data for marker in _SPAN_MARKERS)
     batch: Batch[DecodedSpan] = Batch()
     items = batch.items
     kinds = KINDS
@@ -182,7 +185,7 @@ def _read_traces(
                 kinds.get(kind_number, SpanKind.INTERNAL),
                 False,
                 find(b"exception", start, end) >= 0,
-                maybe_marked and find(_MARKER, start, end) >= 0,
+                maybe_marked and _span_marked(find, start, end),
             ):
                 continue
         head = head_of(data, start, end, limit)
@@ -197,7 +200,7 @@ def _read_traces(
         has_parent = bool(parent_id) and parent_id != _ZERO_SPAN
         remote = parent_is_remote(head.flags) if has_parent else False
         exceptions = head.exception_events
-        marked = maybe_marked and find(_MARKER, start, end) >= 0
+        marked = maybe_marked and _span_marked(find, start, end)
         if not want(kind, has_parent and not remote, exceptions > 0, marked):
             continue
         resource = resources.get(where)
@@ -281,9 +284,17 @@ def _read_logs(
 # --------------------------------------------------------------------------- OTLP JSON
 
 
-def _json_marked(attributes: Any) -> bool:
+def _span_marked(find: Callable[[bytes, int, int], int], start: int, end: int) -> bool:
+    """Might the span's bytes hold an attribute that makes it an event (``_SPAN_MARKERS``)?"""
+    return any(find(marker, start, end) >= 0 for marker in _SPAN_MARKERS)
+
+
+def _json_marked(attributes: Any, prefixes: tuple[str, ...] = _JSON_MARKER_PREFIXES) -> bool:
     return isinstance(attributes, list) and any(
-        isinstance(item, dict) and item.get("key") == EVENT_ATTRIBUTE for item in attributes
+        isinstance(item, dict)
+        and isinstance(item.get("key"), str)
+        and item["key"].startswith(prefixes)
+        for item in attributes
     )
 
 
@@ -295,7 +306,9 @@ def _traces_json(
     deadline: float | None = None,
 ) -> Batch[DecodedSpan]:
     # JSON strings may escape characters (\u0070), so a body-wide search only rules markers out.
-    may_have_marker = b"posthog" in body or b"\\u" in body
+    may_have_marker = (
+        b"posthog" in body or b"gen_ai" in body or b"llm.request" in body or b"\\u" in body
+    )
     batch: Batch[DecodedSpan] = Batch()
     resources: dict[int, ResourceData] = {}
     walk = json_export_items(document, SPANS)
@@ -375,7 +388,7 @@ def _logs_json(
         except Rejected as problem:
             batch.reject(str(problem))
             continue
-        marked = may_have_marker and _json_marked(record.attributes)
+        marked = may_have_marker and _json_marked(record.attributes, (EVENT_ATTRIBUTE,))
         if not want(record.severity_number, marked):
             continue
         batch.items.append(

@@ -35,6 +35,7 @@ __all__ = [
 _NAV = (
     ("events", "/", "Events"),
     ("exceptions", "/?event=%24exception", "Exceptions"),
+    ("llm", "/llm", "LLM"),
     ("rejected", "/?status=rejected", "Rejected"),
     ("api", "/api/events?limit=50", "JSON API"),
 )

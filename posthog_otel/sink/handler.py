@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from . import client_endpoints, pages
+from .ai_view import generations_page
 from .hosts import HostGuard
 from .ingest import MAX_BODY_BYTES, ingest_capture
 from .otlp import ingest_otlp
@@ -310,6 +311,8 @@ class SinkHandler(BaseHTTPRequestHandler):
         store = self.sink.store
         if path == "/":
             self._html(200, pages.index_page(store, pages.ViewQuery.from_query(query)))
+        elif path == "/llm":
+            self._html(200, generations_page(store))
         elif path == "/_live":
             self._json(
                 200,

@@ -31,6 +31,7 @@ from ._html import (
     trace_href,
     when,
 )
+from .ai_view import render_conversation
 from .chart import RANGES, bucket_plan, render_chart
 from .exception_view import render_exception_list
 from .records import (
@@ -310,6 +311,8 @@ def event_page(store: EventStore, row_id: int) -> str | None:
     if event.event == "$exception":
         parts.append("<h2>Exception</h2>")
         parts.append(render_exception_list(event.properties.get("$exception_list")))
+    if (event.event or "").startswith("$ai_"):
+        parts.append(render_conversation(event.properties))
     if event.kind == KIND_OTLP_SPAN:
         parts.append(_span_exceptions(event))
     raw = event.raw if isinstance(event.raw, dict) else {}
@@ -392,9 +395,7 @@ def _span_exceptions(event: StoredEvent) -> str:
                 stacktrace if isinstance(stacktrace, str) else "",
                 exc_type=_str_or_none(attrs.get("exception.type")),
                 message=_str_or_none(attrs.get("exception.message")),
-                handled=span_exception_handled(
-                    attrs.get("exception.escaped"), span_failed=failed
-                ),
+                handled=span_exception_handled(attrs.get("exception.escaped"), span_failed=failed),
             )
         blocks.append(render_exception_list(entries))
     if not blocks:

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import global_client
+from .genai import AiOptions
 from .mapping import ExportFamily, Identity, MappingOptions, SpanMapper
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class PosthogSpanExporter(SpanExporter):
                 if capture is None
                 else capture,
                 frame_options=client.frame_options,
+                ai=ai_options(client),
             )
             mapper = self._mapper = SpanMapper(options)
         return mapper
@@ -136,3 +138,13 @@ class PosthogSpanExporter(SpanExporter):
         )
         client.flush(budget)
         self._shut_down = True
+
+
+def ai_options(client: Client) -> AiOptions:
+    """The client's LLM analytics settings (``capture_ai_spans``, ``ai_privacy_mode``...)."""
+    settings = client.settings
+    return AiOptions(
+        enabled=settings.capture_ai_spans,
+        privacy_mode=settings.ai_privacy,
+        max_content_bytes=settings.ai_max_content_bytes,
+    )

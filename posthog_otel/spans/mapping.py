@@ -52,6 +52,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import _identity
 from ..errors import FrameOptions, exception_list_from_stacktrace, span_exception_handled
+from . import genai
 from ._sdk import attribute_store, has_events
 
 __all__ = [
@@ -118,6 +119,7 @@ class MappingOptions:
     capture_spans: str = "roots"
     capture_exceptions: bool = True
     frame_options: FrameOptions = field(default_factory=FrameOptions)
+    ai: genai.AiOptions = field(default_factory=genai.AiOptions)  # GenAI spans: AI events
 
     def __post_init__(self) -> None:
         if self.capture_spans not in CAPTURE_MODES:
@@ -300,6 +302,10 @@ class ExportFamily:
             if parent is None or parent.is_remote:
                 self._roots.setdefault(context.trace_id, span)
 
+    def get(self, trace_id: int, span_id: int) -> Any:
+        """The span of this export with these ids, or None."""
+        return self._by_id.get((trace_id, span_id))
+
     def complete(self, span: Any, identity: Identity) -> Identity:
         """``identity`` with the fields and tags it lacks taken from the span's ancestors in
         this export (nearest first), then from its trace's local root span."""
@@ -414,7 +420,9 @@ class SpanMapper:
             if family is not None:
                 identity = family.complete(span, identity)
         events: list[SpanEvent] = []
-        if self.wants_span_event(span, identity):
+        if self.options.ai.enabled and genai.is_ai_span(attributes):
+            events.append(self._ai_event(span, attributes, identity, family))
+        elif self.wants_span_event(span, identity):
             events.append(self._span_event(span, attributes, identity))
         if self.options.capture_exceptions and has_events(span):
             events.extend(self._exception_events(span, attributes, identity))
@@ -460,6 +468,35 @@ class SpanMapper:
         name = attributes.get(EVENT_ATTRIBUTE) or span.name
         return SpanEvent(str(name), identity.distinct_id, props, (start or 0) / 1e9)
 
+    def _ai_event(
+        self,
+        span: Any,
+        attributes: Mapping[str, Any],
+        identity: Identity,
+        family: ExportFamily | None,
+    ) -> SpanEvent:
+        """A GenAI span's LLM analytics event (:mod:`posthog_otel.spans.genai`)."""
+        context = span.context
+        parent_id = _ai_parent_id(span, attributes, family)
+        name = genai.ai_event_name(attributes, parent_id is not None)
+        status = span.status
+        failed = status.status_code is StatusCode.ERROR
+        described = genai.AiSpan(
+            span.name,
+            attributes,
+            span.events if has_events(span) else (),
+            context.trace_id if context is not None else 0,
+            context.span_id if context is not None else 0,
+            parent_id,
+            span.start_time,
+            span.end_time,
+            failed,
+            status.description if failed else None,
+        )
+        props = self._common(span, attributes, identity)
+        props.update(genai.ai_properties(described, name, self.options.ai))
+        return SpanEvent(name, identity.distinct_id, props, (span.start_time or 0) / 1e9)
+
     def _exception_events(
         self, span: Any, attributes: Mapping[str, Any], identity: Identity
     ) -> Iterable[SpanEvent]:
@@ -502,3 +539,27 @@ class SpanMapper:
             options=self.options.frame_options,
         )
         return entries or None
+
+
+def _ai_parent_id(
+    span: Any, attributes: Mapping[str, Any], family: ExportFamily | None
+) -> str | None:
+    """The nearest AI ancestor's span id: stamped by the processor, else found among the
+    spans exported with this one."""
+    stamped = attributes.get(genai.AI_PARENT_ATTRIBUTE)
+    if stamped:
+        return str(stamped)
+    context = span.context
+    parent = span.parent
+    if family is None or context is None:
+        return None
+    for _ in range(_MAX_ANCESTRY):
+        if parent is None or parent.is_remote:
+            return None
+        relative = family.get(context.trace_id, parent.span_id)
+        if relative is None:
+            return None
+        if genai.is_ai_span(attribute_store(relative)):
+            return format(parent.span_id, "016x")
+        parent = relative.parent
+    return None

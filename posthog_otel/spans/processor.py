@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from .. import _identity
 from ..context import Scope, current_scope, observers, runtime
 from ..delivery.queue import WorkQueue
+from . import genai
 from . import record_exception as span_exceptions
 from ._sdk import (
     attribute_store,
@@ -57,6 +58,19 @@ _ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})
 # attributes that make a span "identified" (an event in "roots" mode)
 _IDENTITY_KEYS = tuple(key for field in _identity.IDENTIFYING for key in field.input_keys)
 _MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
+
+
+def _stamp_ai_parent(span: Span, parent_context: otel_context.Context | None) -> None:
+    """Name an AI span's AI parent (``posthog.ai.parent_id``) while both are in hand, so its
+    event nests under the agent or step that made the call."""
+    parent: Any = trace.get_current_span(parent_context)
+    if not parent.is_recording() or not parent.get_span_context().is_valid:
+        return
+    parent_attributes = attribute_store(parent)
+    if genai.is_ai_span(parent_attributes):
+        span.set_attribute(
+            genai.AI_PARENT_ATTRIBUTE, format(parent.get_span_context().span_id, "016x")
+        )
 
 
 def _is_local_root(span: Any) -> bool:
@@ -119,15 +133,20 @@ class PosthogSpanProcessor(SpanProcessor):
         try:
             scope = current_scope(parent_context)
             if scope is None:
+                if genai.is_ai_span(attribute_store(span)):
+                    _stamp_ai_parent(span, parent_context)
                 return
             attributes = stamp_new_span(span, self._attributes(scope))
+            ai_span = genai.is_ai_span(attributes)  # LLM analytics: an event whatever the mode
+            if ai_span:
+                _stamp_ai_parent(span, parent_context)
             if len(self._open) >= _MAX_OPEN:
                 return
             context = span.context
             if _is_local_root(span):
                 self._open[context.span_id] = scope
                 self._roots[context.trace_id] = context.span_id
-            elif self._all or EVENT_ATTRIBUTE in attributes:
+            elif self._all or ai_span or EVENT_ATTRIBUTE in attributes:
                 self._open[context.span_id] = scope
         except Exception:
             _logger.debug("posthog-otel on_start failed", exc_info=True)
@@ -165,7 +184,9 @@ class PosthogSpanProcessor(SpanProcessor):
             context = span.context
             scope = self._open.pop(context.span_id, None) if self._open else None
             if scope is None:
-                if may_become_event(span, self._all, _ROOT_KINDS, _IDENTITY_KEYS, EVENT_ATTRIBUTE):
+                if may_become_event(
+                    span, self._all, _ROOT_KINDS, _IDENTITY_KEYS, EVENT_ATTRIBUTE
+                ) or genai.is_ai_span(attribute_store(span)):
                     self._worker.put((span, None))
                 return
             if self._roots.get(context.trace_id) == context.span_id:
@@ -177,6 +198,7 @@ class PosthogSpanProcessor(SpanProcessor):
                 and not self._all
                 and not has_events(span)
                 and EVENT_ATTRIBUTE not in attribute_store(span)
+                and not genai.is_ai_span(attribute_store(span))
             ):
                 return
             identity = Identity(state.ids, state.tags)

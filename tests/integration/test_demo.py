@@ -18,7 +18,7 @@ def test_demo_runs_end_to_end() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "OK: all 13 expected events arrived for demo-user-1" in out
+    assert "OK: all 14 expected events arrived for demo-user-1" in out
     assert "person(s): demo-user-1" in out
     assert "exception: CardDeclined: card declined for order order-8" in out
     for name in (
@@ -27,6 +27,7 @@ def test_demo_runs_end_to_end() -> None:
         "order_completed",
         "receipt_queued",
         "payment_authorized",
+        "$ai_generation",
     ):
         assert f"  {name} " in out
     assert "Viewer: http://127.0.0.1:" in out

@@ -71,6 +71,7 @@ def test_every_example_is_covered() -> None:
         "django_app/manage.py",
         "django_app/settings.py",
         "django_app/urls.py",
+        "llm/assistant.py",
     }
 
 
@@ -90,6 +91,15 @@ def test_quickstart_runs_and_reports_every_event() -> None:
         ["receipt_sent", "user-42", "session-7"],
     ]
     assert rows[0][3] == rows[1][3]  # the worker thread's event is in the request's trace
+
+
+def test_llm_example_attributes_each_generation_to_its_user() -> None:
+    result = _run([str(EXAMPLES / "llm" / "assistant.py")])
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert out.rstrip().endswith("OK"), out
+    people = [line.split()[1] for line in out.splitlines() if line.startswith("$ai_generation")]
+    assert people == ["person=user-42", "person=user-9"], out
 
 
 def test_fastapi_app_imports_and_serves_in_process() -> None:

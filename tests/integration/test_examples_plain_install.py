@@ -30,6 +30,7 @@ EXAMPLES = {
     "fastapi": ROOT / "examples" / "fastapi_app.py",
     "django": ROOT / "examples" / "django_app" / "manage.py",
     "celery": ROOT / "examples" / "celery_app.py",
+    "llm": ROOT / "examples" / "llm" / "assistant.py",
 }
 KEY = "phc_examples"
 HEADERS = {"X-POSTHOG-DISTINCT-ID": "user-1", "X-POSTHOG-SESSION-ID": "s-1"}
@@ -117,8 +118,17 @@ def _celery(venv: FreshVenv, sink: SinkServer) -> str:
     return produced.stderr + stderr
 
 
+def _llm(venv: FreshVenv, sink: SinkServer) -> str:
+    env = {"POSTHOG_API_KEY": KEY, "POSTHOG_HOST": sink.url}
+    done = venv.run(["python", "examples/llm/assistant.py"], cwd_clone=True, **env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sink.wait_for(1, timeout=30, event="$ai_generation", distinct_id="user-42")
+    return done.stderr
+
+
 RUNS: dict[str, Callable[[FreshVenv, SinkServer], str]] = {
     "quickstart": _quickstart,
+    "llm": _llm,
     "flask": lambda venv, sink: _serve(
         venv, sink, ["python", "examples/flask_app.py"], "/checkout", "order_completed"
     ),

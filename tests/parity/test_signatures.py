@@ -15,7 +15,6 @@ import posthog_otel
 
 # Offered by another part of posthog-otel, or not at all: name -> why.
 PENDING: dict[str, str] = {
-    "capture_ai": "LLM analytics: comes with LLM analytics from GenAI spans",
     "start_span": "posthog-python's own tracing API: use OpenTelemetry's tracer",
     "get_active_span": "posthog-python's own tracing API: use opentelemetry.trace",
     "metrics": "posthog-python's metrics API: use OpenTelemetry metrics",

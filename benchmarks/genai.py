@@ -1,0 +1,134 @@
+"""LLM analytics benchmark: the cost of a GenAI span's ``$ai_generation`` event next to a plain
+request span's event.
+
+    python -m benchmarks.genai
+
+Per span, the event cost: mapping the finished span to its event (``PosthogSpanExporter.
+export_span``, as the span processor's background thread runs it) and the client building and
+queueing the event (to a transport that discards it). Contenders: a local root ``SERVER`` span
+with HTTP attributes and a person (what ``capture_spans="roots"`` sends for every request) vs a
+``chat`` span as contrib's ``openai-v2`` instrumentation records it (model, tokens, finish
+reasons, one system + one user input message, one output message as JSON attributes).
+Target: the generation's event costs <= 1.5x the plain root span's. (b) the same chat span
+without message content (the instrumentation's default, or ``ai_privacy_mode``'s cost).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+import posthog_otel as posthog
+from posthog_otel.spans.exporter import PosthogSpanExporter
+from posthog_otel.spans.mapping import Identity
+
+from ._timing import compare, ratio_line
+
+TAGS = {"plan": "pro", "region": "eu", "cart_items": 3, "beta": True, "ab_group": "B"}
+HTTP = {
+    "http.request.method": "POST",
+    "url.scheme": "http",
+    "server.address": "shop.example",
+    "url.path": "/assistant",
+    "http.route": "/assistant",
+    "client.address": "198.51.100.7",
+    "user_agent.original": "Mozilla/5.0",
+    "http.response.status_code": 200,
+}
+INPUT = [
+    {"role": "system", "parts": [{"type": "text", "content": "You are a helpful shop assistant."}]},
+    {"role": "user", "parts": [{"type": "text", "content": "Which of my orders has shipped?"}]},
+]
+OUTPUT = [
+    {
+        "role": "assistant",
+        "parts": [{"type": "text", "content": "Order 1042 shipped yesterday; 1043 is packed."}],
+        "finish_reason": "stop",
+    }
+]
+CHAT = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.request.temperature": 0.2,
+    "gen_ai.response.model": "gpt-4o-mini",
+    "gen_ai.response.id": "chatcmpl-123",
+    "gen_ai.response.finish_reasons": ("stop",),
+    "gen_ai.usage.input_tokens": 21,
+    "gen_ai.usage.output_tokens": 12,
+    "gen_ai.input.messages": json.dumps(INPUT),
+    "gen_ai.output.messages": json.dumps(OUTPUT),
+}
+
+
+class _Discard:
+    """A transport that takes every event and keeps none."""
+
+    def enqueue(self, event: dict[str, Any]) -> bool:
+        return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+
+def _spans() -> tuple[ReadableSpan, ReadableSpan, ReadableSpan]:
+    """A request's root span, a chat span inside it, and the chat span without content."""
+    provider = TracerProvider()
+    finished = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(finished))
+    tracer = provider.get_tracer("bench")
+    without = {k: v for k, v in CHAT.items() if not k.endswith(".messages")}
+    with tracer.start_as_current_span("POST /assistant", kind=SpanKind.SERVER, attributes=HTTP):
+        tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=CHAT).end()
+        tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=without).end()
+    chat, bare_chat, root = finished.get_finished_spans()
+    return root, chat, bare_chat
+
+
+def bench_event_cost() -> dict[str, float]:
+    client = posthog.Client("phc_bench", transport=_Discard())
+    exporter = PosthogSpanExporter(client)
+    identity = Identity({"distinct_id": "user-1", "session_id": "session-1"}, TAGS)
+    root, chat, bare_chat = _spans()
+    for span in (root, chat, bare_chat):
+        assert exporter.export_span(span, identity) == 1
+
+    return compare(
+        {
+            "root": lambda: exporter.export_span(root, identity),
+            "generation": lambda: exporter.export_span(chat, identity),
+            "no_content": lambda: exporter.export_span(bare_chat, identity),
+        },
+        calls=5_000,
+    )
+
+
+def run() -> list[str]:
+    a = bench_event_cost()
+    return [
+        f"(a) event cost per span: plain root span {a['root'] / 1000:.2f} us, "
+        f"GenAI chat span ($ai_generation) {a['generation'] / 1000:.2f} us",
+        ratio_line("    $ai_generation vs plain root span event", a["generation"], a["root"], 1.5),
+        ratio_line(
+            "(b) $ai_generation without message content vs plain root span event",
+            a["no_content"],
+            a["root"],
+            1.5,
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    for line in run():
+        print(line)

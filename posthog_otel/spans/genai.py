@@ -1,0 +1,318 @@
+"""GenAI spans to PostHog LLM analytics events: pure functions over a span's name, attributes
+and span events.
+
+Used by :class:`~posthog_otel.spans.mapping.SpanMapper`, so the span processor, the exporter
+and the OTLP bridge all turn the same span into the same event.
+
+Usage::
+
+    if is_ai_span(attributes):
+        name = ai_event_name(attributes, has_ai_parent=parent_id is not None)
+        props = ai_properties(AiSpan(...), AiOptions(privacy_mode=False))
+
+Rules:
+
+* A span is an AI span when it carries ``gen_ai.operation.name``, ``gen_ai.provider.name``,
+  ``gen_ai.system``, OpenLLMetry's ``llm.request.type`` or ``posthog.ai.event``.
+* Event: ``posthog.ai.event`` when set; else ``chat``/``text_completion``/``generate_content``
+  -> ``$ai_generation``; ``embeddings`` -> ``$ai_embedding``; ``invoke_agent``,
+  ``create_agent`` and workflow steps with no AI parent -> ``$ai_trace``; everything else
+  (tools, nested agents) -> ``$ai_span``.
+* Sources, first found wins: ``posthog.ai.<name>`` attributes (become ``$ai_<name>`` as
+  given), then the GenAI semantic conventions' JSON attributes (``gen_ai.input.messages``,
+  ``gen_ai.output.messages``, ``gen_ai.system_instructions``, ``gen_ai.tool.definitions``),
+  then the older indexed attributes (``gen_ai.prompt.N.*``, ``gen_ai.completion.N.*``,
+  ``llm.request.functions.N.*``), then span events (``gen_ai.user.message``,
+  ``gen_ai.choice``...). Messages take PostHog's OpenAI-like shape: input
+  ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output
+  ``{"role", "content": [{"type": "text", "text"}, {"type": "function", "id", "function"}]}``.
+* Content the instrumentation did not record is never invented. Privacy mode drops
+  ``$ai_input``, ``$ai_output_choices``, ``$ai_input_state``, ``$ai_output_state`` and tool
+  arguments/results. A content property over ``max_content_bytes`` (UTF-8 JSON) is replaced by
+  its JSON text cut to that size plus :data:`TRUNCATED_MARKER`; the event is never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .genai_content import (
+    content_properties,
+    embedding_input,
+    json_value,
+    number,
+    tool_state,
+)
+
+__all__ = [
+    "AI_PARENT_ATTRIBUTE",
+    "CONTENT_PROPERTIES",
+    "TRUNCATED_MARKER",
+    "AiOptions",
+    "AiSpan",
+    "ai_event_name",
+    "ai_properties",
+    "is_ai_span",
+]
+
+AI_PREFIX = "posthog.ai."
+AI_EVENT_ATTRIBUTE = "posthog.ai.event"
+AI_PARENT_ATTRIBUTE = "posthog.ai.parent_id"
+"""The span id (16 hex digits) of the nearest AI ancestor, stamped by the span processor."""
+TRUNCATED_MARKER = "... [truncated by posthog-otel]"
+CONTENT_PROPERTIES = (
+    "$ai_input",
+    "$ai_output_choices",
+    "$ai_input_state",
+    "$ai_output_state",
+    "$ai_tools",
+)
+_PRIVATE_PROPERTIES = frozenset(CONTENT_PROPERTIES) - {"$ai_tools"}
+
+_MARKERS = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "llm.request.type",
+        AI_EVENT_ATTRIBUTE,
+    }
+)
+_GENERATION_OPS = frozenset(
+    {"chat", "text_completion", "generate_content", "completion", "completions", "responses"}
+)
+_EMBEDDING_OPS = frozenset({"embeddings", "embedding"})
+_TRACE_OPS = frozenset({"invoke_agent", "create_agent", "workflow", "invoke_workflow"})
+
+# Scalar sources: property (or "param:<model parameter>") <- attribute names, first wins.
+_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("$ai_model", ("gen_ai.request.model", "gen_ai.response.model")),
+    ("$ai_provider", ("gen_ai.provider.name", "gen_ai.system")),
+    ("$ai_input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
+    ("$ai_output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
+    (
+        "$ai_cache_read_input_tokens",
+        ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
+    ),
+    (
+        "$ai_cache_creation_input_tokens",
+        ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"),
+    ),
+    ("$ai_reasoning_tokens", ("gen_ai.usage.reasoning_tokens",)),
+    ("$ai_stop_reason", ("gen_ai.response.finish_reasons",)),
+    ("$ai_response_id", ("gen_ai.response.id",)),
+    ("$ai_base_url", ("gen_ai.openai.api_base", "gen_ai.request.base_url")),
+    ("$ai_session_id", ("gen_ai.conversation.id",)),
+    ("$ai_agent_name", ("gen_ai.agent.name",)),
+    ("$ai_tool_name", ("gen_ai.tool.name",)),
+    ("error.type", ("error.type",)),
+    ("param:temperature", ("gen_ai.request.temperature", "llm.request.temperature")),
+    ("param:max_tokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens")),
+    ("param:top_p", ("gen_ai.request.top_p", "llm.top_p")),
+    ("param:frequency_penalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty")),
+    ("param:presence_penalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty")),
+    ("param:n", ("gen_ai.request.choice.count",)),
+    ("param:stop", ("gen_ai.request.stop_sequences",)),
+    ("param:stream", ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming")),
+)
+# attribute name -> (target, rank): one pass over a span's attributes finds every source
+_BY_ATTRIBUTE = {
+    name: (target, rank) for target, names in _SOURCES for rank, name in enumerate(names)
+}
+_COUNTS = ("$ai_input_tokens", "$ai_output_tokens")
+_OPTIONAL_COUNTS = (
+    "$ai_cache_read_input_tokens",
+    "$ai_cache_creation_input_tokens",
+    "$ai_reasoning_tokens",
+)
+_PROMOTED_PARAMETERS = {
+    "temperature": "$ai_temperature",
+    "max_tokens": "$ai_max_tokens",
+    "stream": "$ai_stream",
+}
+# content and size: strings this long (in characters, all sources together) cannot exceed
+# the cap once converted, so the exact JSON size is measured only above it
+_SIZE_FACTOR = 6
+
+
+@dataclass(frozen=True)
+class AiOptions:
+    """Whether AI spans become AI events, and what of their content is kept."""
+
+    enabled: bool = True
+    privacy_mode: bool = False
+    max_content_bytes: int = 256 * 1024
+
+
+class AiSpan(NamedTuple):
+    """What :func:`ai_properties` reads from a span (any span model: SDK, OTLP-decoded)."""
+
+    name: str
+    attributes: Mapping[str, Any]
+    events: Sequence[Any]  # objects with .name and .attributes
+    trace_id: int
+    span_id: int
+    parent_id: str | None  # the nearest AI ancestor's span id (hex), when known
+    start_ns: int | None
+    end_ns: int | None
+    is_error: bool
+    error_message: str | None
+
+
+def is_ai_span(attributes: Mapping[str, Any]) -> bool:
+    """Does a span with these attributes describe a GenAI operation?"""
+    return not _MARKERS.isdisjoint(attributes)
+
+
+def _operation(attributes: Mapping[str, Any]) -> str:
+    op = attributes.get("gen_ai.operation.name") or attributes.get("llm.request.type")
+    return str(op).lower() if op else ""
+
+
+def ai_event_name(attributes: Mapping[str, Any], has_ai_parent: bool) -> str:
+    """``$ai_generation``, ``$ai_embedding``, ``$ai_trace`` or ``$ai_span`` (see the rules)."""
+    explicit = attributes.get(AI_EVENT_ATTRIBUTE)
+    if explicit:
+        return str(explicit)
+    op = _operation(attributes)
+    if op in _GENERATION_OPS:
+        return "$ai_generation"
+    if op in _EMBEDDING_OPS:
+        return "$ai_embedding"
+    if op in _TRACE_OPS and not has_ai_parent:
+        return "$ai_trace"
+    if not op and not has_ai_parent and "gen_ai.request.model" in attributes:
+        return "$ai_generation"  # a provider span without an operation name: a model call
+    return "$ai_span"
+
+
+def _cap(value: Any, limit: int) -> tuple[Any, bool]:
+    """``value``, or its JSON text cut to ``limit`` UTF-8 bytes plus the marker."""
+    if isinstance(value, str) and len(value) * 4 <= limit:
+        return value, False
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    )
+    if len(text) * 4 <= limit:
+        return value, False
+    encoded = text.encode("utf-8", "replace")
+    if len(encoded) <= limit:
+        return value, False
+    cut = encoded[: max(limit - len(TRUNCATED_MARKER), 0)].decode("utf-8", "ignore")
+    return cut + TRUNCATED_MARKER, True
+
+
+def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str, Any]:
+    """The ``$ai_*`` properties of one AI span's event (identity and tags are the caller's)."""
+    attributes = span.attributes
+    props: dict[str, Any] = {"$ai_trace_id": format(span.trace_id, "032x")}
+    span_id = format(span.span_id, "016x")
+    if event_name == "$ai_trace":
+        props["$ai_span_id"] = span_id
+    else:
+        props["$ai_span_id"] = span_id
+        if event_name == "$ai_generation":
+            props["$ai_generation_id"] = span_id
+        if span.parent_id:
+            props["$ai_parent_id"] = span.parent_id
+    props["$ai_span_name"] = span.name
+    found: dict[str, tuple[int, Any]] = {}
+    overrides: dict[str, Any] = {}
+    text_size = 0
+    for key, value in attributes.items():
+        if type(value) is str:
+            text_size += len(value)
+        spec = _BY_ATTRIBUTE.get(key)
+        if spec is not None:
+            target, rank = spec
+            held = found.get(target)
+            if value is not None and (held is None or rank < held[0]):
+                found[target] = (rank, value)
+        elif key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
+            overrides["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
+    _scalars(props, {target: value for target, (_, value) in found.items()})
+    op = _operation(attributes)
+    if op:
+        props["$ai_operation"] = op
+    if span.start_ns is not None and span.end_ns is not None:
+        props["$ai_latency"] = (span.end_ns - span.start_ns) / 1e9
+    error_type = found.get("error.type")
+    if span.is_error or error_type is not None:
+        props["$ai_is_error"] = True
+        props["$ai_error"] = span.error_message or str(error_type[1] if error_type else "error")
+    content = content_properties(attributes, span.events)
+    if event_name == "$ai_embedding" and "$ai_input" in content:
+        content["$ai_input"] = embedding_input(content["$ai_input"])
+    if event_name in ("$ai_span", "$ai_trace"):
+        if "$ai_input" in content:
+            content["$ai_input_state"] = content.pop("$ai_input")
+        if "$ai_output_choices" in content:
+            content["$ai_output_state"] = content.pop("$ai_output_choices")
+        content.update(tool_state(attributes))
+    props.update(content)
+    props.update(overrides)  # PostHog-native attributes win
+    if options.privacy_mode:
+        for key in _PRIVATE_PROPERTIES:
+            props.pop(key, None)
+    for event in span.events:
+        for value in (event.attributes or {}).values():
+            if type(value) is str:
+                text_size += len(value)
+    if text_size * _SIZE_FACTOR > options.max_content_bytes:
+        _cap_content(props, options.max_content_bytes)
+    return props
+
+
+def _scalars(props: dict[str, Any], values: Mapping[str, Any]) -> None:
+    """Model, provider, counts, parameters and the rest from their found sources."""
+    for key in ("$ai_model", "$ai_response_id", "$ai_base_url", "$ai_session_id"):
+        if key in values:
+            props[key] = values[key]
+    for key in ("$ai_agent_name", "$ai_tool_name"):
+        if key in values:
+            props[key] = values[key]
+    provider = values.get("$ai_provider")
+    if provider is not None:
+        props["$ai_provider"] = str(provider).lower()
+    for key in _COUNTS:
+        if key in values:
+            count = number(values[key])
+            if count is not None:
+                props[key] = count
+    for key in _OPTIONAL_COUNTS:
+        if key in values:
+            count = number(values[key])
+            if count:
+                props[key] = count
+    parameters: dict[str, Any] = {}
+    for target, value in values.items():
+        if target.startswith("param:"):
+            name = target[6:]
+            parameters[name] = list(value) if isinstance(value, tuple) else value
+            promoted = _PROMOTED_PARAMETERS.get(name)
+            if promoted is not None:
+                props[promoted] = parameters[name]
+    if parameters:
+        props["$ai_model_parameters"] = parameters
+    reasons = values.get("$ai_stop_reason")
+    reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
+    if isinstance(reason, str) and reason:
+        # the conventions' "tool_call" is OpenAI's "tool_calls", the name PostHog shows
+        if reason == "tool_call" and props.get("$ai_provider") == "openai":
+            reason = "tool_calls"
+        props["$ai_stop_reason"] = reason
+
+
+def _cap_content(props: dict[str, Any], limit: int) -> None:
+    truncated = False
+    for key in CONTENT_PROPERTIES:
+        if key in props:
+            props[key], cut = _cap(props[key], limit)
+            truncated = truncated or cut
+    if truncated:
+        props["$ai_content_truncated"] = True

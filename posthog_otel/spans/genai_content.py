@@ -1,0 +1,383 @@
+"""The content of GenAI spans in PostHog's message shapes: pure functions over attributes and
+span events, for :mod:`posthog_otel.spans.genai`.
+
+Usage::
+
+    found = content_properties(attributes, span_events)   # $ai_input, $ai_output_choices, $ai_tools
+    state = tool_state(attributes)                         # $ai_input_state, $ai_output_state
+
+Sources, first found wins for each property: the GenAI semantic conventions' JSON attributes
+(``gen_ai.input.messages``, ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
+``gen_ai.tool.definitions``), the older indexed attributes OpenLLMetry writes
+(``gen_ai.prompt.N.*``, ``gen_ai.completion.N.*``, ``llm.request.functions.N.*``), span events
+(``gen_ai.user.message``, ``gen_ai.choice``...). Shapes follow PostHog's OpenAI-like ones:
+input ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output ``{"role", "content":
+[{"type": "text", "text"}, {"type": "function", "id", "function": {"name", "arguments"}}]}``,
+tools ``{"type": "function", "function": {"name", "description", "parameters"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "content_properties",
+    "embedding_input",
+    "first",
+    "json_value",
+    "number",
+    "tool_state",
+]
+
+_INPUT_EVENT_ROLES = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+# an indexed list is read only when its item 0 has one of these (OpenLLMetry writes them)
+_FIRST_FIELDS = ("role", "content", "name", "finish_reason", "tool_calls.0.name")
+_INDEXED_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.request.functions.")
+_FIRST_KEYS = {
+    prefix: frozenset(prefix + "0." + field for field in _FIRST_FIELDS)
+    for prefix in _INDEXED_PREFIXES
+}
+# every attribute content may come from: a span with none of them (and no events) has none
+_CONTENT_KEYS = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.embeddings.input",
+        "gen_ai.input",
+    }
+).union(*_FIRST_KEYS.values())
+_MAX_INDEXED = 1000  # indexed messages/tools read per span: bounds hostile input
+
+# -- reading attribute values -------------------------------------------------------------
+
+
+def first(attributes: Mapping[str, Any], names: Iterable[str]) -> Any:
+    for name in names:
+        value = attributes.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def json_value(value: Any) -> Any:
+    """An attribute holding JSON text, decoded; other values as they are (tuples as lists)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("[", "{"):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def number(value: Any) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _arguments_text(value: Any) -> Any:
+    """Tool-call arguments as OpenAI sends them: JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+# -- semantic-convention messages to PostHog's shape ---------------------------------------
+
+
+def _part_text(part: Mapping[str, Any]) -> str | None:
+    content = part.get("content", part.get("text"))
+    return content if isinstance(content, str) else None
+
+
+def _tool_call(part: Mapping[str, Any]) -> dict[str, Any]:
+    function = part.get("function")
+    if isinstance(function, Mapping):  # already OpenAI's shape
+        name, arguments = function.get("name"), function.get("arguments")
+    else:
+        name, arguments = part.get("name"), part.get("arguments")
+    return {
+        "type": "function",
+        "id": part.get("id"),
+        "function": {"name": name, "arguments": _arguments_text(arguments)},
+    }
+
+
+def _input_message(message: Any) -> dict[str, Any] | None:
+    """One semconv input message (``{"role", "parts": [...]}``) in PostHog's input shape."""
+    if not isinstance(message, Mapping):
+        return None
+    role = str(message.get("role") or "user")
+    parts = message.get("parts")
+    if not isinstance(parts, list):  # an OpenAI-shaped message already
+        result = {"role": role, "content": message.get("content")}
+        for key in ("tool_calls", "tool_call_id", "name"):
+            if message.get(key) is not None:
+                result[key] = message[key]
+        return result
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    result = {"role": role, "content": None}
+    for part in parts:
+        if not isinstance(part, Mapping):
+            continue
+        kind = part.get("type")
+        if kind == "tool_call":
+            calls.append(_tool_call(part))
+        elif kind == "tool_call_response":
+            response = part.get("response", part.get("result"))
+            texts.append(response if isinstance(response, str) else _arguments_text(response))
+            if part.get("id") is not None:
+                result["tool_call_id"] = part["id"]
+        else:
+            text = _part_text(part)
+            if text is not None:
+                texts.append(text)
+    if texts:
+        result["content"] = "".join(texts) if len(texts) == 1 else "\n".join(texts)
+    if calls:
+        result["tool_calls"] = calls
+    return result
+
+
+def _output_message(message: Any) -> dict[str, Any] | None:
+    """One semconv output message in PostHog's output shape (content as a list of blocks)."""
+    if not isinstance(message, Mapping):
+        return None
+    role = str(message.get("role") or "assistant")
+    blocks: list[dict[str, Any]] = []
+    parts = message.get("parts")
+    if isinstance(parts, list):
+        for part in parts:
+            if not isinstance(part, Mapping):
+                continue
+            if part.get("type") == "tool_call":
+                blocks.append(_tool_call(part))
+            else:
+                text = _part_text(part)
+                if text:
+                    blocks.append({"type": "text", "text": text})
+    else:  # OpenAI-shaped: {"role", "content", "tool_calls"}
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            blocks.append({"type": "text", "text": content})
+        elif isinstance(content, list):
+            blocks.extend(block for block in content if isinstance(block, dict))
+        calls = json_value(message.get("tool_calls"))
+        if isinstance(calls, list):
+            blocks.extend(_tool_call(call) for call in calls if isinstance(call, Mapping))
+    return {"role": role, "content": blocks}
+
+
+def _system_message(instructions: Any) -> dict[str, Any] | None:
+    if isinstance(instructions, str):
+        return {"role": "system", "content": instructions}
+    if isinstance(instructions, list):
+        texts = [t for t in (_part_text(p) for p in instructions if isinstance(p, Mapping)) if t]
+        if texts:
+            return {"role": "system", "content": "\n".join(texts)}
+    return None
+
+
+def _tool_definition(tool: Any) -> Any:
+    """A flat ``{"type": "function", "name", ...}`` definition in OpenAI's nested shape."""
+    if isinstance(tool, Mapping) and "function" not in tool and "name" in tool:
+        function = {k: v for k, v in tool.items() if k != "type"}
+        if isinstance(function.get("parameters"), str):
+            function["parameters"] = json_value(function["parameters"])
+        return {"type": tool.get("type") or "function", "function": function}
+    return tool
+
+
+# -- the older indexed attributes (OpenLLMetry) --------------------------------------------
+
+
+def _indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """``prefix.N.key`` attributes grouped by N, in order: ``[{key: value}, ...]``."""
+    first_keys = _FIRST_KEYS.get(prefix)
+    if first_keys is not None and first_keys.isdisjoint(attributes):
+        return []  # most spans: no indexed attributes, decided without a scan
+    groups: dict[int, dict[str, Any]] = {}
+    for key, value in attributes.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, rest = key[len(prefix) :].partition(".")
+        if not index.isdigit() or not rest or len(groups) >= _MAX_INDEXED:
+            continue
+        groups.setdefault(int(index), {})[rest] = value
+    return [groups[index] for index in sorted(groups)]
+
+
+def _indexed_calls(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    calls = _indexed(fields, "tool_calls.")
+    return [_tool_call(call) for call in calls]
+
+
+def _indexed_input(attributes: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    prompts = _indexed(attributes, "gen_ai.prompt.")
+    if not prompts:
+        return None
+    messages = []
+    for fields in prompts:
+        message: dict[str, Any] = {
+            "role": str(fields.get("role") or "user"),
+            "content": json_value(fields.get("content")),
+        }
+        calls = _indexed_calls(fields)
+        if calls:
+            message["tool_calls"] = calls
+        if fields.get("tool_call_id") is not None:
+            message["tool_call_id"] = fields["tool_call_id"]
+        messages.append(message)
+    return messages
+
+
+def _indexed_output(attributes: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    completions = _indexed(attributes, "gen_ai.completion.")
+    if not completions:
+        return None
+    messages = []
+    for fields in completions:
+        blocks: list[dict[str, Any]] = []
+        content = fields.get("content")
+        if isinstance(content, str) and content:
+            blocks.append({"type": "text", "text": content})
+        blocks.extend(_indexed_calls(fields))
+        messages.append({"role": str(fields.get("role") or "assistant"), "content": blocks})
+    return messages
+
+
+def _indexed_tools(attributes: Mapping[str, Any]) -> list[Any] | None:
+    functions = _indexed(attributes, "llm.request.functions.")
+    if not functions:
+        return None
+    return [_tool_definition({"type": "function", **fields}) for fields in functions]
+
+
+# -- content sent as span events (contrib openai-v2 and others) ----------------------------
+
+
+def _event_messages(events: Sequence[Any]) -> tuple[list[Any] | None, list[Any] | None]:
+    inputs: list[Any] = []
+    outputs: list[Any] = []
+    for event in events:
+        name = event.name
+        if not name.startswith("gen_ai."):
+            continue
+        data = event.attributes or {}
+        role = _INPUT_EVENT_ROLES.get(name)
+        if role is not None:
+            message: dict[str, Any] = {"role": role, "content": json_value(data.get("content"))}
+            calls = json_value(data.get("tool_calls"))
+            if isinstance(calls, list):
+                message["tool_calls"] = [_tool_call(c) for c in calls if isinstance(c, Mapping)]
+            if role == "tool" and data.get("id") is not None:
+                message["tool_call_id"] = data["id"]
+            inputs.append(message)
+        elif name == "gen_ai.choice":
+            body = json_value(data.get("message"))
+            if not isinstance(body, Mapping):
+                body = {"role": "assistant", "content": data.get("content")}
+            outputs.append(_output_message(body))
+        elif name in ("gen_ai.client.inference.operation.details", "gen_ai.content.prompt"):
+            found = json_value(data.get("gen_ai.input.messages") or data.get("gen_ai.prompt"))
+            if isinstance(found, list):
+                inputs.extend(m for m in map(_input_message, found) if m)
+    return inputs or None, outputs or None
+
+
+# -- the properties -----------------------------------------------------------------------
+
+
+def _messages(value: Any, convert: Any) -> list[Any] | None:
+    decoded = json_value(value)
+    if isinstance(decoded, list):
+        return [m for m in map(convert, decoded) if m is not None]
+    return None
+
+
+def content_properties(attributes: Mapping[str, Any], events: Sequence[Any]) -> dict[str, Any]:
+    """``$ai_input``, ``$ai_output_choices`` and ``$ai_tools`` from the first source that has
+    each (before ``posthog.ai.*`` overrides, applied by the caller)."""
+    found: dict[str, Any] = {}
+    if not events and _CONTENT_KEYS.isdisjoint(attributes):
+        return found  # content not recorded (the instrumentations' default)
+    inputs = _messages(attributes.get("gen_ai.input.messages"), _input_message)
+    system = _system_message(json_value(attributes.get("gen_ai.system_instructions")))
+    if system is not None:
+        inputs = [system, *(inputs or [])]
+    outputs = _messages(attributes.get("gen_ai.output.messages"), _output_message)
+    if inputs is None:
+        inputs = _indexed_input(attributes)
+    if outputs is None:
+        outputs = _indexed_output(attributes)
+    if (inputs is None or outputs is None) and events:
+        event_inputs, event_outputs = _event_messages(events)
+        inputs = inputs if inputs is not None else event_inputs
+        outputs = outputs if outputs is not None else event_outputs
+    if inputs is None:  # embeddings, and instrumentations that send the input as text
+        text = attributes.get("gen_ai.embeddings.input") or attributes.get("gen_ai.input")
+        if text is not None:
+            found["$ai_input"] = json_value(text)
+    else:
+        found["$ai_input"] = inputs
+    if outputs is not None:
+        found["$ai_output_choices"] = outputs
+    tools = json_value(attributes.get("gen_ai.tool.definitions"))
+    if isinstance(tools, list):
+        found["$ai_tools"] = [_tool_definition(tool) for tool in tools]
+    else:
+        indexed = _indexed_tools(attributes)
+        if indexed is not None:
+            found["$ai_tools"] = indexed
+    return found
+
+
+def tool_state(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    arguments = attributes.get("gen_ai.tool.call.arguments")
+    if arguments is not None:
+        found["$ai_input_state"] = json_value(arguments)
+    result = attributes.get("gen_ai.tool.call.result")
+    if result is not None:
+        found["$ai_output_state"] = json_value(result)
+    return found
+
+
+def embedding_input(value: Any) -> Any:
+    """What was embedded, as the caller gave it: user messages that hold only text become
+    that text (one message) or a list of texts; anything else is kept as it is."""
+    if not isinstance(value, list) or not value:
+        return value
+    texts = []
+    for message in value:
+        if not (isinstance(message, Mapping) and message.get("role") == "user"):
+            return value
+        if set(message) - {"role", "content"} or not isinstance(message.get("content"), str):
+            return value
+        texts.append(message["content"])
+    return texts[0] if len(texts) == 1 else texts

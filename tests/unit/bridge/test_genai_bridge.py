@@ -1,0 +1,101 @@
+"""A GenAI span from another process, exported as OTLP the way any language's SDK does (identity
+copied from baggage onto the span by a baggage span processor), becomes the same
+``$ai_generation`` at the bridge as the in-process exporter makes of it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from opentelemetry import baggage, context
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.processor.baggage import ALLOW_ALL_BAGGAGE_KEYS, BaggageSpanProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from posthog_otel import PosthogSpanExporter
+from posthog_otel.bridge.pipeline import Pipeline
+from posthog_otel.bridge.settings import BridgeSettings
+from posthog_otel.otlp.responses import PROTOBUF
+from posthog_otel.testing import memory_client
+
+INPUT = [{"role": "user", "parts": [{"type": "text", "content": "Summarise my cart"}]}]
+OUTPUT = [{"role": "assistant", "parts": [{"type": "text", "content": "3 items, 42 EUR"}]}]
+
+
+def _export_generation() -> tuple[Any, list[dict[str, Any]]]:
+    """One chat span inside a context whose baggage names the user; returns the finished span
+    and the events the in-process exporter made of it."""
+    client, events = memory_client()
+    provider = TracerProvider(resource=Resource.create({"service.name": "cart-node"}))
+    provider.add_span_processor(BaggageSpanProcessor(ALLOW_ALL_BAGGAGE_KEYS))
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    provider.add_span_processor(SimpleSpanProcessor(PosthogSpanExporter(client)))
+    ctx = baggage.set_baggage("posthog.distinct_id", "user-77")
+    ctx = baggage.set_baggage("posthog.session_id", "sess-77", ctx)
+    token = context.attach(ctx)
+    try:
+        tracer = provider.get_tracer("node-genai")
+        with tracer.start_as_current_span("GET /cart/summary", kind=SpanKind.SERVER):
+            attributes = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+            }
+            with tracer.start_as_current_span(
+                "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attributes
+            ) as span:
+                span.set_attributes(
+                    {
+                        "gen_ai.input.messages": json.dumps(INPUT),
+                        "gen_ai.output.messages": json.dumps(OUTPUT),
+                        "gen_ai.usage.input_tokens": 9,
+                        "gen_ai.usage.output_tokens": 6,
+                    }
+                )
+    finally:
+        context.detach(token)
+    provider.shutdown()
+    generation = next(s for s in spans.get_finished_spans() if s.name.startswith("chat"))
+    return generation, events.named("$ai_generation")
+
+
+def test_bridge_makes_the_same_generation_as_the_in_process_exporter() -> None:
+    span, in_process = _export_generation()
+    body = encode_spans([span]).SerializeToString()  # the span alone, as a later export
+    client, events = memory_client()
+    outcome = Pipeline(BridgeSettings.build(api_key="phc_test")).process(
+        "traces", body, PROTOBUF, client
+    )
+    assert outcome.status == 200 and outcome.rejected == 0
+    (bridged,) = events.named("$ai_generation")
+    (expected,) = in_process
+    assert bridged["distinct_id"] == expected["distinct_id"] == "user-77"
+    props = bridged["properties"]
+    assert props["$session_id"] == "sess-77"
+    assert props["$ai_input"] == [{"role": "user", "content": "Summarise my cart"}]
+    assert props["$ai_output_choices"][0]["content"] == [
+        {"type": "text", "text": "3 items, 42 EUR"}
+    ]
+    assert props["$ai_trace_id"] == format(span.context.trace_id, "032x")
+
+    def ai(properties: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in properties.items() if k.startswith("$ai_")}
+
+    assert ai(props) == ai(expected["properties"])
+    assert props["service.name"] == expected["properties"]["service.name"] == "cart-node"
+
+
+def test_bridge_sends_a_generation_whatever_capture_spans_says() -> None:
+    """A CLIENT span with a local parent: decoded and sent even in "roots" and "none"."""
+    span, _ = _export_generation()
+    body = encode_spans([span]).SerializeToString()
+    for capture_spans in ("roots", "none"):
+        client, events = memory_client()
+        settings = BridgeSettings.build(api_key="phc_test", capture_spans=capture_spans)
+        assert Pipeline(settings).process("traces", body, PROTOBUF, client).status == 200
+        assert [e["event"] for e in events] == ["$ai_generation"], capture_spans
