@@ -35,6 +35,7 @@ from opentelemetry import trace
 
 from . import _identity
 from .config import ClientSettings
+from .context import current_scope
 from .delivery.encoding import clean
 from .version import __version__
 
@@ -51,6 +52,7 @@ __all__ = [
     "release_id",
     "remove_excluded",
     "resolve_distinct_id",
+    "resolve_scope",
     "run_before_send",
     "stringify_id",
     "with_context",
@@ -62,6 +64,12 @@ _logger = logging.getLogger("posthog.otel")
 LIBRARY = {"$lib": "posthog-otel", "$lib_version": __version__}
 _DATE_ONLY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def resolve_scope(ctx: otel_context.Context) -> Resolved | None:
+    """The effective state of the context's PostHog scope, or None outside any."""
+    scope = current_scope(ctx)
+    return scope.resolve() if scope is not None else None
 
 
 def stringify_id(value: Any) -> str | None:

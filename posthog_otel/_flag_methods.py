@@ -14,18 +14,38 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .flags import FlagEvaluator
+from .flags import FlagEvaluator, flag_event_refiner
 
 __all__ = ["FlagMethods"]
+
+_logger = logging.getLogger("posthog.otel")
 
 
 class FlagMethods:
     """posthog-python's flag API on a client that has a ``_flags`` evaluator."""
 
     _flags: FlagEvaluator
+    before_send: Any
+
+    def _capture(
+        self,
+        event: str,
+        distinct_id: Any,
+        properties: Mapping[str, Any] | None,
+        timestamp: Any,
+        uuid: Any,
+        groups: Mapping[str, Any] | None,
+        disable_geoip: bool | None,
+        *,
+        send_feature_flags: Any = False,
+        flags: Any = None,
+        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> str | None:
+        raise NotImplementedError  # provided by Client
 
     def feature_enabled(
         self,
@@ -226,3 +246,46 @@ class FlagMethods:
     def feature_flag_definitions(self) -> Any:
         """The flag definitions loaded for local evaluation, or None before they load."""
         return self._flags.plain("feature_flag_definitions")
+
+    def _feature_flag_properties(
+        self,
+        distinct_id: str,
+        groups: Mapping[str, Any] | None,
+        disable_geoip: bool | None,
+        send_feature_flags: Any,
+        flags: Any,
+    ) -> dict[str, Any]:
+        """``$feature/<key>`` and ``$active_feature_flags`` for ``capture(send_feature_flags=
+        ...)`` or ``capture(flags=snapshot)``; none (logged) when flags are unavailable."""
+        try:
+            return self._flags.event_properties(
+                distinct_id, groups, disable_geoip, send_feature_flags, flags
+            )
+        except Exception as exc:
+            _logger.warning("posthog-otel sends this event without feature flags: %s", exc)
+            return {}
+
+    def _capture_flag_event(self, event: str, kwargs: dict[str, Any]) -> str | None:
+        """An event posthog-python's flag client made (``$feature_flag_called``), sent by us.
+
+        An event our ``before_send`` drops is reported back in ``_before_send_drops``, so
+        posthog-python keeps it deduplicated instead of offering it again.
+        """
+        try:
+            sent = self._capture(
+                event,
+                kwargs.get("distinct_id"),
+                kwargs.get("properties"),
+                kwargs.get("timestamp"),
+                kwargs.get("uuid"),
+                kwargs.get("groups") or None,
+                kwargs.get("disable_geoip"),
+                refine=flag_event_refiner(kwargs),
+            )
+            drops = kwargs.get("_before_send_drops")
+            if sent is None and self.before_send is not None and isinstance(drops, list):
+                drops.append(event)
+            return sent
+        except Exception:
+            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
+            return None

@@ -18,13 +18,16 @@ Usage::
     client.shutdown()
 
 Without an API key the client is disabled, as posthog-python's is: calls return None.
+
+The event pipeline (``_capture`` -> ``_enqueue``) stays in this one class so its order can be
+read against posthog-python's; exceptions, person and group updates and feature flags are
+mixins in their own modules.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
@@ -42,20 +45,21 @@ from ._events import (
     release_id,
     remove_excluded,
     resolve_distinct_id,
+    resolve_scope,
     run_before_send,
     stringify_id,
     with_context,
-    with_tags,
 )
 from ._excepthooks import ExceptHooks
+from ._exception_methods import ExceptionMethods
 from ._flag_methods import FlagMethods
 from ._options import CLIENT_SIGNATURE, bind_client_arguments, split_options
+from ._person_methods import PersonMethods
 from ._platform import runtime_properties
 from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
-from .context import current_scope
 from .delivery.encoding import timestamp_iso
-from .flags import FlagEvaluator, flag_event_refiner
+from .flags import FlagEvaluator
 
 __all__ = ["Client", "EventTransport", "Posthog"]
 
@@ -75,10 +79,12 @@ class EventTransport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-class Client(FlagMethods):
+class Client(ExceptionMethods, PersonMethods, FlagMethods):
     """A PostHog project client. See the module docstring and the README's option table.
 
-    Feature-flag methods (``feature_enabled`` …) come from :class:`FlagMethods`."""
+    Exceptions (``capture_exception`` …), person and group updates (``set``, ``alias`` …) and
+    feature flags (``feature_enabled`` …) come from mixins, one module each; this class builds
+    and queues events."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         given = bind_client_arguments(args, kwargs)
@@ -270,255 +276,6 @@ class Client(FlagMethods):
             flags=flags,
         )
 
-    def capture_exception(
-        self,
-        exception: Any = None,
-        *,
-        distinct_id: Any = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        groups: Mapping[str, Any] | None = None,
-        send_feature_flags: Any = False,
-        disable_geoip: bool | None = None,
-        flags: Any = None,
-        handled: bool = True,
-    ) -> str | None:
-        """Capture an exception as ``$exception``, once per exception object.
-
-        ``exception`` is an exception or a ``sys.exc_info()`` tuple; by default, the exception
-        being handled. Returns the event uuid, or None when there is no exception, it was
-        already captured (by a context, a span hook or middleware), or the client is disabled.
-        """
-        return self._capture_exception_event(
-            exception if exception is not None else sys.exc_info(),
-            distinct_id=distinct_id,
-            properties=properties,
-            timestamp=timestamp,
-            uuid=uuid,
-            groups=groups,
-            disable_geoip=disable_geoip,
-            send_feature_flags=send_feature_flags,
-            flags=flags,
-            handled=handled,
-        )
-
-    def capture_uncaught_exception(
-        self,
-        exception: BaseException | tuple[Any, Any, Any],
-        *,
-        in_thread: bool = False,
-        properties: Mapping[str, Any] | None = None,
-    ) -> str | None:
-        """Capture an exception that ended the program (or, ``in_thread``, a thread).
-
-        As posthog-python's excepthooks send it: not handled, mechanism
-        ``onuncaughtexception``, level ``fatal`` (``error`` for a thread) and
-        ``$exception_source``.
-        """
-        source = "python.threading_excepthook" if in_thread else "python.sys_excepthook"
-        return self._capture_exception_event(
-            exception,
-            properties=properties,
-            handled=False,
-            mechanism_type="onuncaughtexception",
-            level="error" if in_thread else "fatal",
-            source=source,
-        )
-
-    def _capture_exception_event(
-        self,
-        exception: Any,
-        *,
-        distinct_id: Any = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        groups: Mapping[str, Any] | None = None,
-        disable_geoip: bool | None = None,
-        send_feature_flags: Any = False,
-        flags: Any = None,
-        handled: bool = True,
-        mechanism_type: str = "generic",
-        level: str = "error",
-        source: str | None = None,
-    ) -> str | None:
-        try:
-            found = errors.exc_info_of(exception)
-            if found is None:
-                return None
-            if self._disabled:
-                self._refuse()
-                return None
-            if not errors.mark_captured(found[0]):
-                return None
-            props: dict[str, Any] = {
-                "$exception_list": errors.exception_list(
-                    exception, handled=handled, mechanism_type=mechanism_type, options=self._frames
-                ),
-                "$exception_level": level,
-            }
-            if source:
-                props["$exception_source"] = source
-            if properties:
-                props.update(properties)
-            if self._settings.log_captured_exceptions:
-                _logger.error("captured exception", exc_info=found[0])
-            return self._capture(
-                "$exception",
-                distinct_id,
-                props,
-                timestamp,
-                uuid,
-                groups,
-                disable_geoip,
-                send_feature_flags=send_feature_flags,
-                flags=flags,
-            )
-        except Exception:
-            if self._debug:
-                raise
-            _logger.exception("posthog-otel could not capture an exception")
-            return None
-
-    def capture_exception_list(
-        self,
-        exception_list: list[dict[str, Any]],
-        *,
-        distinct_id: Any = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: Any = None,
-    ) -> str | None:
-        """Capture an already built ``$exception_list`` (from a span or another process)."""
-        props: dict[str, Any] = {"$exception_list": exception_list, "$exception_level": "error"}
-        if properties:
-            props.update(properties)
-        return self.capture(
-            "$exception", distinct_id=distinct_id, properties=props, timestamp=timestamp
-        )
-
-    def set(
-        self,
-        *,
-        distinct_id: Any = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        disable_geoip: bool | None = None,
-    ) -> str | None:
-        """Set person properties (``$set``); nothing without a person or properties."""
-        return self._person_update("$set", distinct_id, properties, timestamp, uuid, disable_geoip)
-
-    def set_once(
-        self,
-        *,
-        distinct_id: Any = None,
-        properties: Mapping[str, Any] | None = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        disable_geoip: bool | None = None,
-    ) -> str | None:
-        """Set person properties only if unset (``$set_once``); as :meth:`set`."""
-        return self._person_update(
-            "$set_once", distinct_id, properties, timestamp, uuid, disable_geoip
-        )
-
-    def group_identify(
-        self,
-        group_type: Any,
-        group_key: Any,
-        properties: Any = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        disable_geoip: bool | None = None,
-        distinct_id: Any = None,
-    ) -> str | None:
-        """Create or update a group (``$groupidentify``); dropped without a type or key."""
-        try:
-            for name, value in (("group_type", group_type), ("group_key", group_key)):
-                if not stringify_id(value):
-                    _logger.warning(
-                        "group_identify() called without a %s, dropping the $groupidentify event",
-                        name,
-                    )
-                    return None
-            ctx = otel_context.get_current()
-            resolved = _resolved(ctx)
-            props: dict[str, Any] = {
-                "$group_type": group_type,
-                "$group_key": group_key,
-                "$group_set": properties or {},
-            }
-            if resolved is not None and resolved.session_id:
-                props["$session_id"] = str(resolved.session_id)
-            person, _personless = resolve_distinct_id(distinct_id, resolved, ctx)
-            message = {"event": "$groupidentify", "properties": props, "distinct_id": person}
-            return self._enqueue(message, timestamp, uuid, disable_geoip)
-        except Exception:
-            if self._debug:
-                raise
-            _logger.exception("posthog-otel could not send a group update")
-            return None
-
-    def alias(
-        self,
-        previous_id: Any,
-        distinct_id: Any = None,
-        timestamp: Any = None,
-        uuid: Any = None,
-        disable_geoip: bool | None = None,
-    ) -> str | None:
-        """Merge ``previous_id`` into ``distinct_id`` (default: the context's distinct id)."""
-        try:
-            previous = stringify_id(previous_id)
-            if not previous:
-                _logger.warning(
-                    "alias() called without a previous_id, dropping the $create_alias event"
-                )
-                return None
-            ctx = otel_context.get_current()
-            resolved = _resolved(ctx)
-            target, personless = resolve_distinct_id(distinct_id, resolved, ctx)
-            if personless:
-                _logger.warning(
-                    "alias() called without a distinct_id, dropping the $create_alias event"
-                )
-                return None
-            props: dict[str, Any] = {"distinct_id": previous, "alias": target}
-            if resolved is not None and resolved.session_id:
-                props["$session_id"] = str(resolved.session_id)
-            message = {"event": "$create_alias", "properties": props, "distinct_id": previous}
-            return self._enqueue(message, timestamp, uuid, disable_geoip)
-        except Exception:
-            if self._debug:
-                raise
-            _logger.exception("posthog-otel could not send an alias")
-            return None
-
-    def _person_update(
-        self,
-        kind: str,
-        distinct_id: Any,
-        properties: Mapping[str, Any] | None,
-        timestamp: Any,
-        uuid: Any,
-        disable_geoip: bool | None,
-    ) -> str | None:
-        try:
-            ctx = otel_context.get_current()
-            resolved = _resolved(ctx)
-            values = with_tags(resolved, dict(properties or {}))
-            person, personless = resolve_distinct_id(distinct_id, resolved, ctx)
-            if personless or not values:
-                return None
-            message = {"distinct_id": person, kind: values, "event": kind}
-            return self._enqueue(message, timestamp, uuid, disable_geoip)
-        except Exception:
-            if self._debug:
-                raise
-            _logger.exception("posthog-otel could not send %s", kind)
-            return None
-
     # -- delivery -------------------------------------------------------------------------
 
     def flush(self, timeout_seconds: float | None = 10, *, timeout: float | None = None) -> bool:
@@ -572,7 +329,7 @@ class Client(FlagMethods):
             self._refuse()
             return None
         ctx = otel_context.get_current()
-        resolved = _resolved(ctx)
+        resolved = resolve_scope(ctx)
         props = {**properties, **self._runtime} if properties else dict(self._runtime)
         props = with_context(ctx, resolved, props)
         person, personless = resolve_distinct_id(distinct_id, resolved, ctx)
@@ -679,60 +436,11 @@ class Client(FlagMethods):
             kept["uuid"] = event_uuid(kept.get("uuid"))
         return kept
 
-    def _feature_flag_properties(
-        self,
-        distinct_id: str,
-        groups: Mapping[str, Any] | None,
-        disable_geoip: bool | None,
-        send_feature_flags: Any,
-        flags: Any,
-    ) -> dict[str, Any]:
-        """``$feature/<key>`` and ``$active_feature_flags`` for ``capture(send_feature_flags=
-        ...)`` or ``capture(flags=snapshot)``; none (logged) when flags are unavailable."""
-        try:
-            return self._flags.event_properties(
-                distinct_id, groups, disable_geoip, send_feature_flags, flags
-            )
-        except Exception as exc:
-            _logger.warning("posthog-otel sends this event without feature flags: %s", exc)
-            return {}
-
-    def _capture_flag_event(self, event: str, kwargs: dict[str, Any]) -> str | None:
-        """An event posthog-python's flag client made (``$feature_flag_called``), sent by us.
-
-        An event our ``before_send`` drops is reported back in ``_before_send_drops``, so
-        posthog-python keeps it deduplicated instead of offering it again.
-        """
-        try:
-            sent = self._capture(
-                event,
-                kwargs.get("distinct_id"),
-                kwargs.get("properties"),
-                kwargs.get("timestamp"),
-                kwargs.get("uuid"),
-                kwargs.get("groups") or None,
-                kwargs.get("disable_geoip"),
-                refine=flag_event_refiner(kwargs),
-            )
-            drops = kwargs.get("_before_send_drops")
-            if sent is None and self.before_send is not None and isinstance(drops, list):
-                drops.append(event)
-            return sent
-        except Exception:
-            _logger.warning("posthog-otel could not capture %r", event, exc_info=True)
-            return None
-
-
 Client.__init__.__signature__ = CLIENT_SIGNATURE  # type: ignore[attr-defined]
 
 
 class Posthog(Client):
     """posthog-python's name for :class:`Client`."""
-
-
-def _resolved(ctx: otel_context.Context) -> Any:
-    scope = current_scope(ctx)
-    return scope.resolve() if scope is not None else None
 
 
 def _warn_not_sending() -> None:

@@ -1,5 +1,9 @@
 """Spans to PostHog events: the single place the rules live.
 
+(Over 450 lines on purpose: span, exception and AI events are decided in one pass over a span,
+with identity inheritance across an export; what is only about GenAI attributes lives in
+:mod:`.genai` and :mod:`.genai_content`.)
+
 Used by :class:`~posthog_otel.spans.processor.PosthogSpanProcessor` (in-process, with the scope's
 state at span end), :class:`~posthog_otel.spans.exporter.PosthogSpanExporter` (any processor,
 identity read from attributes) and the OTLP bridge (spans from other processes and languages).

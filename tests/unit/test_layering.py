@@ -36,6 +36,8 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "posthog_otel._compat",
         "posthog_otel.flags",
         "posthog_otel._flag_methods",
+        "posthog_otel._exception_methods",
+        "posthog_otel._person_methods",
         "posthog_otel.flag_functions",
         "posthog_otel._excepthooks",
     ),
