@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -46,32 +47,34 @@ def instrumented() -> Iterator[PosthogPythonInstrumentor]:
 def python_side(capture_server: CaptureServer) -> Iterator[Any]:
     client = posthog.Posthog("phc_pp", host=capture_server.url, sync_mode=True)
     yield client
-    client.shutdown()
+    with contextlib.suppress(Exception):  # posthog-python 6.0's sync_mode cannot shut down
+        client.shutdown()
 
 
 def test_posthog_python_context_is_the_posthog_otel_scope(
     instrumented: PosthogPythonInstrumentor,
 ) -> None:
-    with posthog.new_context():
-        posthog.identify_context("u1")
-        posthog.set_context_session("s1")
-        posthog.set_context_device_id("d1")
-        posthog.tag("plan", "pro")
+    with python_contexts.new_context():
+        python_contexts.identify_context("u1")
+        python_contexts.set_context_session("s1")
+        python_contexts.tag("plan", "pro")
         assert posthog_otel.get_context_distinct_id() == "u1"
         assert posthog_otel.get_context_session_id() == "s1"
-        assert posthog_otel.get_context_device_id() == "d1"
+        if hasattr(posthog, "set_context_device_id"):  # posthog-python 6.x has none
+            posthog.set_context_device_id("d1")
+            assert posthog_otel.get_context_device_id() == "d1"
         assert posthog_otel.get_tags() == {"plan": "pro"}
         with posthog_otel.new_context():
             posthog_otel.tag("step", 2)
             posthog_otel.identify_context("u2")
-            assert posthog.get_tags() == {"plan": "pro", "step": 2}
+            assert python_contexts.get_tags() == {"plan": "pro", "step": 2}
             assert python_contexts.get_context_distinct_id() == "u2"
             assert python_contexts.get_context_session_id() == "s1"
-        with posthog.new_context(fresh=True):
+        with python_contexts.new_context(fresh=True):
             assert posthog_otel.get_tags() == {}
             assert posthog_otel.get_context_distinct_id() is None
         assert python_contexts.get_context_distinct_id() == "u1"
-        assert posthog.get_tags() == {"plan": "pro"}
+        assert python_contexts.get_tags() == {"plan": "pro"}
     assert posthog_otel.current_scope() is None
     assert python_contexts._get_current_context() is None
 
@@ -79,12 +82,14 @@ def test_posthog_python_context_is_the_posthog_otel_scope(
 def test_client_methods_and_scoped_share_the_context(
     instrumented: PosthogPythonInstrumentor, python_side: Any
 ) -> None:
-    @posthog.scoped()
+    @python_contexts.scoped()
     def work() -> dict[str, Any]:
         python_side.tag("job", "j1")
         python_side.identify_context("u3")
         return {"tags": posthog_otel.get_tags(), "id": posthog_otel.get_context_distinct_id()}
 
+    if not hasattr(python_side, "tag"):
+        pytest.skip("this posthog-python has no Client context methods")
     assert work() == {"tags": {"job": "j1"}, "id": "u3"}
     with python_side.new_context():
         posthog_otel.tag("from", "otel")
@@ -96,9 +101,9 @@ def test_client_methods_and_scoped_share_the_context(
 def test_posthog_python_setters_outside_a_context_stay_no_ops(
     instrumented: PosthogPythonInstrumentor,
 ) -> None:
-    posthog.tag("x", 1)
-    posthog.identify_context("nobody")
-    assert posthog.get_tags() == {}
+    python_contexts.tag("x", 1)
+    python_contexts.identify_context("nobody")
+    assert python_contexts.get_tags() == {}
     assert posthog_otel.get_tags() == {}
     assert python_contexts.get_context_distinct_id() is None
 
@@ -133,7 +138,7 @@ def test_one_exception_across_posthog_python_and_posthog_otel(
         # posthog-python first: ours skips it
         with (
             pytest.raises(ValueError) as first,
-            posthog.new_context(capture_exceptions=True, client=python_side),
+            python_contexts.new_context(capture_exceptions=True, client=python_side),
         ):
             raise ValueError("one")
         assert ours.capture_exception(first.value) is None
@@ -142,7 +147,9 @@ def test_one_exception_across_posthog_python_and_posthog_otel(
         assert ours.capture_exception(second) is not None
         assert python_side.capture_exception(second) is None
         ours.flush()
-        exceptions = [e for e in capture_server.events if e["event"] == "$exception"]
+        bodies = [r.body for r in capture_server.requests if isinstance(r.body, dict)]
+        events = [e for body in bodies for e in body.get("batch", [])]
+        exceptions = [e for e in events if e["event"] == "$exception"]
         assert len(exceptions) == 2
     finally:
         ours.shutdown(1.0)
@@ -207,9 +214,9 @@ def test_uninstrument_restores_posthog_python_exactly() -> None:
     for name, original in _ORIGINALS.items():
         if name != "stack":
             assert getattr(python_client, name) is original
-    with posthog.new_context():
-        posthog.tag("own", 1)
-        assert posthog.get_tags() == {"own": 1}
+    with python_contexts.new_context():
+        python_contexts.tag("own", 1)
+        assert python_contexts.get_tags() == {"own": 1}
         assert posthog_otel.get_tags() == {}  # two contexts again
 
 
@@ -224,13 +231,13 @@ def test_threads_under_contrib_threading_instrumentor(
         barrier = threading.Barrier(8)
 
         def worker(name: str) -> None:
-            with posthog.new_context():
-                posthog.identify_context(name)
-                posthog.tag("worker", name)
+            with python_contexts.new_context():
+                python_contexts.identify_context(name)
+                python_contexts.tag("worker", name)
                 barrier.wait(5)
 
                 def child() -> None:
-                    seen[name] = (posthog_otel.get_context_distinct_id(), posthog.get_tags())
+                    seen[name] = (posthog_otel.get_context_distinct_id(), python_contexts.get_tags())
 
                 inner = threading.Thread(target=child)
                 inner.start()
@@ -248,16 +255,16 @@ def test_threads_under_contrib_threading_instrumentor(
 
 def test_200_asyncio_tasks_do_not_cross_talk(instrumented: PosthogPythonInstrumentor) -> None:
     async def request(i: int) -> tuple[Any, ...]:
-        with posthog.new_context(fresh=True):
-            posthog.identify_context(f"user-{i}")
-            posthog.set_context_session(f"session-{i}")
+        with python_contexts.new_context(fresh=True):
+            python_contexts.identify_context(f"user-{i}")
+            python_contexts.set_context_session(f"session-{i}")
             await asyncio.sleep(0)
             posthog_otel.tag("i", i)
             await asyncio.sleep(0.001 * (i % 5))
 
             async def sub() -> tuple[Any, ...]:
                 await asyncio.sleep(0)
-                return (python_contexts.get_context_distinct_id(), posthog.get_tags())
+                return (python_contexts.get_context_distinct_id(), python_contexts.get_tags())
 
             inner = await asyncio.create_task(sub())
             return (
