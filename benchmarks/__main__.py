@@ -24,7 +24,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-MODULES = ("core", "propagation", "spans", "frameworks", "bridge", "scaling", "hostile")
+MODULES = (
+    "core",
+    "propagation",
+    "spans",
+    "frameworks",
+    "posthog_python",
+    "bridge",
+    "scaling",
+    "hostile",
+)
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.md"
 

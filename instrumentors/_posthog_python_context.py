@@ -76,6 +76,9 @@ def _view_class(base: Any) -> Any:
             self.__dict__["module"] = module
             self.__dict__["origin"] = None  # the ContextScope whose new_context entered it
             self.__dict__["_span_context_active"] = True
+            # posthog-python skips contexts of an older generation (before a fork); posthog-otel
+            # never shows a pre-fork scope, so every view is of the generation it was made in.
+            self.__dict__["_generation"] = getattr(module, "_context_generation", 0)
 
         def __getattr__(self, name: str) -> Any:
             if name.startswith(_SETTING_PREFIXES):
@@ -85,15 +88,6 @@ def _view_class(base: Any) -> Any:
         distinct_id = _id_property("distinct_id")
         session_id = _id_property("session_id")
         device_id = _id_property("device_id")
-
-        @property
-        def _generation(self) -> Any:
-            # Always current: posthog-otel forgets pre-fork scopes itself.
-            return getattr(self.module, "_context_generation", 0)
-
-        @_generation.setter
-        def _generation(self, value: Any) -> None:
-            pass
 
         @property
         def parent(self) -> Any:
@@ -194,11 +188,18 @@ class ContextStack(wrapt.ObjectProxy[Any]):
     def __init__(self, wrapped: Any, module: ModuleType) -> None:
         super().__init__(wrapped)
         self._self_module = module
+        self._self_view_class = _view_class(module.ContextScope)
 
     def get(self, *default: Any) -> Any:
+        # Every posthog-python read and setter passes here: the common case stays inline.
         try:
             scope = current_scope()
-            return None if scope is None else view_of(scope, self._self_module)
+            if scope is None:
+                return None
+            view = scope.companion
+            if type(view) is self._self_view_class:
+                return view
+            return view_of(scope, self._self_module)
         except Exception:
             _logger.debug("posthog-otel could not read the context", exc_info=True)
             return None

@@ -48,10 +48,10 @@ from types import ModuleType
 from typing import Any
 
 import wrapt
-from opentelemetry import trace
 
 from posthog_otel import global_client
 from posthog_otel.client import Client
+from posthog_otel.context import runtime
 from posthog_otel.errors import is_captured, mark_captured
 
 from ._base import PosthogLibraryInstrumentor
@@ -88,7 +88,10 @@ def _add_context_tags(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
     if not _state.active:
         return properties
     try:
-        span_context = trace.get_current_span().get_span_context()
+        span: Any = runtime.get_current().get(runtime.SPAN_KEY)
+        if span is None:
+            return properties
+        span_context = span.get_span_context()
         if span_context.is_valid and isinstance(properties, dict):
             if "$trace_id" not in properties:
                 properties["$trace_id"] = format(span_context.trace_id, "032x")

@@ -86,7 +86,7 @@ def _capture_exception_in_context(client: Any) -> None:
         python_contexts.identify_context("err-user")
         python_contexts.tag("step", 3)
         try:
-            {}["missing"]  # noqa: B018
+            {}["missing"]
         except KeyError as exc:
             client.capture_exception(exc)
             client.capture_exception(exc)  # once per exception

@@ -237,7 +237,10 @@ def test_threads_under_contrib_threading_instrumentor(
                 barrier.wait(5)
 
                 def child() -> None:
-                    seen[name] = (posthog_otel.get_context_distinct_id(), python_contexts.get_tags())
+                    seen[name] = (
+                        posthog_otel.get_context_distinct_id(),
+                        python_contexts.get_tags(),
+                    )
 
                 inner = threading.Thread(target=child)
                 inner.start()
