@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -285,3 +286,27 @@ def test_200_asyncio_tasks_do_not_cross_talk(instrumented: PosthogPythonInstrume
         (f"user-{i}", f"session-{i}", {"i": i}, (f"user-{i}", {"i": i})) for i in range(200)
     ]
     assert posthog_otel.current_scope() is None
+
+
+def test_posthog_python_flags_read_the_context_set_through_posthog_otel(
+    instrumented: PosthogPythonInstrumentor,
+) -> None:
+    from tests.support.flags_server import Flag, FlagsServer
+
+    if not hasattr(python_contexts, "get_context_device_id"):
+        pytest.skip("this posthog-python reads no device id from its context")
+    with FlagsServer([Flag("beta", variant="b")]) as server:
+        client = posthog.Posthog("phc_flags", host=server.url, sync_mode=True)
+        try:
+            with posthog_otel.new_context():
+                posthog_otel.identify_context("ctx-user")
+                posthog_otel.set_context_device_id("dev-1")
+                with warnings.catch_warnings():  # newer versions deprecate it; still offered
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    assert client.get_feature_flag("beta", None) == "b"
+            body = server.flag_requests[0].body
+            assert body["distinct_id"] == "ctx-user"
+            assert body["device_id"] == "dev-1"
+        finally:
+            with contextlib.suppress(Exception):
+                client.shutdown()
