@@ -31,6 +31,7 @@ MODULES = (
     "frameworks",
     "servers",
     "startup",
+    "posthog_python",
     "bridge",
     "scaling",
     "hostile",

@@ -111,6 +111,7 @@ class Scope:
         "_version",
         "capture_exceptions",
         "client",
+        "companion",
         "fresh",
         "ids",
         "parent",
@@ -133,6 +134,8 @@ class Scope:
         self.capture_exceptions = capture_exceptions
         # The client that captures exceptions leaving this scope (None: the default one).
         self.client = client
+        # What another context API keeps with this scope (posthog-python's view of it).
+        self.companion: Any = None
         self.parent = None if fresh else parent
         self._outer = parent  # current when this scope was entered, even if fresh
         self.ids: dict[str, str] = {}

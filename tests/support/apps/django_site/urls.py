@@ -14,4 +14,5 @@ urlpatterns = [
     path("stream/", views.stream),
     path("checkout/", views.checkout),
     path("health/", views.health),
+    path("pp-checkout/", views.pp_checkout),
 ]

@@ -77,3 +77,20 @@ def checkout(request: Any) -> HttpResponse:
         "checkout_started", properties={"downstream": [work.status_code, failed.status_code]}
     )
     raise RuntimeError("payment failed")
+
+
+def pp_checkout(request: Any) -> HttpResponse:
+    """The posthog-python end-to-end view: only posthog-python's API, a downstream call
+    (posthog-otel's requests instrumentation carries the context), a Celery task, a raise."""
+    import posthog as posthog_python
+    import requests
+
+    posthog_python.tag("cart", "c-77")
+    session = requests.Session()
+    session.trust_env = False
+    work = session.get(os.environ["DOWNSTREAM_URL"] + "/work", timeout=10)
+    from tests.support.apps.celery_tasks import record
+
+    record.delay("pp-checkout")
+    posthog_python.capture("pp_checkout_started", properties={"downstream": work.status_code})
+    raise RuntimeError("payment failed")
