@@ -54,7 +54,7 @@ from posthog_otel.client import Client
 from posthog_otel.context import runtime
 from posthog_otel.errors import is_captured, mark_captured
 
-from ._base import PosthogLibraryInstrumentor
+from ._base import ImportHooks, PosthogLibraryInstrumentor
 from ._outbound import find_wrapper
 from ._posthog_python_context import ContextStack
 from ._posthog_python_delivery import PosthogPythonTransport
@@ -237,20 +237,16 @@ class PosthogPythonInstrumentor(PosthogLibraryInstrumentor):
         return _INSTRUMENTS
 
     def _instrument(self, **kwargs: Any) -> None:
-        try:
-            import posthog.client as python_client
-            import posthog.contexts as contexts
-
-            _install_stack(contexts)
-            for name, wrapper in _CLIENT_WRAPPERS:
-                _wrap(python_client, name, wrapper)
-            _state.active = True
-            if kwargs.get("route_events", True):
-                _route_events(kwargs.get("client"))
-        except Exception:
-            _logger.warning("posthog-otel could not instrument posthog-python", exc_info=True)
+        # posthog-python is patched when the app imports it (now, if it already has): an app
+        # that only has it installed does not pay for importing it (and httpx with it)
+        options = dict(kwargs)
+        _hooks.start()
+        _hooks.when_imported("posthog", lambda module: _patch(options))
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _hooks.stop()
+        if not _state.active:
+            return  # posthog-python was never imported: nothing was patched
         _state.active = False
         try:
             import posthog.client as python_client
@@ -261,3 +257,22 @@ class PosthogPythonInstrumentor(PosthogLibraryInstrumentor):
             _restore_client()
         except Exception:
             _logger.debug("posthog-otel could not uninstrument posthog-python", exc_info=True)
+
+
+_hooks = ImportHooks("posthog-python")
+
+
+def _patch(options: dict[str, Any]) -> None:
+    """Put posthog-python's context on OpenTelemetry and wrap its capture checks."""
+    try:
+        import posthog.client as python_client
+        import posthog.contexts as contexts
+
+        _install_stack(contexts)
+        for name, wrapper in _CLIENT_WRAPPERS:
+            _wrap(python_client, name, wrapper)
+        _state.active = True
+        if options.get("route_events", True):
+            _route_events(options.get("client"))
+    except Exception:
+        _logger.warning("posthog-otel could not instrument posthog-python", exc_info=True)
