@@ -16,44 +16,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from . import errors
-from .config import ClientSettings
+from ._client_core import ClientCore
 
 __all__ = ["ExceptionMethods"]
 
 _logger = logging.getLogger("posthog.otel")
 
 
-class ExceptionMethods:
+class ExceptionMethods(ClientCore):
     """``capture_exception``, ``capture_uncaught_exception``, ``capture_exception_list``."""
-
-    # provided by Client
-    _frames: errors.FrameOptions
-    _settings: ClientSettings
-    _disabled: bool
-    _debug: bool
-
-    def _capture(
-        self,
-        event: str,
-        distinct_id: Any,
-        properties: Mapping[str, Any] | None,
-        timestamp: Any,
-        uuid: Any,
-        groups: Mapping[str, Any] | None,
-        disable_geoip: bool | None,
-        *,
-        send_feature_flags: Any = False,
-        flags: Any = None,
-        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> str | None:
-        raise NotImplementedError
-
-    def _refuse(self) -> None:
-        raise NotImplementedError
 
     def capture_exception(
         self,

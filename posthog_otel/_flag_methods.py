@@ -15,37 +15,19 @@ Usage::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .flags import FlagEvaluator, flag_event_refiner
+from ._client_core import ClientCore
+from .flags import flag_event_refiner
 
 __all__ = ["FlagMethods"]
 
 _logger = logging.getLogger("posthog.otel")
 
 
-class FlagMethods:
+class FlagMethods(ClientCore):
     """posthog-python's flag API on a client that has a ``_flags`` evaluator."""
-
-    _flags: FlagEvaluator
-    before_send: Any
-
-    def _capture(
-        self,
-        event: str,
-        distinct_id: Any,
-        properties: Mapping[str, Any] | None,
-        timestamp: Any,
-        uuid: Any,
-        groups: Mapping[str, Any] | None,
-        disable_geoip: bool | None,
-        *,
-        send_feature_flags: Any = False,
-        flags: Any = None,
-        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> str | None:
-        raise NotImplementedError  # provided by Client
 
     def feature_enabled(
         self,

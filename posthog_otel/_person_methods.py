@@ -15,11 +15,12 @@ Usage::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 
+from ._client_core import ClientCore
 from ._events import resolve_distinct_id, resolve_scope, stringify_id, with_tags
 
 __all__ = ["PersonMethods"]
@@ -27,21 +28,8 @@ __all__ = ["PersonMethods"]
 _logger = logging.getLogger("posthog.otel")
 
 
-class PersonMethods:
+class PersonMethods(ClientCore):
     """``set``, ``set_once``, ``group_identify``, ``alias``."""
-
-    # provided by Client
-    _debug: bool
-
-    def _enqueue(
-        self,
-        message: dict[str, Any],
-        timestamp: Any,
-        uuid: Any,
-        disable_geoip: bool | None,
-        refine: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    ) -> str | None:
-        raise NotImplementedError
 
     def set(
         self,

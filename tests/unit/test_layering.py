@@ -38,6 +38,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "posthog_otel._flag_methods",
         "posthog_otel._exception_methods",
         "posthog_otel._person_methods",
+        "posthog_otel._client_core",
         "posthog_otel.flag_functions",
         "posthog_otel._excepthooks",
     ),
