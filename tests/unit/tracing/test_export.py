@@ -20,7 +20,6 @@ import posthog_otel as posthog
 from posthog_otel import Client
 from posthog_otel.sink import SinkServer
 from tests.support.otlp_server import Answer, OtlpServer
-from tests.support.waiting import wait_until
 
 KEY = "phc_traces_test"
 
@@ -56,9 +55,8 @@ def test_spans_carry_identity_resource_and_reach_the_sink(posthog_sink: SinkServ
     with posthog.new_context():
         posthog.identify_context("ada")
         posthog.set_context_session("session-ada")
-        with tracer.start_as_current_span("GET /cart"):
-            with tracer.start_as_current_span("db"):
-                pass
+        with tracer.start_as_current_span("GET /cart"), tracer.start_as_current_span("db"):
+            pass
     with tracer.start_as_current_span("no context"):
         pass
     assert client.flush(5)

@@ -68,9 +68,8 @@ def test_an_invalid_traceparent_starts_a_new_trace(
     traced: tuple[trace.Tracer, InMemorySpanExporter],
 ) -> None:
     tracer, memory = traced
-    with start_span(tracer, "outer"):
-        with start_span(tracer, "handler", parent="garbage"):
-            pass
+    with start_span(tracer, "outer"), start_span(tracer, "handler", parent="garbage"):
+        pass
     spans = {span.name: span for span in memory.get_finished_spans()}
     assert spans["handler"].parent is None
     assert spans["handler"].context.trace_id != spans["outer"].context.trace_id
@@ -80,16 +79,13 @@ def test_a_raised_exception_is_recorded_and_sets_error_unless_ok(
     traced: tuple[trace.Tracer, InMemorySpanExporter],
 ) -> None:
     tracer, memory = traced
-    with pytest.raises(ValueError):
-        with start_span(tracer, "fails"):
-            raise ValueError("declined")
-    with pytest.raises(KeyError):
-        with start_span(tracer, "ok wins") as span:
-            span.set_status("ok")
-            raise KeyError("x")
-    with pytest.raises(GeneratorExit):
-        with start_span(tracer, "control flow"):
-            raise GeneratorExit
+    with pytest.raises(ValueError), start_span(tracer, "fails"):
+        raise ValueError("declined")
+    with pytest.raises(KeyError), start_span(tracer, "ok wins") as span:
+        span.set_status("ok")
+        raise KeyError("x")
+    with pytest.raises(GeneratorExit), start_span(tracer, "control flow"):
+        raise GeneratorExit
     spans = {span.name: span for span in memory.get_finished_spans()}
     fails = spans["fails"]
     assert fails.status.status_code is StatusCode.ERROR
