@@ -270,11 +270,13 @@ def _parent_context(parent: Any, tracestate: Any) -> otel_context.Context | None
         carrier = {"traceparent": parent.strip()}
         if isinstance(tracestate, str) and tracestate.strip():
             carrier["tracestate"] = tracestate.strip()
-        extracted = _W3C.extract(carrier, context=otel_context.Context())
+        # Extracted into the current context: the PostHog scope (identity) lives there too.
+        base = trace.set_span_in_context(trace.INVALID_SPAN)
+        extracted = _W3C.extract(carrier, context=base)
         if trace.get_current_span(extracted).get_span_context().is_valid:
             return extracted
         _logger.debug("posthog-otel: invalid traceparent %r; starting a new trace", parent)
-        return otel_context.Context()
+        return base
     return None
 
 
