@@ -69,10 +69,6 @@ class TraceMethods(ClientCore):
                 shutdown_timeout=settings.shutdown_timeout,
             )
             return True
-        except ImportError as exc:
-            _logger.error(
-                "posthog-otel: traces are off: %s (install posthog-otel[traces])", exc
-            )
         except ValueError as exc:
             _logger.error("posthog-otel: traces are off: %s", exc)
         except Exception:

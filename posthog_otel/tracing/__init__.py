@@ -1,7 +1,8 @@
 """Traces to PostHog's OTLP endpoint, and posthog-python's tracing API on OpenTelemetry.
 
 * :mod:`.options`: the ``traces={...}`` option (posthog-python's keys).
-* :mod:`.sender`: OpenTelemetry's OTLP/HTTP exporter with PostHog's auth, 413 splitting, counts.
+* :mod:`.otlp_writer`: OTLP protobuf bytes for SDK spans (what OpenTelemetry's encoder writes).
+* :mod:`.sender`: batches to ``/i/v1/traces``: gzip, PostHog's auth, retries, 413 splitting.
 * :mod:`.processor`: the bounded export queue as a ``SpanProcessor``.
 * :mod:`.pipeline`: provider + processor for one client.
 * :mod:`.span`: ``start_span``/``get_active_span`` handles on real OpenTelemetry spans.

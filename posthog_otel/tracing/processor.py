@@ -45,25 +45,29 @@ _CACHE_KEY = "traces_native_attributes"
 
 
 def _value_bytes(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value) + 4
-    if isinstance(value, list | tuple):
-        return sum(_value_bytes(item) for item in value) + 4
-    return 12
+    if value.__class__ is str:
+        return len(value)
+    if isinstance(value, tuple | list):
+        return sum(_value_bytes(item) + 2 for item in value)
+    return 9
 
 
 def estimate_span_bytes(span: ReadableSpan) -> int:
-    """Roughly the span's OTLP protobuf size: ids, times, name, attributes, events."""
-    size = 96 + len(span.name)
+    """Roughly the span's OTLP protobuf size: ids, times, name, attributes, events.
+
+    Keys are counted at 24 bytes each (they are short names); string values by their length.
+    """
     attributes = span.attributes
+    size = 96 + len(span.name)
     if attributes:
-        for key, value in attributes.items():
-            size += len(key) + 6 + _value_bytes(value)
-    for event in span.events:
-        size += 24 + len(event.name)
-        if event.attributes:
-            for key, value in event.attributes.items():
-                size += len(key) + 6 + _value_bytes(value)
+        size += 24 * len(attributes) + sum(map(_value_bytes, attributes.values()))
+    events = span.events
+    if events:
+        for event in events:
+            size += 32 + len(event.name)
+            if event.attributes:
+                size += 24 * len(event.attributes)
+                size += sum(map(_value_bytes, event.attributes.values()))
     return size
 
 
@@ -85,7 +89,7 @@ class PosthogTracesProcessor(SpanProcessor):
         self.enabled = True
         self._queue: WorkQueue[ReadableSpan] = WorkQueue(
             "posthog-otel-traces",
-            sender.send,
+            self._export,
             max_size=options.max_queue_size,
             max_bytes=options.max_queue_bytes,
             size_of=estimate_span_bytes,
@@ -98,7 +102,11 @@ class PosthogTracesProcessor(SpanProcessor):
             ),
             drained_warning="PostHog trace export queue drained; %d spans were dropped while full",
             on_thread_start=_suppress_instrumentation,
+            after_fork=sender.after_fork,
         )
+
+    def _export(self, batch: list[ReadableSpan]) -> None:
+        self._sender.send(batch, self._queue.deadline)
 
     @property
     def url(self) -> str:
