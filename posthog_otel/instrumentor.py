@@ -106,6 +106,8 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             global_client.setup(api_key, host, **client_options)
         global_client.get_client()  # configuration problems are reported now, once
 
+        if traces and tracer_provider is None:
+            _traces_provider(traces)  # the provider gets the traces option's resource
         provider = _sdk_provider(tracer_provider)
         if provider is not None:
             # No client of its own: spans follow the default client, also when setup() later
@@ -174,6 +176,20 @@ def _sdk_provider(given: Any) -> Any:
         _logger.warning("another tracer provider is installed; PostHog span capture is off")
         return None
     return created
+
+
+def _traces_provider(traces: Any) -> None:
+    """Create (when only the no-op provider exists) the SDK provider with the resource and
+    span limits of the ``traces`` option; a problem with the option is reported later."""
+    from .tracing.options import resolve_traces
+    from .tracing.pipeline import sdk_provider
+
+    try:
+        options = resolve_traces(traces)
+    except ValueError:
+        return
+    if options is not None:
+        sdk_provider(None, options)
 
 
 def _enable_library_instrumentors() -> list[BaseInstrumentor]:
