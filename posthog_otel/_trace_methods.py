@@ -97,7 +97,8 @@ class TraceMethods(ClientCore):
         """Start a span (posthog-python's signature); a real OpenTelemetry span when tracing is
         on, an inert handle otherwise. Use it as a context manager; it never raises."""
         pipeline = self._traces
-        tracer = pipeline.tracer if pipeline is not None and not self._disabled else None
+        on = pipeline is not None and pipeline.processor.enabled and not self._disabled
+        tracer = pipeline.tracer if on and pipeline is not None else None
         return _start_span(
             tracer,
             name,

@@ -152,7 +152,10 @@ class TracingSpan(trace.Span):
                 if mapped is None:
                     return self
                 code = mapped
-            if code is StatusCode.OK or (isinstance(code, Status) and code.is_ok):
+            if code is StatusCode.OK or (
+                isinstance(code, Status) and code.status_code is StatusCode.OK
+            ):
+                # final, as on the SDK span: a later error status does not replace it
                 self._status_ok = self._span.is_recording() or self._status_ok
             if isinstance(code, Status):
                 self._span.set_status(code)
