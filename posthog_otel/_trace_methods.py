@@ -126,14 +126,22 @@ class TraceMethods(ClientCore):
         if pipeline is None:
             return bool(events(budget))
         outcome: list[bool] = []
-        worker = threading.Thread(
-            target=lambda: outcome.append(getattr(pipeline, method)(budget)),
+        run = getattr(pipeline, method)
+        thread = threading.Thread(
+            target=lambda: outcome.append(run(budget)),
             name="posthog-otel-traces-" + method,
             daemon=True,
         )
         start = time.monotonic()
-        worker.start()
+        worker: threading.Thread | None = thread
+        try:
+            thread.start()
+        except RuntimeError:  # no new threads at interpreter exit: one after the other
+            worker = None
         delivered = bool(events(budget))
         remaining = None if budget is None else max(0.0, budget - (time.monotonic() - start))
-        worker.join(remaining)
+        if worker is None:
+            outcome.append(run(remaining))
+        else:
+            worker.join(remaining)
         return delivered and bool(outcome and outcome[0])
