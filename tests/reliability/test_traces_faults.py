@@ -52,7 +52,7 @@ def test_posthog_down_never_blocks_and_drops_are_counted() -> None:
     provider = TracerProvider()
     client = _client(_closed_port(), provider)
     slowest = _spans(provider, 200)
-    assert slowest < 0.05
+    assert slowest < 0.25  # never a network wait (timeouts are 1 s); loose for a loaded CI box
     start = time.monotonic()
     client.shutdown()
     assert time.monotonic() - start < 1.5 + 0.5
@@ -69,7 +69,7 @@ def test_slow_posthog_shutdown_keeps_the_events_budget() -> None:
         provider = TracerProvider()
         client = _client(server.url, provider, max_export_batch_size=10)
         slowest = _spans(provider, 100)
-        assert slowest < 0.05
+        assert slowest < 0.25  # never a network wait (timeouts are 1 s); loose for a loaded CI box
         client.capture("still_sent", distinct_id="u1")
         start = time.monotonic()
         client.shutdown()  # events and spans share shutdown_timeout (1.5 s)
