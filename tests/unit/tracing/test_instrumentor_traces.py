@@ -48,9 +48,11 @@ def test_spans_of_the_given_provider_are_exported_and_uninstrument_stops_it(
     with posthog.new_context():
         posthog.identify_context("inst-user")
         posthog.set_context_session("inst-session")
-        with tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER):
-            with posthog.start_span("inner") as inner:
-                assert inner.is_recording()
+        with (
+            tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER),
+            posthog.start_span("inner") as inner,
+        ):
+            assert inner.is_recording()
     assert posthog.flush(10)
     rows = {r["event"]: r for r in posthog_sink.wait_for(2, kind="otlp_span", timeout=10)}
     for row in rows.values():
