@@ -136,11 +136,14 @@ class PosthogTracesProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not self.enabled:
             return
-        context = span.context
-        if context is None or not context.trace_flags.sampled:
-            self._unsampled += 1
-            return
-        self._queue.put(span)
+        try:
+            context = span.context
+            if context is None or not context.trace_flags.sampled:
+                self._unsampled += 1
+                return
+            self._queue.put(span)
+        except Exception:
+            _logger.debug("posthog-otel traces on_end failed", exc_info=True)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self._queue.flush(timeout_millis / 1000)
