@@ -56,6 +56,7 @@ from ._flag_methods import FlagMethods
 from ._options import CLIENT_SIGNATURE, bind_client_arguments, split_options
 from ._person_methods import PersonMethods
 from ._platform import runtime_properties
+from ._trace_methods import TraceMethods
 from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
 from .delivery.encoding import timestamp_iso
@@ -79,7 +80,7 @@ class EventTransport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-class Client(ExceptionMethods, PersonMethods, FlagMethods):
+class Client(ExceptionMethods, PersonMethods, FlagMethods, TraceMethods):
     """A PostHog project client. See the module docstring and the README's option table.
 
     Exceptions (``capture_exception`` …), person and group updates (``set``, ``alias`` …) and
@@ -128,6 +129,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
             self._disabled = True
             if not settings.disabled:
                 _warn_not_sending()
+        self._start_traces_from_settings()
 
     def __repr__(self) -> str:
         return f"Client(host={self.host!r}, api_key=<{'set' if self.api_key else 'unset'}>)"
@@ -285,7 +287,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
         """
         budget = timeout if timeout is not None else timeout_seconds
         try:
-            return self._transport.flush(budget)
+            return self._with_traces("flush", budget, self._transport.flush)
         except Exception:
             _logger.warning("posthog-otel flush failed", exc_info=True)
             return False
@@ -300,14 +302,16 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
             self._excepthooks.close()
         try:
             self._flags.shutdown()
-            return self._transport.shutdown(timeout)
+            budget = self._settings.shutdown_timeout if timeout is None else timeout
+            return self._with_traces("shutdown", budget, self._transport.shutdown)
         except Exception:
             _logger.warning("posthog-otel shutdown failed", exc_info=True)
             return False
 
     def stats(self) -> dict[str, Any]:
-        """Delivery counters: captured, queued, sent, batches, retries, dropped by reason."""
-        return self._transport.stats()
+        """Delivery counters: captured, queued, sent, batches, retries, dropped by reason; with
+        ``traces`` on, the same for spans under ``"traces"``."""
+        return self._traces_stats(self._transport.stats())
 
     # -- the one place events are built ---------------------------------------------------
 

@@ -17,7 +17,11 @@ Zero-code: ``opentelemetry-instrument python app.py`` loads it through the entry
 ``opentelemetry_instrumentor`` = ``posthog``; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=posthog``
 turns it off. Options from the environment: ``POSTHOG_API_KEY``, ``POSTHOG_HOST``,
 ``POSTHOG_OTEL_CAPTURE_SPANS``, ``POSTHOG_OTEL_TRUST_INBOUND``,
-``POSTHOG_OTEL_PROPAGATION_TARGETS``, ``POSTHOG_OTEL_DISABLED``.
+``POSTHOG_OTEL_PROPAGATION_TARGETS``, ``POSTHOG_OTEL_DISABLED``, ``POSTHOG_OTEL_TRACES``.
+
+``traces=True`` (or posthog-python's ``traces={...}`` dict, or ``POSTHOG_OTEL_TRACES=true``)
+also exports every span of that provider to PostHog's ``/i/v1/traces``
+(:mod:`posthog_otel.tracing`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _processor: PosthogSpanProcessor | None = None
     _previous_textmap: TextMapPropagator | None = None
+    _traces_client: Any = None
     _enabled: list[BaseInstrumentor] = []  # noqa: RUF012 - replaced per instrument() call
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -84,6 +89,9 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         instrument_libraries: bool = True,
         **options: Any,
     ) -> None:
+        traces = options.pop("traces", None)
+        if traces is None:
+            traces = env_flag("POSTHOG_OTEL_TRACES")
         client_options = {k: v for k, v in options.items() if k in CLIENT_OPTIONS}
         propagator_options = {k: options[k] for k in _PROPAGATOR_OPTIONS if k in options}
         unknown = set(options) - CLIENT_OPTIONS - set(_PROPAGATOR_OPTIONS)
@@ -98,6 +106,8 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             global_client.setup(api_key, host, **client_options)
         global_client.get_client()  # configuration problems are reported now, once
 
+        if traces and tracer_provider is None:
+            _traces_provider(traces)  # the provider gets the traces option's resource
         provider = _sdk_provider(tracer_provider)
         if provider is not None:
             # No client of its own: spans follow the default client, also when setup() later
@@ -109,6 +119,9 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             )
             provider.add_span_processor(processor)
             self._processor = processor
+            if traces:
+                self._traces_client = global_client.get_client()
+                self._traces_client.enable_traces(traces, tracer_provider=provider)
         if propagate:
             self._add_propagator(propagator_options)
         span_exceptions.hook_record_exception(global_client.get_client)
@@ -134,6 +147,9 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 otel_propagate.set_global_textmap(self._previous_textmap)
                 self._previous_textmap = None
             span_exceptions.unhook_record_exception()
+            traces_client, self._traces_client = self._traces_client, None
+            if traces_client is not None:
+                traces_client.disable_traces(2.0)
             processor, self._processor = self._processor, None
             if processor is not None:
                 processor.force_flush(2_000)
@@ -160,6 +176,20 @@ def _sdk_provider(given: Any) -> Any:
         _logger.warning("another tracer provider is installed; PostHog span capture is off")
         return None
     return created
+
+
+def _traces_provider(traces: Any) -> None:
+    """Create (when only the no-op provider exists) the SDK provider with the resource and
+    span limits of the ``traces`` option; a problem with the option is reported later."""
+    from .tracing.options import resolve_traces
+    from .tracing.pipeline import sdk_provider
+
+    try:
+        options = resolve_traces(traces)
+    except ValueError:
+        return
+    if options is not None:
+        sdk_provider(None, options)
 
 
 def _enable_library_instrumentors() -> list[BaseInstrumentor]:
