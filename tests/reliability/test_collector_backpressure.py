@@ -59,47 +59,50 @@ def _export_request(first: int, run: str) -> bytes:
 
 def test_posthog_down_for_30s_under_50k_spans_loses_and_duplicates_nothing() -> None:
     run = f"bp{os.getpid()}"
-    with CaptureServer() as posthog:
-        with running_bridge("--max-queue-size", "5000", posthog=posthog.url) as bridge:
-            with running_collector(bridge.url, token=bridge.token) as collector:
-                posthog.down()
-                down_at = time.monotonic()
-                with requests.Session() as session:
-                    for first in range(0, SPANS, PER_REQUEST):
-                        response = session.post(
-                            f"{collector.http_endpoint}/v1/traces",
-                            data=_export_request(first, run),
-                            headers={"Content-Type": "application/x-protobuf"},
-                            timeout=30,
-                        )
-                        assert response.status_code == 200, response.text  # the Collector holds it
-                wait_until(
-                    lambda: bridge.stats()["throttled_requests"] > 0,
-                    timeout=OUTAGE_SECONDS,
-                    what="the bridge answering 429",
+    posthog = CaptureServer()
+    with (
+        posthog,
+        running_bridge("--max-queue-size", "5000", posthog=posthog.url) as bridge,
+        running_collector(bridge.url, token=bridge.token) as collector,
+    ):
+        posthog.down()
+        down_at = time.monotonic()
+        with requests.Session() as session:
+            for first in range(0, SPANS, PER_REQUEST):
+                response = session.post(
+                    f"{collector.http_endpoint}/v1/traces",
+                    data=_export_request(first, run),
+                    headers={"Content-Type": "application/x-protobuf"},
+                    timeout=30,
                 )
-                time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
-                during = bridge.stats()
-                assert during["sent"] == 0 and during["dropped"] == 0, during
-                posthog.up()
-                up_at = time.monotonic()
+                assert response.status_code == 200, response.text  # the Collector holds it
+        wait_until(
+            lambda: bridge.stats()["throttled_requests"] > 0,
+            timeout=OUTAGE_SECONDS,
+            what="the bridge answering 429",
+        )
+        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
+        during = bridge.stats()
+        assert during["sent"] == 0 and during["dropped"] == 0, during
+        posthog.up()
+        up_at = time.monotonic()
 
-                def people() -> Counter[str]:
-                    return Counter(
-                        e["distinct_id"]
-                        for e in posthog.events
-                        if str(e["distinct_id"]).startswith(f"{run}-")
-                    )
+        def people() -> Counter[str]:
+            return Counter(
+                e["distinct_id"]
+                for e in posthog.events
+                if str(e["distinct_id"]).startswith(f"{run}-")
+            )
 
-                wait_until(
-                    lambda: len(people()) >= SPANS,
-                    timeout=240,
-                    what=lambda: f"{SPANS} events (have {len(people())})",
-                    procs=[bridge.proc, collector.proc],
-                )
-                recovered = time.monotonic() - up_at
-                time.sleep(3)  # anything sent twice would arrive now
-                after = bridge.stats()
+        wait_until(
+            lambda: len(people()) >= SPANS,
+            timeout=240,
+            what=lambda: f"{SPANS} events (have {len(people())})",
+            procs=[bridge.proc, collector.proc],
+        )
+        recovered = time.monotonic() - up_at
+        time.sleep(3)  # anything sent twice would arrive now
+        after = bridge.stats()
     events = [e for e in posthog.events if str(e["distinct_id"]).startswith(f"{run}-")]
     per_person = Counter(e["distinct_id"] for e in events)
     uuids = Counter(e["uuid"] for e in events)
