@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ import posthog_otel
 from posthog_otel import PosthogSpanProcessor
 from posthog_otel.testing.capture_server import CaptureServer
 from tests.support.bridge_proc import RunningBridge, running_bridge
-from tests.support.collector import EXAMPLES, running_collector
+from tests.support.collector import EXAMPLES, RunningCollector, collectors, running_collector
 from tests.support.waiting import wait_for_events, wait_until
 
 pytestmark = pytest.mark.slow
@@ -46,6 +46,12 @@ def bridge(posthog: CaptureServer) -> Iterator[RunningBridge]:
         yield running
 
 
+@pytest.fixture
+def start_collector() -> Iterator[Callable[..., RunningCollector]]:
+    with collectors() as start:
+        yield start
+
+
 def _of(server: CaptureServer, distinct_id: str, count: int) -> list[dict[str, Any]]:
     found = wait_for_events(server, lambda e: e["distinct_id"] == distinct_id, count, timeout=30)
     assert len(found) == count, found
@@ -53,34 +59,34 @@ def _of(server: CaptureServer, distinct_id: str, count: int) -> list[dict[str, A
 
 
 def test_a_python_service_reaches_posthog_through_the_collector(
-    posthog: CaptureServer, bridge: RunningBridge
+    posthog: CaptureServer, bridge: RunningBridge, start_collector: Callable[..., RunningCollector]
 ) -> None:
     """The README's pipeline: SDK (PosthogSpanProcessor stamps the context) -> OTLP/HTTP ->
     Collector (example config) -> otlphttp -> bridge -> PostHog."""
     user = f"user-{uuid.uuid4()}"
-    with running_collector(bridge.url, token=bridge.token) as collector:
-        provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
-        # Stamps posthog.* attributes from the PostHog context; sends nothing itself.
-        provider.add_span_processor(
-            PosthogSpanProcessor(capture_spans="none", capture_exceptions=False)
-        )
-        exporter = OTLPSpanExporter(endpoint=f"{collector.http_endpoint}/v1/traces", timeout=10)
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-        tracer = provider.get_tracer("shop")
-        with posthog_otel.new_context(fresh=True):
-            posthog_otel.identify_context(user)
-            posthog_otel.set_context_session("session-collector")
-            posthog_otel.tag("plan", "pro")
-            with tracer.start_as_current_span("POST /checkout", kind=SpanKind.SERVER) as root:
-                with tracer.start_as_current_span("charge card") as child:
-                    try:
-                        raise RuntimeError("card declined")
-                    except RuntimeError as exc:
-                        child.record_exception(exc, attributes={"exception.escaped": "true"})
-                        child.set_status(TraceStatus(StatusCode.ERROR, "declined"))
-                root.set_attribute("http.response.status_code", 502)
-        provider.shutdown()
-        exception, request = sorted(_of(posthog, user, 2), key=lambda e: e["event"])
+    pipeline = start_collector(bridge.url, token=bridge.token)
+    provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
+    # Stamps posthog.* attributes from the PostHog context; sends nothing itself.
+    provider.add_span_processor(
+        PosthogSpanProcessor(capture_spans="none", capture_exceptions=False)
+    )
+    exporter = OTLPSpanExporter(endpoint=f"{pipeline.http_endpoint}/v1/traces", timeout=10)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("shop")
+    with posthog_otel.new_context(fresh=True):
+        posthog_otel.identify_context(user)
+        posthog_otel.set_context_session("session-collector")
+        posthog_otel.tag("plan", "pro")
+        with tracer.start_as_current_span("POST /checkout", kind=SpanKind.SERVER) as root:
+            with tracer.start_as_current_span("charge card") as child:
+                try:
+                    raise RuntimeError("card declined")
+                except RuntimeError as exc:
+                    child.record_exception(exc, attributes={"exception.escaped": "true"})
+                    child.set_status(TraceStatus(StatusCode.ERROR, "declined"))
+            root.set_attribute("http.response.status_code", 502)
+    provider.shutdown()
+    exception, request = sorted(_of(posthog, user, 2), key=lambda e: e["event"])
     assert request["event"] == "POST /checkout"
     assert request["properties"]["$session_id"] == "session-collector"
     assert request["properties"]["plan"] == "pro"

@@ -29,8 +29,14 @@ The bridge must be started with ``--require-header "Authorization=Bearer <token>
 ``env`` adds variables for overlays that reference more ``${env:...}``. On exit the Collector
 gets SIGTERM and drains its queue for up to ``stop_timeout`` seconds.
 
-The pytest fixture ``collector`` is a factory for the same: ``collector(bridge_url)`` returns the
-``RunningCollector``, stopped at the end of the test.
+``collectors()`` is a factory for the same, for fixtures: ``start(bridge_url, **options)``
+returns a ``RunningCollector``; all are stopped when the block ends. The pytest fixture
+``collector`` wraps it (``pytest_plugins = ["tests.support.collector"]``)::
+
+    @pytest.fixture
+    def start_collector() -> Iterator[Callable[..., RunningCollector]]:
+        with collectors() as start:
+            yield start
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -214,14 +221,23 @@ def running_collector(
                 proc.wait()
 
 
-@pytest.fixture
-def collector() -> Iterator[Callable[..., RunningCollector]]:
-    """Factory: ``collector(bridge_url, **running_collector_options)``; stopped after the test."""
+@contextmanager
+def collectors() -> Iterator[Callable[..., RunningCollector]]:
+    """A ``start(bridge_url, **running_collector_options)`` function; every Collector it
+    started is stopped when the block ends."""
     with ExitStack() as stack:
 
-        def start(bridge_url: str, **options: object) -> RunningCollector:
-            return stack.enter_context(running_collector(bridge_url, **options))  # type: ignore[arg-type]
+        def start(bridge_url: str, **options: Any) -> RunningCollector:
+            return stack.enter_context(running_collector(bridge_url, **options))
 
+        yield start
+
+
+@pytest.fixture
+def collector() -> Iterator[Callable[..., RunningCollector]]:
+    """Factory fixture: ``collector(bridge_url, **options)``; stopped after the test. Enable it
+    with ``pytest_plugins = ["tests.support.collector"]`` (or wrap ``collectors()``)."""
+    with collectors() as start:
         yield start
 
 
