@@ -7,17 +7,22 @@ process listens on 127.0.0.1.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -97,6 +102,42 @@ def test_a_python_service_reaches_posthog_through_the_collector(
     assert exception["properties"]["$trace_id"] == request["properties"]["$trace_id"]
     (entry,) = exception["properties"]["$exception_list"]
     assert (entry["type"], entry["value"]) == ("RuntimeError", "card declined")
+
+
+def test_log_records_take_the_examples_logs_pipeline(
+    posthog: CaptureServer, bridge: RunningBridge, start_collector: Callable[..., RunningCollector]
+) -> None:
+    """The example's logs pipeline: an exception logged at ERROR and a record marked with
+    posthog.event become events; a WARNING without the mark does not."""
+    user = f"user-{uuid.uuid4()}"
+    pipeline = start_collector(bridge.url, token=bridge.token)
+    provider = LoggerProvider(resource=Resource.create({"service.name": "worker"}))
+    exporter = OTLPLogExporter(endpoint=f"{pipeline.http_endpoint}/v1/logs", timeout=10)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    logger = logging.getLogger(f"collector-test-{user}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the SDK's handler still works
+        handler = LoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    identity = {"posthog.distinct_id": user, "posthog.session_id": "session-logs"}
+    try:
+        try:
+            {}["missing"]
+        except KeyError:
+            logger.exception("lookup failed", extra=identity)
+        logger.info("paid", extra={**identity, "posthog.event": "order paid", "plan": "pro"})
+        logger.warning("slow", extra=identity)
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    exception, marked = sorted(_of(posthog, user, 2), key=lambda e: e["event"])
+    assert exception["event"] == "$exception"
+    assert exception["properties"]["$session_id"] == "session-logs"
+    (entry,) = exception["properties"]["$exception_list"]
+    assert entry["type"] == "KeyError"
+    assert marked["event"] == "order paid" and marked["properties"]["plan"] == "pro"
 
 
 # --------------------------------------------------------------------------- groupbytrace
