@@ -301,7 +301,7 @@ def _add_bridge(commands: Any) -> None:
         type=int,
         default=10,
         help="retries of an upload to PostHog before its events are dropped (default 10: about "
-        "3 minutes of backoff, during which a full queue answers 429)",
+        "2.5-3 minutes of backoff, during which a full queue answers 429)",
     )
     add(
         "--shutdown-timeout",

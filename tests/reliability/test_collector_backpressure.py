@@ -3,7 +3,7 @@ OpenTelemetry Collector (``examples/collector/collector.yaml``) into ``posthog-o
 
 The bridge's queue toward PostHog fills, it answers 429 with ``Retry-After``, the Collector's
 ``sending_queue`` keeps the batches and ``retry_on_failure`` sends them again; the bridge's
-sender retries its own upload (``--max-retries``, default 10: about 3 minutes of backoff)
+sender retries its own upload (``--max-retries``, default 10: 2.5 to 3 minutes of backoff)
 instead of dropping it. After PostHog is back every span that became an event arrives exactly
 once. The bridge runs with ``--max-queue-size 5000`` so that its queue is far smaller than the
 flow: the outage has to be ridden out by the Collector, not by the bridge's memory.
