@@ -39,6 +39,10 @@ from tests.support.waiting import wait_until
 
 Event = dict[str, Any]
 
+# The first run fetches the Java agent and builds the Go service inside the fixtures (.ci/run
+# prepares them before the tests, see tests/support/polyglot_peers.py).
+pytestmark = pytest.mark.timeout(600)
+
 # What each service's exception looks like: its type, which frames are the app's own code (by
 # the service's package, Go's main package or the script's file), and app frames that must show.
 EXPECTED: dict[str, dict[str, Any]] = {
