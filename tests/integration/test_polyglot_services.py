@@ -149,12 +149,14 @@ def test_browser_identity_reaches_each_language_through_the_collector(
         "X-POSTHOG-SESSION-ID": session,
         "baggage": "posthog.tag.plan=pro",
     }
-    for path in ("checkout", "fail"):
-        answer = requests.get(
+    answers = {
+        path: requests.get(
             f"{gateway}/call", params={"to": f"{service.url}/{path}"}, headers=browser, timeout=30
-        ).json()
-        if path == "checkout":
-            assert answer["status"] == 200, answer
+        ).json()["status"]
+        for path in ("checkout", "fail")
+    }
+    # the JDK's server hangs up when a handler throws (the gateway answers 0 for that)
+    assert answers == {"checkout": 200, "fail": 0 if language == "java" else 500}
     name = str(expected["service"])
 
     def arrived() -> list[Event]:
@@ -171,6 +173,18 @@ def test_browser_identity_reaches_each_language_through_the_collector(
         assert props["plan"] == "pro" and props["gateway"] == "python", event
     exceptions = [e for e in events if e["event"] == "$exception"]
     assert len(exceptions) == 1, exceptions
+    assert exceptions[0]["properties"]["$exception_list"][0]["mechanism"]["handled"] is False
+    # the gateway's own: only the Java hang-up, a handled ConnectionError on its CLIENT span
+    gateway_exceptions = [
+        e["properties"]["$exception_list"][0]
+        for e in posthog.events
+        if e.get("distinct_id") == person and e["event"] == "$exception" and e not in exceptions
+    ]
+    if language == "java":
+        [hang_up] = gateway_exceptions
+        assert (hang_up["type"], hang_up["mechanism"]["handled"]) == ("ConnectionError", True)
+    else:
+        assert gateway_exceptions == []
     [entry] = exceptions[0]["properties"]["$exception_list"]
     assert entry["type"] == expected["type"], entry
     _assert_in_app_classification(language, entry["stacktrace"]["frames"])
