@@ -162,7 +162,9 @@ def test_browser_identity_reaches_each_language_through_the_collector(
     def arrived() -> list[Event]:
         events = _from(posthog, person, name)
         names = {e["event"] for e in events}
-        return events if {"GET /checkout", "GET /fail", "$exception"} <= names else []
+        calls = _from(posthog, person, "python-gateway")
+        done = {"GET /checkout", "GET /fail", "$exception"} <= names and len(calls) >= 2
+        return events if done else []
 
     wait_until(arrived, timeout=60, what=f"{language} events", procs=[service.proc])
     time.sleep(2.5)  # anything sent twice would arrive within the Collector's and bridge's flushes
@@ -190,11 +192,11 @@ def test_browser_identity_reaches_each_language_through_the_collector(
     _assert_in_app_classification(language, entry["stacktrace"]["frames"])
     # the service's spans continue the gateway's trace
     gateway_traces = {
-        e["properties"].get("$trace_id")
-        for e in posthog.events
-        if e.get("distinct_id") == person and e["properties"].get("service.name") != name
+        e["properties"]["$trace_id"] for e in _from(posthog, person, "python-gateway")
     }
-    assert {e["properties"]["$trace_id"] for e in events} <= gateway_traces
+    assert len(gateway_traces) == 2 and {e["properties"]["$trace_id"] for e in events} == (
+        gateway_traces
+    ), (gateway_traces, events)
 
 
 class _Arrivals:
