@@ -13,6 +13,9 @@ Rules:
 * A record with a ``posthog.event`` attribute becomes an event of that name, whatever its
   severity, with the record's attributes as properties plus ``message`` (the body),
   ``severity_text``, ``severity_number`` and ``log_event_name`` (the record's event name).
+  GenAI content never becomes a property of these events: attributes for which
+  :func:`posthog_otel.spans.genai.is_genai_content` is true are dropped, and so is the body of
+  a GenAI event record (event name ``gen_ai.*``).
 * Nothing else becomes an event.
 * Person, session, window and tags come from the record's attributes by the same names as for
   spans (``posthog.distinct_id``, ``posthogDistinctId``, ``user.id``, ``enduser.id``;
@@ -34,6 +37,7 @@ from typing import Any
 
 from .._identity import PREFIX
 from ..errors import log_exception_handled
+from ..spans.genai import GENAI_PREFIXES, is_genai_content
 from ..spans.mapping import (
     EVENT_ATTRIBUTE,
     HIDDEN_ATTRIBUTES,
@@ -47,6 +51,18 @@ from ..spans.mapping import (
 __all__ = ["LogMapper"]
 
 _EXCEPTION_KEYS = ("exception.type", "exception.message", "exception.stacktrace")
+
+
+def _plain(key: str) -> bool:
+    """An attribute a log record's event carries: not ours, not GenAI content."""
+    return not (key.startswith(PREFIX) or key in HIDDEN_ATTRIBUTES or is_genai_content(key))
+
+
+def _genai_event(record: Any) -> bool:
+    """A GenAI event record (``gen_ai.user.message``, ``gen_ai.choice``...): its body is
+    prompt or completion content, never an event's ``message``."""
+    name = record.event_name or record.attributes.get("event.name") or ""
+    return str(name).startswith(GENAI_PREFIXES)
 
 
 def _level(severity: int) -> str:
@@ -84,7 +100,7 @@ class LogMapper:
         if marked:
             props = self._base(record, identity)
             for key, value in attributes.items():
-                if not key.startswith(PREFIX) and key not in HIDDEN_ATTRIBUTES and key not in props:
+                if _plain(key) and key not in props:
                     props[key] = property_value(value)
             self._describe(record, props)
             events.append(SpanEvent(str(marked), identity.distinct_id, props, seconds))
@@ -100,7 +116,7 @@ class LogMapper:
             if entries:
                 props = self._base(record, identity)
                 for key, value in attributes.items():
-                    if not key.startswith((PREFIX, "exception.")) and key not in HIDDEN_ATTRIBUTES:
+                    if _plain(key) and not key.startswith("exception."):
                         props.setdefault(key, property_value(value))
                 self._describe(record, props)
                 props["$exception_list"] = entries
@@ -119,7 +135,7 @@ class LogMapper:
 
     @staticmethod
     def _describe(record: Any, props: dict[str, Any]) -> None:
-        if record.body is not None:
+        if record.body is not None and not _genai_event(record):
             props["message"] = record.body
         if record.severity_text:
             props["severity_text"] = record.severity_text
