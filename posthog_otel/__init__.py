@@ -85,12 +85,14 @@ if TYPE_CHECKING:
     from .propagation.propagator import PosthogPropagator
     from .spans.capture_span import capture_span
     from .spans.exporter import PosthogSpanExporter
+    from .spans.genai_logs import PosthogGenAiLogProcessor
     from .spans.processor import PosthogSpanProcessor
 
 __all__ = [
     "Client",
     "FlagsUnavailableError",
     "Posthog",
+    "PosthogGenAiLogProcessor",
     "PosthogInstrumentor",
     "PosthogPropagator",
     "PosthogSpanExporter",
@@ -201,6 +203,7 @@ _LAZY = {
     "Posthog": ".client",
     "PosthogInstrumentor": ".instrumentor",
     "PosthogSpanExporter": ".spans.exporter",
+    "PosthogGenAiLogProcessor": ".spans.genai_logs",
     "PosthogSpanProcessor": ".spans.processor",
     "capture_span": ".spans.capture_span",
     "PosthogPropagator": ".propagation.propagator",

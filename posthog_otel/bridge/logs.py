@@ -16,6 +16,10 @@ Rules:
   GenAI content never becomes a property of these events: attributes for which
   :func:`posthog_otel.spans.genai.is_genai_content` is true are dropped, and so is the body of
   a GenAI event record (event name ``gen_ai.*``).
+* A GenAI content record (event name ``gen_ai.*``: ``gen_ai.user.message``, ``gen_ai.choice``,
+  ``gen_ai.client.inference.operation.details``...) is kept for its span's AI event
+  (:mod:`posthog_otel.spans.genai_logs`) when LLM analytics is on and not private: a span
+  that reaches the bridge after its records carries their content.
 * Nothing else becomes an event.
 * Person, session, window and tags come from the record's attributes by the same names as for
   spans (``posthog.distinct_id``, ``posthogDistinctId``, ``user.id``, ``enduser.id``;
@@ -37,7 +41,9 @@ from typing import Any
 
 from .._identity import PREFIX
 from ..errors import log_exception_handled
+from ..spans import genai_logs
 from ..spans.genai import GENAI_PREFIXES, is_genai_content
+from ..spans.genai_logs import is_genai_record
 from ..spans.mapping import (
     EVENT_ATTRIBUTE,
     HIDDEN_ATTRIBUTES,
@@ -84,6 +90,11 @@ class LogMapper:
         self._spans = spans
         self.min_severity = min_severity
 
+    def keeps_genai(self, body: bytes | bytearray) -> bool:
+        """Might this request hold GenAI content records to keep (then decode every record)?"""
+        ai = self._spans.options.ai
+        return ai.enabled and not ai.privacy_mode and b"gen_ai." in body
+
     def may_yield(self, severity: int, maybe_marked: bool) -> bool:
         """Could :meth:`events_for` return events? False only when it surely returns none."""
         return maybe_marked or (
@@ -96,6 +107,15 @@ class LogMapper:
         identity = identity_from_attributes(attributes)
         seconds = record.timestamp / 1e9 if record.timestamp else time.time()
         events: list[SpanEvent] = []
+        event_name = record.event_name or attributes.get("event.name")
+        if is_genai_record(event_name):  # content for its span's AI event (genai_logs)
+            ai = self._spans.options.ai
+            if ai.enabled and not ai.privacy_mode:
+                genai_logs.CONTENT.add(
+                    record.trace_id,
+                    record.span_id,
+                    genai_logs.record_event(str(event_name), record.body, attributes),
+                )
         marked = attributes.get(EVENT_ATTRIBUTE)
         if marked:
             props = self._base(record, identity)

@@ -317,8 +317,11 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
             props.pop(key, None)
     for event in span.events:
         for value in (event.attributes or {}).values():
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 text_size += len(value)
+            elif kind is not int and kind is not float and kind is not bool:
+                text_size += options.max_content_bytes  # structured: measure exactly
     if text_size * _SIZE_FACTOR > options.max_content_bytes:
         _cap_content(props, options.max_content_bytes)
     return props

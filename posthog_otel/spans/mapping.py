@@ -57,7 +57,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import _identity
 from ..errors import FrameOptions, exception_list_from_stacktrace, span_exception_handled
-from . import genai
+from . import genai, genai_logs
 from ._sdk import attribute_store, has_events
 
 __all__ = [
@@ -492,10 +492,15 @@ class SpanMapper:
         name = genai.ai_event_name(attributes, parent_id is not None)
         status = span.status
         failed = status.status_code is StatusCode.ERROR
+        span_events: Any = span.events if has_events(span) else ()
+        if context is not None:  # content sent as log records (genai_logs)
+            records = genai_logs.claim(context.trace_id, context.span_id)
+            if records:
+                span_events = (*span_events, *records)
         described = genai.AiSpan(
             span.name,
             attributes,
-            span.events if has_events(span) else (),
+            span_events,
             context.trace_id if context is not None else 0,
             context.span_id if context is not None else 0,
             parent_id,
