@@ -40,18 +40,23 @@ Rules:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ..version import __version__
 from .genai_content import (
     content_properties,
     embedding_input,
     json_value,
     number,
     tool_state,
+)
+from .genai_provider import (
+    LIB_PROPERTIES,
+    http_status,
+    in_provider_shape,
+    server_base_url,
+    stop_reason,
 )
 
 __all__ = [
@@ -196,23 +201,6 @@ _PROMOTED_PARAMETERS = {
     "max_tokens": "$ai_max_tokens",
     "stream": "$ai_stream",
 }
-# $ai_http_status: the response status the span records, else the one an error names
-_STATUS_ATTRIBUTES = ("http.response.status_code", "http.status_code")
-_STATUS_IN_TEXT = re.compile(r"\b(?:Error code|status(?: code)?|HTTP)[:= ]+([1-5]\d\d)\b", re.I)
-# the error classes of the openai and anthropic SDKs (same names in both)
-_STATUS_OF_ERROR = {
-    "BadRequestError": 400,
-    "AuthenticationError": 401,
-    "PermissionDeniedError": 403,
-    "NotFoundError": 404,
-    "ConflictError": 409,
-    "UnprocessableEntityError": 422,
-    "RateLimitError": 429,
-    "InternalServerError": 500,
-}
-_ERROR_CLASS = re.compile(r"([A-Za-z]+Error)\b")
-_LIB = {"$ai_lib": "posthog-otel", "$ai_lib_version": __version__}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _CALL_EVENTS = frozenset({"$ai_generation", "$ai_embedding"})
 # content and size: strings this long (in characters, all sources together) cannot exceed
 # the cap once converted, so the exact JSON size is measured only above it
@@ -327,14 +315,14 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
         props["$ai_is_error"] = True
         props["$ai_error"] = span.error_message or str(error_type[1] if error_type else "error")
     if event_name in _CALL_EVENTS:
-        status = _http_status(attributes, props, span.events)
+        status = http_status(attributes, props, span.events)
         if status is not None:
             props["$ai_http_status"] = status
         if "$ai_base_url" not in props:
-            base_url = _base_url(attributes)
+            base_url = server_base_url(attributes)
             if base_url is not None:
                 props["$ai_base_url"] = base_url
-    props.update(_LIB)
+    props.update(LIB_PROPERTIES)
     content = content_properties(attributes, span.events)
     if event_name == "$ai_embedding" and "$ai_input" in content:
         content["$ai_input"] = embedding_input(content["$ai_input"])
@@ -345,6 +333,7 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
             content["$ai_output_state"] = content.pop("$ai_output_choices")
         content.update(tool_state(attributes))
     props.update(content)
+    in_provider_shape(props)
     props.update(overrides)  # PostHog-native attributes win
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:
@@ -359,57 +348,6 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     if text_size * _SIZE_FACTOR > options.max_content_bytes:
         _cap_content(props, options.max_content_bytes)
     return props
-
-
-def _http_status(
-    attributes: Mapping[str, Any], props: Mapping[str, Any], events: Sequence[Any]
-) -> int | None:
-    """The model call's HTTP status: recorded on the span, else named by its error (the SDKs'
-    ``Error code: 429`` messages, a numeric ``error.type``, the SDKs' error class names), else
-    200 for a call that did not fail; None for a failure whose status nothing names."""
-    for key in _STATUS_ATTRIBUTES:
-        status = number(attributes.get(key))
-        if isinstance(status, int) and 100 <= status <= 599:
-            return status
-    if not props.get("$ai_is_error"):
-        return 200
-    error_type = str(attributes.get("error.type") or "")
-    if error_type.isdigit() and 100 <= int(error_type) <= 599:
-        return int(error_type)
-    texts = [str(props.get("$ai_error") or "")]
-    types = [error_type]
-    for event in events:
-        if event.name == "exception":
-            data = event.attributes or {}
-            texts.append(str(data.get("exception.message") or ""))
-            types.append(str(data.get("exception.type") or ""))
-    for text in texts:
-        found = _STATUS_IN_TEXT.search(text)
-        if found:
-            return int(found.group(1))
-    for text in (*types, *texts):
-        for name in _ERROR_CLASS.findall(text):
-            if name in _STATUS_OF_ERROR:
-                return _STATUS_OF_ERROR[name]
-    return None
-
-
-def _base_url(attributes: Mapping[str, Any]) -> str | None:
-    """``scheme://host[:port]`` from ``server.address``/``server.port`` (the conventions record
-    no path; the scheme is ``url.scheme``, else http for a loopback host, else https)."""
-    host = attributes.get("server.address")
-    if not isinstance(host, str) or not host:
-        return None
-    scheme = attributes.get("url.scheme")
-    if not isinstance(scheme, str) or not scheme:
-        loopback = host in ("localhost", "::1") or host.startswith("127.")
-        scheme = "http" if loopback else "https"
-    port = number(attributes.get("server.port"))
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 address
-    if isinstance(port, int) and port != _DEFAULT_PORTS.get(scheme):
-        return f"{scheme}://{host}:{port}"
-    return f"{scheme}://{host}"
 
 
 def _scalars(props: dict[str, Any], values: Mapping[str, Any]) -> None:
@@ -446,10 +384,7 @@ def _scalars(props: dict[str, Any], values: Mapping[str, Any]) -> None:
     reasons = values.get("$ai_stop_reason")
     reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
     if isinstance(reason, str) and reason:
-        # the conventions' "tool_call" is OpenAI's "tool_calls", the name PostHog shows
-        if reason == "tool_call" and props.get("$ai_provider") == "openai":
-            reason = "tool_calls"
-        props["$ai_stop_reason"] = reason
+        props["$ai_stop_reason"] = stop_reason(reason, props.get("$ai_provider"))
 
 
 def _cap_content(props: dict[str, Any], limit: int) -> None:

@@ -116,3 +116,29 @@ def test_lib_and_version_on_every_ai_event(setup: tuple[TracerProvider, Captured
         props = _one(setup, attributes)
         assert (props["$ai_lib"], props["$ai_lib_version"]) == ("posthog-otel", __version__)
         assert props["$lib"] == "posthog-otel"  # the event's own library property is unchanged
+
+
+def test_anthropic_counts_and_shapes(setup: tuple[TracerProvider, CapturedEvents]) -> None:
+    anthropic = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude",
+        "gen_ai.usage.input_tokens": 10,  # the conventions' count: cache reads and writes in it
+        "gen_ai.usage.cache_read.input_tokens": 3,
+        "gen_ai.usage.cache_creation.input_tokens": 2,
+        "gen_ai.response.finish_reasons": ("length",),
+        "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "tool_call", '
+        '"id": "t1", "name": "f", "arguments": {"a": 1}}]}]',
+    }
+    props = _one(setup, anthropic)
+    assert props["$ai_input_tokens"] == 5 and props["$ai_cache_read_input_tokens"] == 3
+    assert props["$ai_stop_reason"] == "max_tokens"
+    (call,) = props["$ai_output_choices"][0]["content"]
+    assert call["function"]["arguments"] == {"a": 1}
+    # a count that cannot include the cache is left as recorded
+    props = _one(setup, {**anthropic, "gen_ai.usage.input_tokens": 4})
+    assert props["$ai_input_tokens"] == 4
+    openai = {**anthropic, "gen_ai.provider.name": "openai"}
+    props = _one(setup, openai)  # OpenAI's prompt count includes cached tokens, as recorded
+    assert props["$ai_input_tokens"] == 10 and props["$ai_stop_reason"] == "length"
+    assert props["$ai_output_choices"][0]["content"][0]["function"]["arguments"] == '{"a":1}'
