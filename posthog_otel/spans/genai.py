@@ -196,6 +196,22 @@ _OPTIONAL_COUNTS = (
     "$ai_cache_creation_input_tokens",
     "$ai_reasoning_tokens",
 )
+_DIRECT, _PARAMETER, _COUNT = "direct", "parameter", "count"
+_KINDS = {
+    **{
+        key: _DIRECT
+        for key in (
+            "$ai_model",
+            "$ai_response_id",
+            "$ai_base_url",
+            "$ai_session_id",
+            "$ai_agent_name",
+            "$ai_tool_name",
+        )
+    },
+    **{key: _COUNT for key in (*_COUNTS, *_OPTIONAL_COUNTS)},
+    **{target: _PARAMETER for target, _ in _SOURCES if target.startswith("param:")},
+}
 _PROMOTED_PARAMETERS = {
     "temperature": "$ai_temperature",
     "max_tokens": "$ai_max_tokens",
@@ -290,21 +306,22 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
         if span.parent_id:
             props["$ai_parent_id"] = span.parent_id
     props["$ai_span_name"] = span.name
-    found: dict[str, tuple[int, Any]] = {}
+    found: dict[str, Any] = {}  # target -> value of its first-ranked source present
+    ranks: dict[str, int] = {}  # target -> rank of that source, when not the first name
     overrides: dict[str, Any] = {}
-    text_size = 0
     for key, value in attributes.items():
-        if type(value) is str:
-            text_size += len(value)
         spec = _BY_ATTRIBUTE.get(key)
         if spec is not None:
+            if value is None:
+                continue
             target, rank = spec
-            held = found.get(target)
-            if value is not None and (held is None or rank < held[0]):
-                found[target] = (rank, value)
+            if target not in found or rank < ranks.get(target, 0):
+                found[target] = value
+                if rank:
+                    ranks[target] = rank
         elif key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
             overrides["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
-    _scalars(props, {target: value for target, (_, value) in found.items()})
+    _scalars(props, found)
     op = _operation(attributes)
     if op:
         props["$ai_operation"] = op
@@ -313,7 +330,7 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     error_type = found.get("error.type")
     if span.is_error or error_type is not None:
         props["$ai_is_error"] = True
-        props["$ai_error"] = span.error_message or str(error_type[1] if error_type else "error")
+        props["$ai_error"] = span.error_message or str(error_type or "error")
     if event_name in _CALL_EVENTS:
         status = http_status(attributes, props, span.events)
         if status is not None:
@@ -323,7 +340,8 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
             if base_url is not None:
                 props["$ai_base_url"] = base_url
     props.update(LIB_PROPERTIES)
-    content = content_properties(attributes, span.events)
+    # privacy mode: only the tool definitions of the content are kept, so only they are read
+    content = content_properties(attributes, span.events, tools_only=options.privacy_mode)
     if event_name == "$ai_embedding" and "$ai_input" in content:
         content["$ai_input"] = embedding_input(content["$ai_input"])
     if event_name in ("$ai_span", "$ai_trace"):
@@ -338,50 +356,53 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:
             props.pop(key, None)
-    for event in span.events:
-        for value in (event.attributes or {}).values():
-            kind = type(value)
-            if kind is str:
-                text_size += len(value)
-            elif kind is not int and kind is not float and kind is not bool:
-                text_size += options.max_content_bytes  # structured: measure exactly
-    if text_size * _SIZE_FACTOR > options.max_content_bytes:
-        _cap_content(props, options.max_content_bytes)
+    limit = options.max_content_bytes
+    if (content or overrides) and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit:
+        _cap_content(props, limit)
     return props
 
 
-def _scalars(props: dict[str, Any], values: Mapping[str, Any]) -> None:
-    """Model, provider, counts, parameters and the rest from their found sources."""
-    for key in ("$ai_model", "$ai_response_id", "$ai_base_url", "$ai_session_id"):
-        if key in values:
-            props[key] = values[key]
-    for key in ("$ai_agent_name", "$ai_tool_name"):
-        if key in values:
-            props[key] = values[key]
-    provider = values.get("$ai_provider")
-    if provider is not None:
-        props["$ai_provider"] = str(provider).lower()
-    for key in _COUNTS:
-        if key in values:
-            count = number(values[key])
-            if count is not None:
-                props[key] = count
-    for key in _OPTIONAL_COUNTS:
-        if key in values:
-            count = number(values[key])
-            if count:
-                props[key] = count
-    parameters: dict[str, Any] = {}
-    for target, value in values.items():
-        if target.startswith("param:"):
+def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int) -> int:
+    """Characters of text content may come from (structured event values count as over the
+    cap, so they are measured exactly)."""
+    size = sum(len(value) for value in attributes.values() if type(value) is str)
+    for event in events:
+        for value in (event.attributes or {}).values():
+            kind = type(value)
+            if kind is str:
+                size += len(value)
+            elif kind is not int and kind is not float and kind is not bool:
+                size += limit
+    return size
+
+
+def _scalars(props: dict[str, Any], found: Mapping[str, Any]) -> None:
+    """Model, provider, counts, parameters and the rest from their found sources: one pass,
+    each target handled by its kind (:data:`_KINDS`)."""
+    parameters: dict[str, Any] | None = None
+    reasons = None
+    for target, value in found.items():
+        kind = _KINDS.get(target)
+        if kind is _DIRECT:
+            props[target] = value
+        elif kind is _PARAMETER:
             name = target[6:]
-            parameters[name] = list(value) if isinstance(value, tuple) else value
+            if type(value) is tuple:
+                value = list(value)
+            if parameters is None:
+                parameters = props["$ai_model_parameters"] = {}
+            parameters[name] = value
             promoted = _PROMOTED_PARAMETERS.get(name)
             if promoted is not None:
-                props[promoted] = parameters[name]
-    if parameters:
-        props["$ai_model_parameters"] = parameters
-    reasons = values.get("$ai_stop_reason")
+                props[promoted] = value
+        elif kind is _COUNT:
+            count = value if type(value) is int else number(value)
+            if count is not None and (count or target in _COUNTS):
+                props[target] = count
+        elif target == "$ai_provider":
+            props[target] = str(value).lower()
+        elif target == "$ai_stop_reason":
+            reasons = value
     reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
     if isinstance(reason, str) and reason:
         props["$ai_stop_reason"] = stop_reason(reason, props.get("$ai_provider"))

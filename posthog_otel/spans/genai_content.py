@@ -129,8 +129,24 @@ def _tool_call(part: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _single_text(message: Any) -> str | None:
+    """The text of a message made of one text part (most messages), else None."""
+    if type(message) is dict:
+        parts = message.get("parts")
+        if type(parts) is list and len(parts) == 1:
+            part = parts[0]
+            if type(part) is dict and part.get("type") == "text":
+                text = part.get("content")
+                if type(text) is str:
+                    return text
+    return None
+
+
 def _input_message(message: Any) -> dict[str, Any] | None:
     """One semconv input message (``{"role", "parts": [...]}``) in PostHog's input shape."""
+    text = _single_text(message)
+    if text is not None:  # the common case, decided without the general walk below
+        return {"role": message.get("role") or "user", "content": text}
     if not isinstance(message, Mapping):
         return None
     role = str(message.get("role") or "user")
@@ -168,6 +184,10 @@ def _input_message(message: Any) -> dict[str, Any] | None:
 
 def _output_message(message: Any) -> dict[str, Any] | None:
     """One semconv output message in PostHog's output shape (content as a list of blocks)."""
+    text = _single_text(message)
+    if text is not None:
+        role = message.get("role") or "assistant"
+        return {"role": role, "content": [{"type": "text", "text": text}] if text else []}
     if not isinstance(message, Mapping):
         return None
     role = str(message.get("role") or "assistant")
@@ -340,18 +360,26 @@ def _event_messages(
 
 
 def _messages(value: Any, convert: Any) -> list[Any] | None:
+    if value is None:
+        return None
     decoded = json_value(value)
     if isinstance(decoded, list):
         return [m for m in map(convert, decoded) if m is not None]
     return None
 
 
-def content_properties(attributes: Mapping[str, Any], events: Sequence[Any]) -> dict[str, Any]:
+def content_properties(
+    attributes: Mapping[str, Any], events: Sequence[Any], tools_only: bool = False
+) -> dict[str, Any]:
     """``$ai_input``, ``$ai_output_choices`` and ``$ai_tools`` from the first source that has
-    each (before ``posthog.ai.*`` overrides, applied by the caller)."""
+    each (before ``posthog.ai.*`` overrides, applied by the caller); only ``$ai_tools`` when
+    ``tools_only`` (privacy mode: the messages are never read)."""
     found: dict[str, Any] = {}
     if not events and _CONTENT_KEYS.isdisjoint(attributes):
         return found  # content not recorded (the instrumentations' default)
+    if tools_only:
+        _tools(attributes, attributes, found)
+        return found
     inputs = _messages(attributes.get("gen_ai.input.messages"), _input_message)
     system = _system_message(json_value(attributes.get("gen_ai.system_instructions")))
     if system is not None:
@@ -380,14 +408,18 @@ def content_properties(attributes: Mapping[str, Any], events: Sequence[Any]) -> 
         found["$ai_input"] = inputs
     if outputs is not None:
         found["$ai_output_choices"] = outputs
-    tools = json_value(tools_source.get("gen_ai.tool.definitions"))
+    _tools(attributes, tools_source, found)
+    return found
+
+
+def _tools(attributes: Mapping[str, Any], source: Mapping[str, Any], found: dict[str, Any]) -> None:
+    tools = json_value(source.get("gen_ai.tool.definitions"))
     if isinstance(tools, list):
         found["$ai_tools"] = [_tool_definition(tool) for tool in tools]
     else:
         indexed = _indexed_tools(attributes)
         if indexed is not None:
             found["$ai_tools"] = indexed
-    return found
 
 
 def tool_state(attributes: Mapping[str, Any]) -> dict[str, Any]:

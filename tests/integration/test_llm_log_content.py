@@ -114,7 +114,8 @@ def test_event_mode_content_comes_from_the_details_record(setup: Setup) -> None:
     assert props["$ai_output_choices"] == [
         {"role": "assistant", "content": [{"type": "text", "text": "You said: hello there"}]}
     ]
-    assert len(genai_logs.CONTENT) == 0  # claimed, not kept
+    context = span.context
+    assert genai_logs.CONTENT.claim(context.trace_id, context.span_id) == []  # taken, not kept
 
 
 def test_event_mode_tool_calls(setup: Setup) -> None:
