@@ -70,8 +70,19 @@ def first(attributes: Mapping[str, Any], names: Iterable[str]) -> Any:
     return None
 
 
+_RAW_DECODE = json.JSONDecoder().raw_decode
+
+
 def json_value(value: Any) -> Any:
     """An attribute holding JSON text, decoded; other values as they are (tuples as lists)."""
+    if type(value) is str and value[:1] in ("[", "{"):  # most JSON attributes: no padding
+        try:
+            decoded, end = _RAW_DECODE(value)
+        except ValueError:
+            return value
+        if end == len(value):
+            return decoded
+        # text after the JSON value: trailing space is fine, anything else is not JSON
     if isinstance(value, str):
         text = value.strip()
         if text[:1] in ("[", "{"):
@@ -363,7 +374,7 @@ def _messages(value: Any, convert: Any) -> list[Any] | None:
     if value is None:
         return None
     decoded = json_value(value)
-    if isinstance(decoded, list):
+    if type(decoded) is list or isinstance(decoded, list):
         return [m for m in map(convert, decoded) if m is not None]
     return None
 
