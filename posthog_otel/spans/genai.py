@@ -33,7 +33,8 @@ Rules:
 * Plain events never carry GenAI content (:func:`is_genai_content`).
 * Content the instrumentation did not record is never invented. Privacy mode drops
   ``$ai_input``, ``$ai_output_choices``, ``$ai_input_state``, ``$ai_output_state`` and tool
-  arguments/results. A content property over ``max_content_bytes`` (UTF-8 JSON) is replaced by
+  arguments/results, and cuts ``$ai_error`` to the error's class name and HTTP status. A
+  content property over ``max_content_bytes`` (UTF-8 JSON) is replaced by
   its JSON text cut to that size plus :data:`TRUNCATED_MARKER`; the event is never dropped.
 """
 
@@ -53,6 +54,7 @@ from .genai_content import (
 )
 from .genai_provider import (
     LIB_PROPERTIES,
+    error_summary,
     http_status,
     in_provider_shape,
     server_base_url,
@@ -331,6 +333,7 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     if span.is_error or error_type is not None:
         props["$ai_is_error"] = True
         props["$ai_error"] = span.error_message or str(error_type or "error")
+    status = None
     if event_name in _CALL_EVENTS:
         status = http_status(attributes, props, span.events)
         if status is not None:
@@ -356,6 +359,8 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:
             props.pop(key, None)
+        if "$ai_error" in props:  # messages often echo the prompt: class name and status only
+            props["$ai_error"] = error_summary(attributes, span.events, status)
     limit = options.max_content_bytes
     if (content or overrides) and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit:
         _cap_content(props, limit)

@@ -30,6 +30,7 @@ from .genai_content import json_value, number
 
 __all__ = [
     "LIB_PROPERTIES",
+    "error_summary",
     "http_status",
     "in_provider_shape",
     "server_base_url",
@@ -151,3 +152,22 @@ def server_base_url(attributes: Mapping[str, Any]) -> str | None:
     if isinstance(port, int) and port != _DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{host}:{port}"
     return f"{scheme}://{host}"
+
+
+def error_summary(attributes: Mapping[str, Any], events: Sequence[Any], status: int | None) -> str:
+    """``$ai_error`` in privacy mode: the error's class name and HTTP status only
+    (``RateLimitError: 429``), as posthog-python summarises it; error messages often echo the
+    prompt or the model's output."""
+    names = [
+        str((event.attributes or {}).get("exception.type") or "")
+        for event in events
+        if event.name == "exception"
+    ]
+    names.append(str(attributes.get("error.type") or ""))
+    name = "Error"
+    for text in names:
+        found = _ERROR_CLASS.findall(text) or re.findall(r"([A-Za-z_]\w*)$", text)
+        if found:
+            name = found[-1]
+            break
+    return f"{name}: {status}" if status is not None and status >= 400 else name

@@ -14,6 +14,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
 
 import posthog_otel as posthog
 from posthog_otel import PosthogSpanExporter, PosthogSpanProcessor
@@ -199,3 +200,20 @@ def test_bridge_log_records_carry_no_content(log_body: bytes) -> None:
     assert sorted(e["event"] for e in events) == ["$exception", "prompted"]
     assert _leaks(events) == []
     assert events.named("$exception")[0]["properties"]["message"] == "generation failed"
+
+
+def test_privacy_mode_cuts_the_error_to_its_class_and_status() -> None:
+    client, events = memory_client(ai_privacy_mode=True)
+    provider = TracerProvider()
+    provider.add_span_processor(PosthogSpanProcessor(client))
+    attributes = {**METADATA, "error.type": "<class 'openai.RateLimitError'>"}
+    try:
+        with provider.get_tracer("t").start_as_current_span("chat", attributes=attributes) as s:
+            s.set_status(Status(StatusCode.ERROR, f"Error code: 429 - quota for {SECRET}"))
+        assert provider.force_flush(5_000)
+    finally:
+        provider.shutdown()
+        client.shutdown(0)
+    props = events.named("$ai_generation")[0]["properties"]
+    assert props["$ai_error"] == "RateLimitError: 429" and props["$ai_http_status"] == 429
+    assert props["$ai_is_error"] is True and _leaks(events) == []
