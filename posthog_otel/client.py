@@ -436,7 +436,6 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
             kept["uuid"] = event_uuid(kept.get("uuid"))
         return kept
 
-
 Client.__init__.__signature__ = CLIENT_SIGNATURE  # type: ignore[attr-defined]
 
 
