@@ -170,3 +170,46 @@ def test_bridge_joins_json_log_records_to_a_json_span() -> None:
     (generation,) = events.named("$ai_generation")
     assert generation["properties"]["$ai_input"] == messages
     assert [e["event"] for e in events] == ["$ai_generation"]  # the records are not events
+
+
+def _span_with_content_events() -> Any:
+    """A chat span whose content is in span events: per message, and a details event."""
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
+    with provider.get_tracer("t").start_as_current_span("chat", attributes=attributes) as span:
+        span.add_event("gen_ai.user.message", {"content": "Hi"})
+        span.add_event(
+            "gen_ai.client.inference.operation.details",
+            {
+                "gen_ai.output.messages": json.dumps(OUTPUT),
+                "gen_ai.tool.definitions": json.dumps([{"type": "function", "name": "f"}]),
+            },
+        )
+    (finished,) = spans.get_finished_spans()
+    return finished
+
+
+def test_content_in_span_events_through_exporter_and_bridge() -> None:
+    span = _span_with_content_events()
+    client, exported = memory_client()
+    PosthogSpanExporter(client).export([span])
+    bridged_client, bridged = memory_client()
+    for body, kind in (
+        (encode_spans([span]).SerializeToString(), PROTOBUF),
+        (_otlp_json(encode_spans([span])), JSON),
+    ):
+        outcome = Pipeline(BridgeSettings.build(api_key="phc_test")).process(
+            "traces", body, kind, bridged_client
+        )
+        assert outcome.status == 200
+    results = [*exported.named("$ai_generation"), *bridged.named("$ai_generation")]
+    assert len(results) == 3
+    for event in results:
+        props = event["properties"]
+        assert props["$ai_input"] == [{"role": "user", "content": "Hi"}]
+        assert props["$ai_output_choices"][0]["content"] == [
+            {"type": "text", "text": "3 items, 42 EUR"}
+        ]
+        assert props["$ai_tools"] == [{"type": "function", "function": {"name": "f"}}]
