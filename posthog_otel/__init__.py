@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     from .propagation.propagator import PosthogPropagator
     from .spans.capture_span import capture_span
     from .spans.exporter import PosthogSpanExporter
+    from .spans.genai_logs import PosthogGenAiLogProcessor
     from .spans.processor import PosthogSpanProcessor
     from .tracing.span import TracingSpan
 
@@ -92,6 +93,7 @@ __all__ = [
     "Client",
     "FlagsUnavailableError",
     "Posthog",
+    "PosthogGenAiLogProcessor",
     "PosthogInstrumentor",
     "PosthogPropagator",
     "PosthogSpanExporter",
@@ -207,6 +209,7 @@ _LAZY = {
     "Posthog": ".client",
     "PosthogInstrumentor": ".instrumentor",
     "PosthogSpanExporter": ".spans.exporter",
+    "PosthogGenAiLogProcessor": ".spans.genai_logs",
     "PosthogSpanProcessor": ".spans.processor",
     "capture_span": ".spans.capture_span",
     "PosthogPropagator": ".propagation.propagator",
