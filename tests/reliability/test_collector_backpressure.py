@@ -200,6 +200,7 @@ def test_posthog_slow_for_30s_under_50k_spans_loses_and_duplicates_nothing() -> 
             "answer_delay_s": SLOW_ANSWER_SECONDS,
             "delayed_requests": delayed[0],
             "sent_while_slow": during["sent"],
+            "capture_requests_abandoned": posthog.abandoned,  # bridge gave up waiting: 0 expected
             **_await_everything(posthog, bridge, collector, run),
         }
     write_artifact("collector-slow-posthog", figures)
