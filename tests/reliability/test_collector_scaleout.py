@@ -1,22 +1,29 @@
-"""Scale-out behind a real OpenTelemetry Collector: one stream of traces into one bridge process,
-then into two, with ``examples/collector/collector.yaml`` + ``groupbytrace.yaml``.
+"""Scale-out behind a real OpenTelemetry Collector: one stream of traces, routed by trace id by the
+``loadbalancing`` exporter, into one bridge process, then into two separate ones.
 
-Topology (what this test runs; the contrib ``loadbalancing`` exporter is not part of the
-Collector build here, see README "Scaling out"): services -> Collector (``groupbytrace``, then
-``batch`` without a maximum size, so each trace leaves in one request) -> ``otlphttp`` with 4
-consumers -> ``posthog-otel bridge --workers N`` (N processes accepting on one socket; the
-connections spread over them) -> PostHog. Because a trace never straddles two requests, it never
-straddles two bridge processes: a child span's exception takes its root's identity in whichever
-process handles it, as with trace-id routing.
+Topology (``examples/collector/loadbalancing.yaml`` in front; each backend Collector runs
+``collector.yaml`` + ``groupbytrace.yaml``, all unchanged)::
+
+    load --OTLP/HTTP--> Collector (loadbalancing, routing_key traceID, static resolver)
+                           |--OTLP/gRPC--> Collector A (groupbytrace, batch) --otlphttp--> bridge A
+                           '--OTLP/gRPC--> Collector B (groupbytrace, batch) --otlphttp--> bridge B
+                                                                bridges A and B --> PostHog
+
+The ``loadbalancing`` exporter (contrib v0.160.0) speaks OTLP/gRPC only, and the bridge takes
+OTLP/HTTP, hence one Collector in front of each bridge. With one bridge the same front Collector
+routes to a one-entry ring (one backend Collector, one bridge), so only the count changes.
 
 Each trace: a SERVER root with the person, 4 CLIENT children; every 10th trace's children are
-sent to the Collector in an earlier request than its root, one of them with an exception.
-Checked for each N: every root event and every exception arrives exactly once, each exception
-with its root's person; with N = 2 both processes took spans. Printed (and in
-``test-artifacts/reliability-collector-scaleout.json``): events/s with 1 and 2 processes and
-their ratio (medians of interleaved rounds; the first event to the last, so the groupbytrace hold is not counted). On the
-2-core test machine the Collector, the load, the capture server and the bridges share the CPUs,
-so the ratio is a floor, not a target; it is reported, not asserted.
+sent to the front Collector in an earlier request than its root, one of them with an exception.
+Checked for each round: every root event and every exception arrives exactly once (uuids
+counted), each exception with its root's person (the trace stayed on one bridge: the root and
+the child met in one backend's groupbytrace, hence in one request to one bridge); with two
+bridges, both took spans and together exactly the spans sent. Printed (and in
+``test-artifacts/reliability-collector-scaleout.json``): events/s with one and two bridges and
+their ratio (medians of interleaved rounds 1, 2, 2, 1, 1, 2; from the first event to the last,
+so the groupbytrace hold is not counted) and the split of spans between the bridges. On the
+2-core test machine the three Collectors, the load, the capture server and the bridges share the
+CPUs, so the ratio is a floor, not a target; it is reported, not asserted.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import statistics
 import time
 from collections import Counter
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -34,11 +42,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from posthog_otel.testing.capture_server import CaptureServer
 from tests.reliability._report import LONG, write_artifact
-from tests.support.bridge_proc import RunningBridge, running_bridge
+from tests.support.bridge_proc import running_bridge
 from tests.support.collector import EXAMPLES, running_collector
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 TRACES = 100_000 if LONG else 30_000
 PER_REQUEST = 200  # traces per OTLP request to the Collector
@@ -91,31 +99,34 @@ def _requests(first: int, run: str) -> tuple[bytes, bytes]:
     return early.SerializeToString(), rest.SerializeToString()
 
 
-def _processes(bridge: RunningBridge) -> dict[int, int]:
-    """pid -> spans, from /stats answered by whichever process accepts each new connection."""
-    seen: dict[int, int] = {}
-    for _ in range(40):
-        stats = bridge.stats()
-        seen[stats["pid"]] = stats["spans"]
-    return seen
-
-
-def _run(workers: int) -> dict[str, Any]:
-    run = f"so{workers}-{os.getpid()}"
+def _run(bridges: int) -> dict[str, Any]:
+    run = f"lb{bridges}-{os.getpid()}"
     bodies = [_requests(first, run) for first in range(0, TRACES, PER_REQUEST)]
     exceptions_expected = len(range(0, TRACES, 10))
     posthog = CaptureServer(keep_requests=True)
-    overlay = [EXAMPLES / "groupbytrace.yaml"]
-    with (
-        posthog,
-        running_bridge("--workers", str(workers), posthog=posthog.url) as bridge,
-        running_collector(bridge.url, token=bridge.token, overlays=overlay) as collector,
-        requests.Session() as session,
-    ):
+    with ExitStack() as stack:
+        stack.enter_context(posthog)
+        tier = []
+        for _ in range(bridges):
+            bridge = stack.enter_context(running_bridge(posthog=posthog.url))
+            backend = stack.enter_context(
+                running_collector(
+                    bridge.url, token=bridge.token, overlays=[EXAMPLES / "groupbytrace.yaml"]
+                )
+            )
+            tier.append((bridge, backend))
+        front = stack.enter_context(
+            running_collector(
+                "",
+                config=EXAMPLES / "loadbalancing.yaml",
+                env={"BRIDGE_TIER": "[" + ", ".join(b.grpc_endpoint for _, b in tier) + "]"},
+            )
+        )
+        session = stack.enter_context(requests.Session())
         for early, rest in bodies:
             for body in (early, rest):
                 response = session.post(
-                    f"{collector.http_endpoint}/v1/traces",
+                    f"{front.http_endpoint}/v1/traces",
                     data=body,
                     headers={"Content-Type": "application/x-protobuf"},
                     timeout=30,
@@ -123,49 +134,52 @@ def _run(workers: int) -> dict[str, Any]:
                 assert response.status_code == 200, response.text
         first = wait_until(lambda: posthog.events and time.monotonic(), timeout=60, what="events")
         total = TRACES + exceptions_expected
+        procs = [front.proc] + [p for b, c in tier for p in (b.proc, c.proc)]
         wait_until(
             lambda: len(posthog.events) >= total,
-            timeout=240,
+            timeout=300,
             interval=0.1,
             what=lambda: f"{total} events (have {len(posthog.events)})",
-            procs=[bridge.proc, collector.proc],
+            procs=procs,
         )
         seconds = time.monotonic() - first
         time.sleep(2)  # anything sent twice would arrive now
-        processes = _processes(bridge)
+        spans_per_bridge = [bridge.stats()["spans"] for bridge, _ in tier]
     events = posthog.events
     roots = [e for e in events if e["event"] == "GET /product"]
     exceptions = [e for e in events if e["event"] == "$exception"]
     person_of_trace = {e["properties"]["$trace_id"]: e["distinct_id"] for e in roots}
     assert len(roots) == TRACES and len(set(Counter(e["distinct_id"] for e in roots))) == TRACES
     assert len(exceptions) == exceptions_expected
-    assert len({e["uuid"] for e in events}) == len(events)
+    assert len({e["uuid"] for e in events}) == len(events), "an event arrived twice"
     strays = [
         e
         for e in exceptions
         if person_of_trace.get(e["properties"]["$trace_id"]) != e["distinct_id"]
     ]
     assert not strays, f"{len(strays)} exceptions without their root's person, e.g. {strays[0]}"
-    if workers > 1:
-        assert len(processes) == workers and all(processes.values()), processes
+    assert all(spans_per_bridge), spans_per_bridge
+    assert sum(spans_per_bridge) == TRACES * (1 + CHILDREN), spans_per_bridge
     return {
         "events": len(events),
         "seconds": round(seconds, 2),
         "events_per_s": round(len(events) / seconds),
+        "spans_per_bridge": spans_per_bridge,
     }
 
 
-def test_two_bridge_processes_share_one_stream_without_loss_or_duplicates() -> None:
-    # Interleaved rounds (1, 2, 2, 1 processes): load from elsewhere on the machine hits both.
+def test_two_bridges_behind_the_loadbalancing_exporter_share_one_stream() -> None:
+    # Interleaved rounds (1, 2, 2, 1, 1, 2 bridges): load from elsewhere on the machine hits both.
     rounds: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
-    for workers in (1, 2, 2, 1):
-        rounds[workers].append(_run(workers))
+    for bridges in (1, 2, 2, 1, 1, 2):
+        rounds[bridges].append(_run(bridges))
     rate = {n: statistics.median(r["events_per_s"] for r in runs) for n, runs in rounds.items()}
     figures = {
         "traces": TRACES,
         "spans": TRACES * (1 + CHILDREN),
-        "one_process": rounds[1],
-        "two_processes": rounds[2],
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "one_bridge": rounds[1],
+        "two_bridges": rounds[2],
         "events_per_s_one": rate[1],
         "events_per_s_two": rate[2],
         "ratio_two_vs_one": round(rate[2] / rate[1], 2),

@@ -1,6 +1,6 @@
 // Command posthog-otel-collector is a minimal OpenTelemetry Collector distribution used by
 // the posthog-otel tests: the otlp receiver, the batch, memory_limiter and groupbytrace
-// processors, and the otlp and otlphttp exporters.
+// processors, and the otlp, otlphttp and loadbalancing exporters.
 package main
 
 import (
@@ -18,7 +18,7 @@ func main() {
 		BuildInfo: component.BuildInfo{
 			Command:     "posthog-otel-collector",
 			Description: "Minimal OpenTelemetry Collector for posthog-otel pipelines",
-			Version:     "0.165.0",
+			Version:     "0.160.0",
 		},
 		Factories: components,
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
