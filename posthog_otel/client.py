@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
@@ -79,6 +80,17 @@ class EventTransport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
+class SignalExport(Protocol):
+    """Another signal this client's project receives (OTLP logs, traces): counted in
+    ``stats()[name]``, flushed and shut down with the client's events."""
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def shutdown(self, timeout: float | None = None) -> bool: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
 class Client(ExceptionMethods, PersonMethods, FlagMethods):
     """A PostHog project client. See the module docstring and the README's option table.
 
@@ -114,6 +126,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
         self._excepthooks: ExceptHooks | None = None
         if settings.enable_exception_autocapture and not settings.disabled:
             self._excepthooks = ExceptHooks(self.capture_uncaught_exception)
+        self._exports: dict[str, SignalExport] = {}
         self._transport: EventTransport
         if transport is not None:
             self._transport = transport
@@ -285,7 +298,8 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
         """
         budget = timeout if timeout is not None else timeout_seconds
         try:
-            return self._transport.flush(budget)
+            budget, exported = self._flush_exports(budget, "flush")
+            return self._transport.flush(budget) and exported
         except Exception:
             _logger.warning("posthog-otel flush failed", exc_info=True)
             return False
@@ -300,14 +314,46 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
             self._excepthooks.close()
         try:
             self._flags.shutdown()
-            return self._transport.shutdown(timeout)
+            budget, exported = self._flush_exports(
+                self._settings.shutdown_timeout if timeout is None else timeout, "shutdown"
+            )
+            return self._transport.shutdown(budget) and exported
         except Exception:
             _logger.warning("posthog-otel shutdown failed", exc_info=True)
             return False
 
     def stats(self) -> dict[str, Any]:
-        """Delivery counters: captured, queued, sent, batches, retries, dropped by reason."""
-        return self._transport.stats()
+        """Delivery counters: captured, queued, sent, batches, retries, dropped by reason.
+
+        Other signals sent with this client (``"logs"``) add their own counters under their
+        name, in the same shape."""
+        stats = self._transport.stats()
+        for name, export in self._exports.items():
+            stats[name] = export.stats()
+        return stats
+
+    def attach_export(self, name: str, export: SignalExport | None) -> None:
+        """Count, flush and shut down ``export`` with this client (None: detach ``name``)."""
+        exports = dict(self._exports)
+        if export is None:
+            exports.pop(name, None)
+        else:
+            exports[name] = export
+        self._exports = exports
+
+    def _flush_exports(self, budget: float | None, how: str) -> tuple[float | None, bool]:
+        """Flush (or shut down) the attached exports first; the budget left for events."""
+        if not self._exports:
+            return budget, True
+        started = time.monotonic()
+        complete = True
+        for export in self._exports.values():
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+            done = export.shutdown(left) if how == "shutdown" else export.flush(left)
+            complete = done and complete
+        if budget is None:
+            return None, complete
+        return max(0.0, budget - (time.monotonic() - started)), complete
 
     # -- the one place events are built ---------------------------------------------------
 
@@ -435,6 +481,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
         if kept is not None:
             kept["uuid"] = event_uuid(kept.get("uuid"))
         return kept
+
 
 Client.__init__.__signature__ = CLIENT_SIGNATURE  # type: ignore[attr-defined]
 

@@ -44,6 +44,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     ),
     "propagation": ("posthog_otel.propagation",),
     "spans": ("posthog_otel.spans",),
+    "logs": ("posthog_otel.logs",),
     "otlp": ("posthog_otel.otlp",),
     "instrumentation": ("posthog_otel.instrumentor", "posthog_otel.instrumentors"),
     "api": (),  # the package root, posthog_otel/__init__.py
@@ -56,7 +57,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 }
 
 _FOUNDATION = {"foundation"}
-_CORE = _FOUNDATION | {"context", "errors", "delivery", "client", "propagation", "spans"}
+_CORE = _FOUNDATION | {"context", "errors", "delivery", "client", "propagation", "spans", "logs"}
 
 # What each component may import besides itself: the layering rule, spelled out. Read it from
 # the top: the foundation imports nothing of ours; the context layer only the vocabulary; the
@@ -69,6 +70,7 @@ ALLOWED: dict[str, set[str]] = {
     "client": _FOUNDATION | {"context", "errors", "delivery"},
     "propagation": _FOUNDATION | {"context", "delivery"},
     "spans": _FOUNDATION | {"context", "errors", "delivery", "client", "propagation"},
+    "logs": _FOUNDATION | {"context", "delivery", "client", "spans"},
     "otlp": _FOUNDATION,
     "instrumentation": _CORE,
     "api": _CORE | {"instrumentation"},
