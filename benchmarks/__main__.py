@@ -28,6 +28,7 @@ MODULES = (
     "core",
     "propagation",
     "spans",
+    "logs",
     "frameworks",
     "servers",
     "startup",

@@ -9,14 +9,16 @@ They use the standard library's WSGI server. A small wrapper starts an OpenTelem
 span per request from the incoming headers (what contrib's WSGI instrumentation does), and
 :class:`~posthog_otel.instrumentors.wsgi.PosthogWSGIMiddleware` gives each request its PostHog context.
 When ``opentelemetry-exporter-otlp-proto-http`` is installed, the raw spans also go to the
-sink's OTLP endpoint (``$POSTHOG_HOST/i/v1/traces``), so its trace page shows them next to the
-events.
+sink's OTLP endpoint (``$POSTHOG_HOST/i/v1/traces``) and the services' ``logging`` records to
+its logs endpoint (``PosthogInstrumentor(logs=True)``, ``$POSTHOG_HOST/i/v1/logs``), so its
+trace page shows a request's spans, log lines and events together.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import threading
@@ -33,6 +35,9 @@ from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 from ..instrumentor import PosthogInstrumentor
 
 Start = Callable[..., Any]
+
+shop_log = logging.getLogger("demo.shop")
+billing_log = logging.getLogger("demo.billing")
 
 
 class CardDeclined(Exception):
@@ -60,7 +65,9 @@ def billing_app(environ: dict[str, Any], start_response: Start) -> Iterable[byte
     order = _read_json(environ)
     posthog.tag("order_id", order.get("order_id"))
     if order.get("card") == "declined":
+        billing_log.warning("card declined for order %s", order.get("order_id"))
         raise CardDeclined(f"card declined for order {order.get('order_id')}")
+    billing_log.info("authorized %.2f for order %s", order.get("amount"), order.get("order_id"))
     posthog.capture("payment_authorized", properties={"amount": order.get("amount")})
     return _json(start_response, "200 OK", {"authorized": True})
 
@@ -96,6 +103,7 @@ def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable
             return _json(start_response, "200 OK", {"ok": True})
         if path == "/products":
             posthog.tag("catalog", "spring-sale")
+            shop_log.info("listing 3 products")
             posthog.capture("products_viewed", properties={"count": 3})
             pick = recommend(["hedgehog", "owl", "fox"])
             return _json(
@@ -103,6 +111,7 @@ def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable
             )
         if path == "/cart":
             posthog.tag("cart_id", "cart-42")
+            shop_log.info("added hedgehog-plush to cart cart-42")
             posthog.capture("added_to_cart", properties={"sku": "hedgehog-plush", "price": 12.5})
             return _json(start_response, "200 OK", {"items": 1})
         if path == "/checkout":
@@ -113,11 +122,13 @@ def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable
         order = _read_json(environ)
         posthog.tag("order_id", order["order_id"])
         posthog.tag("order_steps", ["cart", "checkout"])
+        shop_log.info("charging order %s", order["order_id"])
         # The PostHog context travels by itself (our requests instrumentor); `inject` adds the
         # trace context too, as contrib's requests instrumentation would when installed.
         url = f"{billing_url}/charge"
         answer = requests.post(url, json=order, headers=posthog.inject({}, url=url), timeout=10)
         if answer.status_code != 200:
+            shop_log.warning("billing refused order %s", order["order_id"])
             posthog.capture("checkout_failed", properties={"billing_status": answer.status_code})
             return _json(start_response, "402 Payment Required", {"paid": False})
 
@@ -206,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # These services are the application here: their directory is the project.
     here = os.path.dirname(os.path.abspath(__file__))
-    PosthogInstrumentor().instrument(flush_interval=0.2, project_root=here)
+    logging.getLogger("demo").setLevel(logging.INFO)
+    PosthogInstrumentor().instrument(flush_interval=0.2, project_root=here, logs=True)
     _export_spans_to_sink()
     app = billing_app if args.service == "billing" else frontend_app(args.billing_url)
     server = make_server(

@@ -48,6 +48,25 @@ _EXPECTED = (
 )
 
 
+# The services' log lines of a successful session (exported with logs=True), by service.
+_EXPECTED_LOGS = (
+    ("listing 3 products", "shop-api"),
+    ("added hedgehog-plush to cart cart-42", "shop-api"),
+    ("charging order order-7", "shop-api"),
+    ("authorized 12.50 for order order-7", "billing"),
+    ("charging order order-8", "shop-api"),
+    ("card declined for order order-8", "billing"),
+    ("billing refused order order-8", "shop-api"),
+)
+
+
+def _exports_logs() -> bool:
+    """Logs export needs OpenTelemetry's OTLP encoding (the ``otlp`` extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.common") is not None
+
+
 class _Progress:
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -188,14 +207,16 @@ def _browse(shop: str, headers: dict[str, str], progress: _Progress) -> None:
             raise RuntimeError(f"expected 402 from the shop, got {answer.status_code}")
 
 
-def _collect(sink_url: str, session_id: str, timeout: float) -> list[dict[str, Any]]:
-    wanted = sum(e.count for e in _EXPECTED)
+def _collect(
+    sink_url: str, session_id: str, timeout: float, kind: str = "event", wanted: int | None = None
+) -> list[dict[str, Any]]:
+    wanted = sum(e.count for e in _EXPECTED) if wanted is None else wanted
     deadline = time.monotonic() + timeout
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         answer = requests.get(
             f"{sink_url}/api/events",
-            params={"session_id": session_id, "kind": "event", "limit": "1000"},
+            params={"session_id": session_id, "kind": kind, "limit": "1000"},
             timeout=5,
         )
         events = answer.json()["events"]
@@ -226,6 +247,45 @@ def _check(events: list[dict[str, Any]], distinct_id: str) -> list[str]:
             f"the checkout's events should share one trace, saw {sorted(map(str, checkout_traces))}"
         )
     return problems
+
+
+def _check_logs(
+    logs: list[dict[str, Any]], events: list[dict[str, Any]], distinct_id: str
+) -> list[str]:
+    problems = []
+    bodies = Counter(str(r["properties"].get("body")) for r in logs)
+    for body, service in _EXPECTED_LOGS:
+        if bodies[body] != 1:
+            problems.append(f"log {body!r} ({service}): expected 1, got {bodies[body]}")
+    for record in logs:
+        if record["distinct_id"] != distinct_id or not record["trace_id"]:
+            problems.append(
+                f"log {record['properties'].get('body')!r} has distinct id "
+                f"{record['distinct_id']!r} and trace {record['trace_id']!r}"
+            )
+    paid = {e["trace_id"] for e in events if e["event"] == "order_completed"}
+    charged = {
+        r["trace_id"] for r in logs if r["properties"].get("body") == "charging order order-7"
+    }
+    if paid and charged != paid:
+        problems.append("the checkout's log lines should share the trace of its events")
+    return problems
+
+
+def _log_summary(
+    logs: list[dict[str, Any]], events: list[dict[str, Any]], sink_url: str, out: TextIO
+) -> None:
+    services = Counter(
+        str(r["properties"].get("resource", {}).get("service.name", "?")) for r in logs
+    )
+    shown = ", ".join(f"{name} {count}" for name, count in sorted(services.items()))
+    out.write(f"  log records: {len(logs)} ({shown})\n")
+    for event in events:
+        if event["event"] == "order_completed" and event["trace_id"]:
+            out.write(
+                f"  checkout trace (spans, logs, events): {sink_url}/traces/{event['trace_id']}\n"
+            )
+            break
 
 
 def _summary(events: list[dict[str, Any]], out: TextIO) -> None:
@@ -281,8 +341,15 @@ def run(
                 errors = _stop(shop) + _stop(billing)
         with progress.step("Waiting for the events in the sink"):
             events = _collect(sink_url, session_id, timeout=20)
+        logs: list[dict[str, Any]] = []
+        if _exports_logs():
+            with progress.step("Waiting for the log records in the sink"):
+                logs = _collect(sink_url, session_id, 20, "otlp_log", len(_EXPECTED_LOGS))
         _summary(events, out)
         problems = _check(events, distinct_id)
+        if _exports_logs():
+            _log_summary(logs, events, sink_url, out)
+            problems += _check_logs(logs, events, distinct_id)
         out.write(f"\n  Viewer: {sink_url}/?session_id={session_id}\n")
         if started_here and not keep:
             out.write(

@@ -36,7 +36,7 @@ from ..config import ClientSettings, name_matcher
 from ..context import current_scope, runtime
 from ..delivery.otlp_export import OtlpExport
 from ..spans.mapping import span_attributes_for
-from ._sdk import Queued, approx_size, encode_batch
+from .encode import LogEncoder, Queued, Stamp, approx_size, stamp
 
 __all__ = ["LOGS_PATH", "OWN_LOGGERS", "PosthogLogProcessor", "severity_floor"]
 
@@ -79,12 +79,11 @@ class PosthogLogProcessor(LogRecordProcessor):
         self._floor = severity_floor(level)
         self._is_disabled = is_disabled
         self._excluded = name_matcher(settings.exclude_properties)
-        excluded = self._excluded
         self._export: OtlpExport[Queued] = OtlpExport(
             settings,
             LOGS_PATH,
             "logs",
-            encode=lambda items: encode_batch(items, excluded),
+            encode=LogEncoder(self._excluded).encode,
             size_of=approx_size,
         )
         self._cache_key = f"log_attributes:{id(self)}"
@@ -123,13 +122,13 @@ class PosthogLogProcessor(LogRecordProcessor):
         except Exception:
             _logger.debug("posthog-otel could not queue a log record", exc_info=True)
 
-    def _identity(self, context: Any) -> Mapping[str, Any] | None:
+    def _identity(self, context: Any) -> Stamp | None:
         try:
             scope = current_scope(context if context is not None else runtime.get_current())
             if scope is None:
                 return None
             state = scope.resolve()
-            cached: Mapping[str, Any] | None = state.extra.get(self._cache_key)
+            cached: Stamp | None = state.extra.get(self._cache_key)
             if cached is None:
                 cached = self._attributes(state.ids, state.tags)
                 state.extra[self._cache_key] = cached
@@ -138,7 +137,7 @@ class PosthogLogProcessor(LogRecordProcessor):
             _logger.debug("posthog-otel left identity off a log record", exc_info=True)
             return None
 
-    def _attributes(self, ids: Mapping[str, str], tags: Mapping[str, Any]) -> dict[str, Any]:
+    def _attributes(self, ids: Mapping[str, str], tags: Mapping[str, Any]) -> Stamp:
         excluded = self._excluded
         if excluded is not None:
             ids = {
@@ -147,7 +146,7 @@ class PosthogLogProcessor(LogRecordProcessor):
                 if not any(excluded(key) for key in _identity_names(name))
             }
             tags = {key: value for key, value in tags.items() if not excluded(str(key))}
-        return span_attributes_for(ids, tags)
+        return stamp(span_attributes_for(ids, tags))
 
     # -- LogRecordProcessor ---------------------------------------------------------------
 
