@@ -8,6 +8,9 @@ span, on the logging thread, every contender with the SDK's ``LoggingHandler`` o
 * **none**: the same logger without the handler (what the logging call costs anyway);
 * **stock**: ``LoggerProvider`` + ``BatchLogRecordProcessor`` + ``OTLPLogExporter``
   (protobuf, gzip) — the records carry no PostHog identity;
+* **stock + extra** (for reference): the same, with the app passing the PostHog attributes our
+  export adds (identity, session, tags) as ``extra={...}`` on each call, so both send the same
+  data;
 * **posthog-otel**: ``LoggerProvider`` + ``PosthogLogProcessor`` (level filter, own-logger check,
   identity and tags from the context, byte-bounded queue; OTLP protobuf, gzip).
 
@@ -116,9 +119,11 @@ class _Contenders:
         self.ours_provider = LoggerProvider(resource=resource)
         self.ours_processor = PosthogLogProcessor(settings, level=logging.INFO)
         self.ours_provider.add_log_record_processor(self.ours_processor)
+        stock_handler = _handler(self.stock_provider)
         self.loggers = {
             "none": _logger("none", None),
-            "stock": _logger("stock", _handler(self.stock_provider)),
+            "stock": _logger("stock", stock_handler),
+            "stock + extra": _logger("stock_extra", stock_handler),
             "posthog-otel": _logger("posthog", _handler(self.ours_provider)),
         }
 
@@ -142,10 +147,29 @@ def _request_context() -> Iterator[None]:
         yield
 
 
+def _posthog_attributes() -> dict[str, Any]:
+    """What an app would pass by hand to carry the context's identity on each record."""
+    attributes: dict[str, Any] = {
+        "posthogDistinctId": posthog.get_context_distinct_id(),
+        "sessionId": posthog.get_context_session_id(),
+        "posthog.distinct_id": posthog.get_context_distinct_id(),
+        "posthog.session_id": posthog.get_context_session_id(),
+    }
+    for key, value in posthog.get_tags().items():
+        attributes[f"posthog.tag.{key}"] = value
+    return attributes
+
+
 def bench_per_record(contenders: _Contenders) -> dict[str, float]:
     calls: dict[str, Callable[[], object]] = {}
     for name, logger in contenders.loggers.items():
         calls[name] = lambda logger=logger: logger.info("order %s placed", "o-17")
+    extra_logger = contenders.loggers["stock + extra"]
+
+    def stock_with_extra() -> None:
+        extra_logger.info("order %s placed", "o-17", extra=_posthog_attributes())
+
+    calls["stock + extra"] = stock_with_extra
     samples: dict[str, list[float]] = {name: [] for name in calls}
     with _request_context():
         for fn in calls.values():  # warm up
@@ -186,14 +210,24 @@ def run() -> list[str]:
         finally:
             contenders.shutdown()
     none, stock, ours = per_record["none"], per_record["stock"], per_record["posthog-otel"]
+    same_data = per_record["stock + extra"]
     lines.append(
         f"logger.info() with identity + session + 5 tags + a span, {ROUNDS} rounds of {CALLS}: "
         f"no handler {none / 1000:.2f} us, stock handler+batch+OTLP {stock / 1000:.2f} us, "
+        f"stock + the same attributes by hand {same_data / 1000:.2f} us, "
         f"posthog-otel {ours / 1000:.2f} us"
     )
     lines.append(
         ratio_line(
             "added cost per log record (ours vs stock OTLP export)", ours - none, stock - none, 1.0
+        )
+    )
+    lines.append(
+        ratio_line(
+            "added cost per log record (ours vs stock carrying the same attributes by hand)",
+            ours - none,
+            same_data - none,
+            1.0,
         )
     )
     lines.append(
