@@ -123,7 +123,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._add_propagator(propagator_options)
         span_exceptions.hook_record_exception(global_client.get_client)
         self._enabled = _enable_library_instrumentors() if instrument_libraries else []
-        if logs if logs is not None else env_flag("POSTHOG_OTEL_LOGS"):
+        if logs if logs is not None else _logs_from_env():
             self._install_logs(logs_level)
 
     def _install_logs(self, level: Any) -> None:
@@ -173,6 +173,15 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 processor.enabled = False  # the SDK cannot remove a span processor
         except Exception:
             _logger.exception("posthog-otel could not fully uninstrument")
+
+
+def _logs_from_env() -> bool:
+    """``POSTHOG_OTEL_LOGS``; an unreadable value turns logs export off, not instrumentation."""
+    try:
+        return bool(env_flag("POSTHOG_OTEL_LOGS"))
+    except ValueError as exc:
+        _logger.error("posthog-otel: %s; logs are not exported", exc)
+        return False
 
 
 def _sdk_provider(given: Any) -> Any:

@@ -249,3 +249,22 @@ def test_shutdown_delivers_queued_logs_within_the_budget(
         assert client.stats()["logs"]["dropped"] == {"shutdown": 1}
     finally:
         installed.uninstall(flush_timeout=0)
+
+
+def test_an_unreadable_posthog_otel_logs_turns_logs_off_not_instrumentation(
+    instrumentor: PosthogInstrumentor,
+    server: OtlpLogServer,
+    bare_root: logging.Logger,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("POSTHOG_OTEL_LOGS", "sometimes")
+    provider = TracerProvider()
+    with caplog.at_level(logging.ERROR, "posthog.otel"):
+        instrumentor.instrument(
+            api_key=KEY, host=server.url, tracer_provider=provider, instrument_libraries=False
+        )
+    assert "POSTHOG_OTEL_LOGS" in caplog.text
+    assert "runs uninstrumented" not in caplog.text
+    assert _otel_handlers(bare_root) == []
+    assert instrumentor._processor is not None  # spans are still stamped
