@@ -239,10 +239,9 @@ def run() -> list[str]:
         f"posthog-otel export: sent {stats['sent']:,} of {stats['captured']:,}, "
         f"dropped {stats['dropped_total']}"
     )
-    for line in lines:
-        print(line)
     return lines
 
 
 if __name__ == "__main__":
-    run()
+    for line in run():
+        print(line)
