@@ -268,3 +268,24 @@ def test_an_unreadable_posthog_otel_logs_turns_logs_off_not_instrumentation(
     assert "runs uninstrumented" not in caplog.text
     assert _otel_handlers(bare_root) == []
     assert instrumentor._processor is not None  # spans are still stamped
+
+
+def test_a_client_disabled_at_run_time_sends_no_logs(
+    server: OtlpLogServer, bare_root: logging.Logger
+) -> None:
+    client = Client(KEY, host=server.url, flush_interval=0.05)
+    installed = install(client)
+    assert installed is not None
+    try:
+        logging.getLogger("install_app").warning("sent")
+        client.disabled = True
+        logging.getLogger("install_app").warning("not sent")
+        client.disabled = False
+        logging.getLogger("install_app").warning("sent again")
+        assert installed.processor.force_flush(5_000)
+        bodies = sorted(row.body for row in server.wait_for_records(2))
+    finally:
+        installed.uninstall()
+        client.shutdown(0)
+    assert bodies == ["sent", "sent again"]
+    assert installed.processor.stats()["captured"] == 2
