@@ -28,6 +28,7 @@ MODULES = (
     "core",
     "propagation",
     "spans",
+    "traces",
     "logs",
     "frameworks",
     "servers",

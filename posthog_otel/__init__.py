@@ -85,12 +85,15 @@ if TYPE_CHECKING:
     from .propagation.propagator import PosthogPropagator
     from .spans.capture_span import capture_span
     from .spans.exporter import PosthogSpanExporter
+    from .spans.genai_logs import PosthogGenAiLogProcessor
     from .spans.processor import PosthogSpanProcessor
+    from .tracing.span import TracingSpan
 
 __all__ = [
     "Client",
     "FlagsUnavailableError",
     "Posthog",
+    "PosthogGenAiLogProcessor",
     "PosthogInstrumentor",
     "PosthogPropagator",
     "PosthogSpanExporter",
@@ -108,6 +111,7 @@ __all__ = [
     "feature_enabled",
     "feature_flag_definitions",
     "flush",
+    "get_active_span",
     "get_all_flags",
     "get_all_flags_and_payloads",
     "get_client",
@@ -135,6 +139,7 @@ __all__ = [
     "set_once",
     "setup",
     "shutdown",
+    "start_span",
     "tag",
 ]
 
@@ -157,6 +162,7 @@ _flag_function_names = (
     "get_all_flags_and_payloads",
     "get_feature_flag",
     "get_feature_flag_payload",
+    "get_active_span",
     "get_feature_flag_result",
     "get_remote_config_payload",
     "load_feature_flags",
@@ -189,6 +195,8 @@ feature_flags_request_max_retries: int | None = None
 enable_local_evaluation: bool | None = None
 flag_fallback_cache_url: str | None = None
 flag_definition_cache_provider: Any = None
+# spans to PostHog's /i/v1/traces: True or posthog-python's dict (see posthog_otel.tracing)
+traces: Any = None
 
 # The default client reads the attributes above when it is first built.
 global_client.read_module_options_from(lambda name: globals().get(name))
@@ -201,6 +209,7 @@ _LAZY = {
     "Posthog": ".client",
     "PosthogInstrumentor": ".instrumentor",
     "PosthogSpanExporter": ".spans.exporter",
+    "PosthogGenAiLogProcessor": ".spans.genai_logs",
     "PosthogSpanProcessor": ".spans.processor",
     "capture_span": ".spans.capture_span",
     "PosthogPropagator": ".propagation.propagator",
@@ -400,3 +409,52 @@ def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop the default client, if one was built."""
     client = global_client.current_client()
     return True if client is None else client.shutdown(timeout)
+
+
+_traces_applied: list[Any] = []
+
+
+def _tracing_client() -> Client:
+    """The default client, with a ``posthog_otel.traces`` set after it was built applied."""
+    client = global_client.module_client()
+    configured = globals().get("traces")
+    if (
+        configured is not None
+        and not client.traces_enabled
+        and not any(configured is applied for applied in _traces_applied)
+    ):
+        _traces_applied.append(configured)
+        client.enable_traces(configured)
+    return client
+
+
+def start_span(
+    name: str,
+    *,
+    kind: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    parent: Any = None,
+    tracestate: str | None = None,
+    start_time: Any = None,
+) -> TracingSpan:
+    """Start a span with the default client (posthog-python's ``start_span``): a real
+    OpenTelemetry span when traces are on, an inert handle otherwise; never raises.
+
+    ``parent``: a span, or an inbound W3C ``traceparent`` value (with ``tracestate``);
+    default the current span. ``kind``: ``internal`` (default), ``server``, ``client``,
+    ``producer``, ``consumer``. ``start_time``: a ``datetime`` or epoch seconds."""
+    return _tracing_client().start_span(
+        name,
+        kind=kind,
+        attributes=attributes,
+        parent=parent,
+        tracestate=tracestate,
+        start_time=start_time,
+    )
+
+
+def get_active_span() -> TracingSpan | None:
+    """The current span (OpenTelemetry's, as a ``start_span`` handle), or None."""
+    from .tracing.span import get_active_span as active
+
+    return active()

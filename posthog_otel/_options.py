@@ -103,7 +103,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "capture_mode": "the v1 capture endpoint (posthog-otel posts to /batch/)",
     "capture_compression": "v1 request compression (use gzip=)",
     "metrics": "the metrics API (use OpenTelemetry metrics)",
-    "traces": "posthog-python's own tracing (posthog-otel is built on OpenTelemetry tracing)",
     "enable_full_ai_capture": "LLM analytics capture",
     "_use_ai_lane": "LLM analytics capture",
     "_enable_multimodal_capture": "LLM analytics capture",

@@ -297,6 +297,13 @@ def _add_bridge(commands: Any) -> None:
         help="seconds in Retry-After of 429/503 answers (default 2)",
     )
     add(
+        "--max-retries",
+        type=int,
+        default=10,
+        help="retries of an upload to PostHog before its events are dropped (default 10: about "
+        "2.5-3 minutes of backoff, during which a full queue answers 429)",
+    )
+    add(
         "--shutdown-timeout",
         type=float,
         default=10.0,
@@ -341,6 +348,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
             flush_at=args.flush_at,
             max_attributes=args.max_attributes,
             retry_after=args.retry_after,
+            max_retries=args.max_retries,
             shutdown_timeout=args.shutdown_timeout,
             verbose=args.verbose,
         )

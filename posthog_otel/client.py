@@ -57,6 +57,7 @@ from ._flag_methods import FlagMethods
 from ._options import CLIENT_SIGNATURE, bind_client_arguments, split_options
 from ._person_methods import PersonMethods
 from ._platform import runtime_properties
+from ._trace_methods import TraceMethods
 from ._unsent import UnsentTransport
 from .config import ClientSettings, name_matcher
 from .delivery.encoding import timestamp_iso
@@ -81,7 +82,7 @@ class EventTransport(Protocol):
 
 
 class SignalExport(Protocol):
-    """Another signal this client's project receives (OTLP logs, traces): counted in
+    """Another signal this client's project receives (OTLP logs): counted in
     ``stats()[name]``, flushed and shut down with the client's events."""
 
     def flush(self, timeout: float | None = None) -> bool: ...
@@ -91,7 +92,7 @@ class SignalExport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
-class Client(ExceptionMethods, PersonMethods, FlagMethods):
+class Client(ExceptionMethods, PersonMethods, FlagMethods, TraceMethods):
     """A PostHog project client. See the module docstring and the README's option table.
 
     Exceptions (``capture_exception`` …), person and group updates (``set``, ``alias`` …) and
@@ -141,6 +142,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
             self._disabled = True
             if not settings.disabled:
                 _warn_not_sending()
+        self._start_traces_from_settings()
 
     def __repr__(self) -> str:
         return f"Client(host={self.host!r}, api_key=<{'set' if self.api_key else 'unset'}>)"
@@ -298,8 +300,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
         """
         budget = timeout if timeout is not None else timeout_seconds
         try:
-            budget, exported = self._flush_exports(budget, "flush")
-            return self._transport.flush(budget) and exported
+            return self._with_traces("flush", budget, self._exports_then("flush"))
         except Exception:
             _logger.warning("posthog-otel flush failed", exc_info=True)
             return False
@@ -314,20 +315,17 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
             self._excepthooks.close()
         try:
             self._flags.shutdown()
-            budget, exported = self._flush_exports(
-                self._settings.shutdown_timeout if timeout is None else timeout, "shutdown"
-            )
-            return self._transport.shutdown(budget) and exported
+            budget = self._settings.shutdown_timeout if timeout is None else timeout
+            return self._with_traces("shutdown", budget, self._exports_then("shutdown"))
         except Exception:
             _logger.warning("posthog-otel shutdown failed", exc_info=True)
             return False
 
     def stats(self) -> dict[str, Any]:
-        """Delivery counters: captured, queued, sent, batches, retries, dropped by reason.
-
-        Other signals sent with this client (``"logs"``) add their own counters under their
-        name, in the same shape."""
-        stats = self._transport.stats()
+        """Delivery counters: captured, queued, sent, batches, retries, dropped by reason; with
+        ``traces`` on, the same for spans under ``"traces"``; other signals sent with this
+        client (``"logs"``) add their own counters under their name, in the same shape."""
+        stats = self._traces_stats(self._transport.stats())
         for name, export in self._exports.items():
             stats[name] = export.stats()
         return stats
@@ -341,19 +339,22 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods):
             exports[name] = export
         self._exports = exports
 
-    def _flush_exports(self, budget: float | None, how: str) -> tuple[float | None, bool]:
-        """Flush (or shut down) the attached exports first; the budget left for events."""
+    def _exports_then(self, how: str) -> Callable[[float | None], bool]:
+        """The attached exports' ``flush``/``shutdown`` first, then the events', one budget."""
+        events: Callable[[float | None], bool] = getattr(self._transport, how)
         if not self._exports:
-            return budget, True
-        started = time.monotonic()
-        complete = True
-        for export in self._exports.values():
+            return events
+
+        def run(budget: float | None) -> bool:
+            started = time.monotonic()
+            complete = True
+            for export in self._exports.values():
+                left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+                complete = bool(getattr(export, how)(left)) and complete
             left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
-            done = export.shutdown(left) if how == "shutdown" else export.flush(left)
-            complete = done and complete
-        if budget is None:
-            return None, complete
-        return max(0.0, budget - (time.monotonic() - started)), complete
+            return bool(events(left)) and complete
+
+        return run
 
     # -- the one place events are built ---------------------------------------------------
 

@@ -202,6 +202,8 @@ class ClientSettings:
     enable_local_evaluation: bool = True
     flag_fallback_cache_url: str | None = None
     flag_definition_cache_provider: Any = None
+    # -- spans to PostHog's /i/v1/traces (posthog-python's keys, see posthog_otel.tracing) --
+    traces: Any = None
 
     def __repr__(self) -> str:  # never show the project key
         shown = "set" if self.api_key else "unset"
@@ -342,6 +344,17 @@ def _module_names(name: str, value: Any) -> tuple[str, ...]:
     return names
 
 
+def _traces(name: str, value: Any) -> Any:
+    """None/False: off; True: every default; a dict: posthog-python's ``traces`` keys."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be True or a dict of traces options, got {value!r}")
+    return dict(value)
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     # posthog-python accepts any batch size; a batch is also bounded by max_batch_bytes
     "flush_at": _integer(1, 10_000_000),
@@ -368,6 +381,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "feature_flags_request_timeout_seconds": _number(0.001, 600.0),
     "feature_flags_request_max_retries": _integer(0, 20),
     "enable_local_evaluation": _boolean,
+    "traces": _traces,
     **{
         name: _boolean
         for name in (

@@ -17,7 +17,12 @@ Zero-code: ``opentelemetry-instrument python app.py`` loads it through the entry
 ``opentelemetry_instrumentor`` = ``posthog``; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=posthog``
 turns it off. Options from the environment: ``POSTHOG_API_KEY``, ``POSTHOG_HOST``,
 ``POSTHOG_OTEL_CAPTURE_SPANS``, ``POSTHOG_OTEL_TRUST_INBOUND``,
-``POSTHOG_OTEL_PROPAGATION_TARGETS``, ``POSTHOG_OTEL_DISABLED``.
+``POSTHOG_OTEL_PROPAGATION_TARGETS``, ``POSTHOG_OTEL_DISABLED``, ``POSTHOG_OTEL_TRACES``,
+``POSTHOG_OTEL_LOGS``, ``POSTHOG_OTEL_LOGS_LEVEL``.
+
+``traces=True`` (or posthog-python's ``traces={...}`` dict, or ``POSTHOG_OTEL_TRACES=true``)
+also exports every span of that provider to PostHog's ``/i/v1/traces``
+(:mod:`posthog_otel.tracing`).
 
 Logs: ``instrument(logs=True, logs_level="INFO")`` (env ``POSTHOG_OTEL_LOGS=true``,
 ``POSTHOG_OTEL_LOGS_LEVEL``) exports the app's ``logging`` records to PostHog's OTLP logs
@@ -59,6 +64,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _processor: PosthogSpanProcessor | None = None
     _previous_textmap: TextMapPropagator | None = None
+    _traces_client: Any = None
     _logs: LogsInstallation | None = None
     _enabled: list[BaseInstrumentor] = []  # noqa: RUF012 - replaced per instrument() call
 
@@ -94,6 +100,9 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         logs_level: Any = None,
         **options: Any,
     ) -> None:
+        traces = options.pop("traces", None)
+        if traces is None:
+            traces = env_flag("POSTHOG_OTEL_TRACES")
         client_options = {k: v for k, v in options.items() if k in CLIENT_OPTIONS}
         propagator_options = {k: options[k] for k in _PROPAGATOR_OPTIONS if k in options}
         unknown = set(options) - CLIENT_OPTIONS - set(_PROPAGATOR_OPTIONS)
@@ -108,6 +117,8 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             global_client.setup(api_key, host, **client_options)
         global_client.get_client()  # configuration problems are reported now, once
 
+        if traces and tracer_provider is None:
+            _traces_provider(traces)  # the provider gets the traces option's resource
         provider = _sdk_provider(tracer_provider)
         if provider is not None:
             # No client of its own: spans follow the default client, also when setup() later
@@ -119,6 +130,9 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             )
             provider.add_span_processor(processor)
             self._processor = processor
+            if traces:
+                self._traces_client = global_client.get_client()
+                self._traces_client.enable_traces(traces, tracer_provider=provider)
         if propagate:
             self._add_propagator(propagator_options)
         span_exceptions.hook_record_exception(global_client.get_client)
@@ -131,7 +145,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             from .logs.install import install
         except ImportError as exc:
             _logger.error(
-                "posthog-otel: logs export needs OpenTelemetry's OTLP exporter "
+                "posthog-otel: logs export needs OpenTelemetry's OTLP classes "
                 "(pip install 'posthog-otel[otlp]'): %s; logs are not exported",
                 exc,
             )
@@ -161,6 +175,9 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 otel_propagate.set_global_textmap(self._previous_textmap)
                 self._previous_textmap = None
             span_exceptions.unhook_record_exception()
+            traces_client, self._traces_client = self._traces_client, None
+            if traces_client is not None:
+                traces_client.disable_traces(2.0)
             installed, self._logs = self._logs, None
             if installed is not None:
                 installed.uninstall()
@@ -202,6 +219,20 @@ def _sdk_provider(given: Any) -> Any:
         _logger.warning("another tracer provider is installed; PostHog span capture is off")
         return None
     return created
+
+
+def _traces_provider(traces: Any) -> None:
+    """Create (when only the no-op provider exists) the SDK provider with the resource and
+    span limits of the ``traces`` option; a problem with the option is reported later."""
+    from .tracing.options import resolve_traces
+    from .tracing.pipeline import sdk_provider
+
+    try:
+        options = resolve_traces(traces)
+    except ValueError:
+        return
+    if options is not None:
+        sdk_provider(None, options)
 
 
 def _enable_library_instrumentors() -> list[BaseInstrumentor]:

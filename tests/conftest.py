@@ -27,6 +27,7 @@ SLOW_UNIT_TESTS = {
     "unit/otlp/test_reader.py::test_the_sink_reads_protobuf_without_the_generated_classes",
     "unit/delivery/test_transport.py::test_429_honours_retry_after",
     "unit/delivery/test_transport.py::test_flush_keeps_its_time_budget",
+    "unit/tracing/test_export.py::test_429_waits_for_retry_after_then_delivers_once",
     "unit/propagation/test_baggage.py::test_any_json_tags_round_trip",
     "unit/propagation/test_baggage.py::test_valid_members_are_kept_among_garbage",
     "unit/sink/test_sink_fuzz.py::test_any_capture_body_is_answered_and_rendered",

@@ -13,6 +13,13 @@ Rules:
 * A record with a ``posthog.event`` attribute becomes an event of that name, whatever its
   severity, with the record's attributes as properties plus ``message`` (the body),
   ``severity_text``, ``severity_number`` and ``log_event_name`` (the record's event name).
+  GenAI content never becomes a property of these events: attributes for which
+  :func:`posthog_otel.spans.genai.is_genai_content` is true are dropped, and so is the body of
+  a GenAI event record (event name ``gen_ai.*``).
+* A GenAI content record (event name ``gen_ai.*``: ``gen_ai.user.message``, ``gen_ai.choice``,
+  ``gen_ai.client.inference.operation.details``...) is kept for its span's AI event
+  (:mod:`posthog_otel.spans.genai_logs`) when LLM analytics is on and not private: a span
+  that reaches the bridge after its records carries their content.
 * Nothing else becomes an event.
 * Person, session, window and tags come from the record's attributes by the same names as for
   spans (``posthog.distinct_id``, ``posthogDistinctId``, ``user.id``, ``enduser.id``;
@@ -34,6 +41,9 @@ from typing import Any
 
 from .._identity import PREFIX
 from ..errors import log_exception_handled
+from ..spans import genai_logs
+from ..spans.genai import GENAI_PREFIXES, is_genai_content
+from ..spans.genai_logs import is_genai_record
 from ..spans.mapping import (
     EVENT_ATTRIBUTE,
     HIDDEN_ATTRIBUTES,
@@ -47,6 +57,18 @@ from ..spans.mapping import (
 __all__ = ["LogMapper"]
 
 _EXCEPTION_KEYS = ("exception.type", "exception.message", "exception.stacktrace")
+
+
+def _plain(key: str) -> bool:
+    """An attribute a log record's event carries: not ours, not GenAI content."""
+    return not (key.startswith(PREFIX) or key in HIDDEN_ATTRIBUTES or is_genai_content(key))
+
+
+def _genai_event(record: Any) -> bool:
+    """A GenAI event record (``gen_ai.user.message``, ``gen_ai.choice``...): its body is
+    prompt or completion content, never an event's ``message``."""
+    name = record.event_name or record.attributes.get("event.name") or ""
+    return str(name).startswith(GENAI_PREFIXES)
 
 
 def _level(severity: int) -> str:
@@ -68,6 +90,11 @@ class LogMapper:
         self._spans = spans
         self.min_severity = min_severity
 
+    def keeps_genai(self, body: bytes | bytearray) -> bool:
+        """Might this request hold GenAI content records to keep (then decode every record)?"""
+        ai = self._spans.options.ai
+        return ai.enabled and not ai.privacy_mode and b"gen_ai." in body
+
     def may_yield(self, severity: int, maybe_marked: bool) -> bool:
         """Could :meth:`events_for` return events? False only when it surely returns none."""
         return maybe_marked or (
@@ -80,11 +107,20 @@ class LogMapper:
         identity = identity_from_attributes(attributes)
         seconds = record.timestamp / 1e9 if record.timestamp else time.time()
         events: list[SpanEvent] = []
+        event_name = record.event_name or attributes.get("event.name")
+        if is_genai_record(event_name):  # content for its span's AI event (genai_logs)
+            ai = self._spans.options.ai
+            if ai.enabled and not ai.privacy_mode:
+                genai_logs.CONTENT.add(
+                    record.trace_id,
+                    record.span_id,
+                    genai_logs.record_event(str(event_name), record.body, attributes),
+                )
         marked = attributes.get(EVENT_ATTRIBUTE)
         if marked:
             props = self._base(record, identity)
             for key, value in attributes.items():
-                if not key.startswith(PREFIX) and key not in HIDDEN_ATTRIBUTES and key not in props:
+                if _plain(key) and key not in props:
                     props[key] = property_value(value)
             self._describe(record, props)
             events.append(SpanEvent(str(marked), identity.distinct_id, props, seconds))
@@ -100,7 +136,7 @@ class LogMapper:
             if entries:
                 props = self._base(record, identity)
                 for key, value in attributes.items():
-                    if not key.startswith((PREFIX, "exception.")) and key not in HIDDEN_ATTRIBUTES:
+                    if _plain(key) and not key.startswith("exception."):
                         props.setdefault(key, property_value(value))
                 self._describe(record, props)
                 props["$exception_list"] = entries
@@ -119,7 +155,7 @@ class LogMapper:
 
     @staticmethod
     def _describe(record: Any, props: dict[str, Any]) -> None:
-        if record.body is not None:
+        if record.body is not None and not _genai_event(record):
             props["message"] = record.body
         if record.severity_text:
             props["severity_text"] = record.severity_text

@@ -45,6 +45,10 @@ MAP_BUDGET_SECONDS = 5.0
 _CHECK_EVERY = 256  # items between clock reads
 
 
+def _every_record(severity: int, maybe_marked: bool) -> bool:
+    return True
+
+
 class Outcome(NamedTuple):
     """How to answer: ``status`` 200 (``rejected`` items named in ``partial_success``),
     400 (``message`` says why) or 429 (retry later)."""
@@ -125,9 +129,8 @@ class Pipeline:
                 bound = len(items) + spans.exception_events
                 self.count(spans=spans.total)
             else:
-                logs = decode_logs(
-                    body, content_type, self.logs.may_yield, self.max_attributes, deadline=deadline
-                )
+                want = _every_record if self.logs.keeps_genai(body) else self.logs.may_yield
+                logs = decode_logs(body, content_type, want, self.max_attributes, deadline=deadline)
                 batch = logs
                 items, mapper = logs.items, self.logs.events_for
                 bound = 2 * len(items)

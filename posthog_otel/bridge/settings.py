@@ -91,6 +91,7 @@ class BridgeSettings:
     header_timeout: float = 10.0
     flush_at: int = 1000
     retry_after: int = 2
+    max_retries: int = 10
     shutdown_timeout: float = 10.0
     require_headers: tuple[tuple[str, str], ...] = ()
     key_from_request: bool = False
@@ -148,6 +149,7 @@ class BridgeSettings:
             ("max_queue_bytes", 1024, 64 * 1024 * MIB),
             ("flush_at", 1, 10_000),
             ("retry_after", 1, 3600),
+            ("max_retries", 0, 1000),
             ("max_projects", 1, 10_000),
         ):
             value = values.get(name)
@@ -180,6 +182,7 @@ class BridgeSettings:
             "max_queue_size": self.max_queue_size,
             "max_queue_bytes": self.max_queue_bytes,
             "shutdown_timeout": self.shutdown_timeout,
+            "max_retries": self.max_retries,
         }
 
     def to_json(self) -> str:

@@ -9,9 +9,10 @@ They use the standard library's WSGI server. A small wrapper starts an OpenTelem
 span per request from the incoming headers (what contrib's WSGI instrumentation does), and
 :class:`~posthog_otel.instrumentors.wsgi.PosthogWSGIMiddleware` gives each request its PostHog context.
 When ``opentelemetry-exporter-otlp-proto-http`` is installed, the raw spans also go to the
-sink's OTLP endpoint (``$POSTHOG_HOST/i/v1/traces``) and the services' ``logging`` records to
-its logs endpoint (``PosthogInstrumentor(logs=True)``, ``$POSTHOG_HOST/i/v1/logs``), so its
-trace page shows a request's spans, log lines and events together.
+sink's OTLP endpoint (``$POSTHOG_HOST/i/v1/traces``), and with the ``otlp`` extra the services'
+``logging`` records to its logs endpoint (``PosthogInstrumentor(logs=True)``,
+``$POSTHOG_HOST/i/v1/logs``), so its trace page shows a request's spans, log lines and events
+together.
 """
 
 from __future__ import annotations

@@ -61,10 +61,13 @@ _EXPECTED_LOGS = (
 
 
 def _exports_logs() -> bool:
-    """Logs export needs OpenTelemetry's OTLP encoding (the ``otlp`` extra)."""
+    """Logs export needs OpenTelemetry's OTLP classes (the ``otlp`` extra)."""
     import importlib.util
 
-    return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.common") is not None
+    try:
+        return importlib.util.find_spec("opentelemetry.proto.logs.v1.logs_pb2") is not None
+    except ModuleNotFoundError:
+        return False
 
 
 class _Progress:

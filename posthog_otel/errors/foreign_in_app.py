@@ -9,11 +9,12 @@ another language's stack text gets an explicit answer, by that language's conven
   frames without a file (``JSON.parse (<anonymous>)``, ``Promise.all (index 0)``,
   ``native``) are not.
 * **JVM**: not in app for the JDK and the language runtimes (``java.``, ``javax.``, ``jdk.``,
-  ``sun.``, ``com.sun.``, ``kotlin.``, ``scala.``); in app otherwise.
+  ``sun.``, ``com.sun.``, ``kotlin.``, ``scala.``) nor for the OpenTelemetry Java agent's
+  instrumentation woven into the app (``io.opentelemetry.javaagent.``); in app otherwise.
 * **Go**: not in app for the runtime and the standard library (a package path whose first
   element has no dot, such as ``runtime``, ``net/http``, ``encoding/json``; ``main`` is the
-  program) nor for files in the module cache (``/pkg/mod/``) or a ``vendor`` folder; in app
-  otherwise.
+  program) nor for files in the module cache (``/pkg/mod/``, or ``module@version/`` as
+  ``go build -trimpath`` writes it) or a ``vendor`` folder; in app otherwise.
 
 Usage::
 
@@ -30,7 +31,16 @@ from __future__ import annotations
 
 __all__ = ["go_in_app", "java_in_app", "node_in_app"]
 
-_JVM_RUNTIME_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "kotlin.", "scala.")
+_JVM_RUNTIME_PREFIXES = (
+    "java.",
+    "javax.",
+    "jdk.",
+    "sun.",
+    "com.sun.",
+    "kotlin.",
+    "scala.",
+    "io.opentelemetry.javaagent.",
+)
 
 
 def node_in_app(filename: str) -> bool:
@@ -53,13 +63,23 @@ def go_in_app(function: str, filename: str) -> bool:
     """Whether a Go frame is the program's code: not the runtime, the standard library, the
     module cache nor a vendor folder."""
     path = filename.replace("\\", "/")
-    if "/pkg/mod/" in path or "/vendor/" in path:
+    if "/pkg/mod/" in path or "/vendor/" in path or _is_versioned_module_path(path):
         return False
     package = _go_package(function)
     if package == "main":
         return True
     first_element = package.split("/", 1)[0]
     return "." in first_element
+
+
+def _is_versioned_module_path(path: str) -> bool:
+    """``go.opentelemetry.io/otel/sdk@v1.47.0/trace/span.go``: a dependency's file as
+    ``-trimpath`` builds name it (a path element ``module@v<digit>...``)."""
+    for element in path.split("/"):
+        at = element.find("@v")
+        if at > 0 and element[at + 2 : at + 3].isdigit():
+            return True
+    return False
 
 
 def _go_package(function: str) -> str:

@@ -26,9 +26,15 @@ Rules:
   ``gen_ai.choice``...). Messages take PostHog's OpenAI-like shape: input
   ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output
   ``{"role", "content": [{"type": "text", "text"}, {"type": "function", "id", "function"}]}``.
+* Generations and embeddings carry ``$ai_http_status`` (recorded on the span, else named by
+  the error, else 200 for a call that did not fail) and ``$ai_base_url`` (the instrumentation's,
+  else ``scheme://host[:port]`` from ``server.address``/``server.port``); every AI event carries
+  ``$ai_lib`` (``posthog-otel``) and ``$ai_lib_version``.
+* Plain events never carry GenAI content (:func:`is_genai_content`).
 * Content the instrumentation did not record is never invented. Privacy mode drops
   ``$ai_input``, ``$ai_output_choices``, ``$ai_input_state``, ``$ai_output_state`` and tool
-  arguments/results. A content property over ``max_content_bytes`` (UTF-8 JSON) is replaced by
+  arguments/results, and cuts ``$ai_error`` to the error's class name and HTTP status. A
+  content property over ``max_content_bytes`` (UTF-8 JSON) is replaced by
   its JSON text cut to that size plus :data:`TRUNCATED_MARKER`; the event is never dropped.
 """
 
@@ -46,16 +52,26 @@ from .genai_content import (
     number,
     tool_state,
 )
+from .genai_provider import (
+    LIB_PROPERTIES,
+    error_summary,
+    http_status,
+    in_provider_shape,
+    server_base_url,
+    stop_reason,
+)
 
 __all__ = [
     "AI_PARENT_ATTRIBUTE",
     "CONTENT_PROPERTIES",
+    "GENAI_PREFIXES",
     "TRUNCATED_MARKER",
     "AiOptions",
     "AiSpan",
     "ai_event_name",
     "ai_properties",
     "is_ai_span",
+    "is_genai_content",
 ]
 
 AI_PREFIX = "posthog.ai."
@@ -71,6 +87,60 @@ CONTENT_PROPERTIES = (
     "$ai_tools",
 )
 _PRIVATE_PROPERTIES = frozenset(CONTENT_PROPERTIES) - {"$ai_tools"}
+
+# Plain (non-AI) events: attributes under these prefixes are GenAI content unless named below.
+GENAI_PREFIXES = ("gen_ai.", "llm.", "traceloop.entity.")
+_METADATA = frozenset(
+    {
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.response.id",
+        "gen_ai.response.finish_reasons",
+        "gen_ai.request.temperature",
+        "gen_ai.request.max_tokens",
+        "gen_ai.request.top_p",
+        "gen_ai.request.top_k",
+        "gen_ai.request.frequency_penalty",
+        "gen_ai.request.presence_penalty",
+        "gen_ai.request.seed",
+        "gen_ai.request.choice.count",
+        "gen_ai.request.stream",
+        "gen_ai.request.encoding_formats",
+        "gen_ai.output.type",
+        "gen_ai.conversation.id",
+        "gen_ai.agent.id",
+        "gen_ai.agent.name",
+        "gen_ai.tool.name",
+        "gen_ai.tool.type",
+        "gen_ai.tool.call.id",
+        "gen_ai.openai.api_base",
+        "gen_ai.openai.request.service_tier",
+        "gen_ai.openai.response.service_tier",
+        "llm.request.type",
+        "llm.is_streaming",
+        "llm.request.temperature",
+        "llm.request.max_tokens",
+        "llm.top_p",
+        "llm.frequency_penalty",
+        "llm.presence_penalty",
+    }
+)
+_METADATA_PREFIXES = ("gen_ai.usage.", "llm.usage.")
+
+
+def is_genai_content(key: str) -> bool:
+    """May this ``gen_ai.*``/``llm.*``/``traceloop.entity.*`` attribute hold prompts,
+    completions, tool definitions, arguments or results? True for every such name but the
+    known metadata ones (model, provider, operation, usage, request parameters, ids), so a
+    name added to the conventions later is treated as content (fail closed). Plain span and
+    log-record events drop these attributes; only AI events carry content, as ``$ai_*``."""
+    if not key.startswith(GENAI_PREFIXES):
+        return False
+    return key not in _METADATA and not key.startswith(_METADATA_PREFIXES)
+
 
 _MARKERS = frozenset(
     {
@@ -128,11 +198,28 @@ _OPTIONAL_COUNTS = (
     "$ai_cache_creation_input_tokens",
     "$ai_reasoning_tokens",
 )
+_DIRECT, _PARAMETER, _COUNT = "direct", "parameter", "count"
+_KINDS = {
+    **{
+        key: _DIRECT
+        for key in (
+            "$ai_model",
+            "$ai_response_id",
+            "$ai_base_url",
+            "$ai_session_id",
+            "$ai_agent_name",
+            "$ai_tool_name",
+        )
+    },
+    **{key: _COUNT for key in (*_COUNTS, *_OPTIONAL_COUNTS)},
+    **{target: _PARAMETER for target, _ in _SOURCES if target.startswith("param:")},
+}
 _PROMOTED_PARAMETERS = {
     "temperature": "$ai_temperature",
     "max_tokens": "$ai_max_tokens",
     "stream": "$ai_stream",
 }
+_CALL_EVENTS = frozenset({"$ai_generation", "$ai_embedding"})
 # content and size: strings this long (in characters, all sources together) cannot exceed
 # the cap once converted, so the exact JSON size is measured only above it
 _SIZE_FACTOR = 6
@@ -221,21 +308,22 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
         if span.parent_id:
             props["$ai_parent_id"] = span.parent_id
     props["$ai_span_name"] = span.name
-    found: dict[str, tuple[int, Any]] = {}
+    found: dict[str, Any] = {}  # target -> value of its first-ranked source present
+    ranks: dict[str, int] = {}  # target -> rank of that source, when not the first name
     overrides: dict[str, Any] = {}
-    text_size = 0
     for key, value in attributes.items():
-        if type(value) is str:
-            text_size += len(value)
         spec = _BY_ATTRIBUTE.get(key)
         if spec is not None:
+            if value is None:
+                continue
             target, rank = spec
-            held = found.get(target)
-            if value is not None and (held is None or rank < held[0]):
-                found[target] = (rank, value)
+            if target not in found or rank < ranks.get(target, 0):
+                found[target] = value
+                if rank:
+                    ranks[target] = rank
         elif key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
             overrides["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
-    _scalars(props, {target: value for target, (_, value) in found.items()})
+    _scalars(props, found)
     op = _operation(attributes)
     if op:
         props["$ai_operation"] = op
@@ -244,8 +332,19 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     error_type = found.get("error.type")
     if span.is_error or error_type is not None:
         props["$ai_is_error"] = True
-        props["$ai_error"] = span.error_message or str(error_type[1] if error_type else "error")
-    content = content_properties(attributes, span.events)
+        props["$ai_error"] = span.error_message or str(error_type or "error")
+    status = None
+    if event_name in _CALL_EVENTS:
+        status = http_status(attributes, props, span.events)
+        if status is not None:
+            props["$ai_http_status"] = status
+        if "$ai_base_url" not in props:
+            base_url = server_base_url(attributes)
+            if base_url is not None:
+                props["$ai_base_url"] = base_url
+    props.update(LIB_PROPERTIES)
+    # privacy mode: only the tool definitions of the content are kept, so only they are read
+    content = content_properties(attributes, span.events, tools_only=options.privacy_mode)
     if event_name == "$ai_embedding" and "$ai_input" in content:
         content["$ai_input"] = embedding_input(content["$ai_input"])
     if event_name in ("$ai_span", "$ai_trace"):
@@ -255,57 +354,63 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
             content["$ai_output_state"] = content.pop("$ai_output_choices")
         content.update(tool_state(attributes))
     props.update(content)
+    in_provider_shape(props)
     props.update(overrides)  # PostHog-native attributes win
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:
             props.pop(key, None)
-    for event in span.events:
-        for value in (event.attributes or {}).values():
-            if type(value) is str:
-                text_size += len(value)
-    if text_size * _SIZE_FACTOR > options.max_content_bytes:
-        _cap_content(props, options.max_content_bytes)
+        if "$ai_error" in props:  # messages often echo the prompt: class name and status only
+            props["$ai_error"] = error_summary(attributes, span.events, status)
+    limit = options.max_content_bytes
+    if (content or overrides) and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit:
+        _cap_content(props, limit)
     return props
 
 
-def _scalars(props: dict[str, Any], values: Mapping[str, Any]) -> None:
-    """Model, provider, counts, parameters and the rest from their found sources."""
-    for key in ("$ai_model", "$ai_response_id", "$ai_base_url", "$ai_session_id"):
-        if key in values:
-            props[key] = values[key]
-    for key in ("$ai_agent_name", "$ai_tool_name"):
-        if key in values:
-            props[key] = values[key]
-    provider = values.get("$ai_provider")
-    if provider is not None:
-        props["$ai_provider"] = str(provider).lower()
-    for key in _COUNTS:
-        if key in values:
-            count = number(values[key])
-            if count is not None:
-                props[key] = count
-    for key in _OPTIONAL_COUNTS:
-        if key in values:
-            count = number(values[key])
-            if count:
-                props[key] = count
-    parameters: dict[str, Any] = {}
-    for target, value in values.items():
-        if target.startswith("param:"):
+def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int) -> int:
+    """Characters of text content may come from (structured event values count as over the
+    cap, so they are measured exactly)."""
+    size = sum(len(value) for value in attributes.values() if type(value) is str)
+    for event in events:
+        for value in (event.attributes or {}).values():
+            kind = type(value)
+            if kind is str:
+                size += len(value)
+            elif kind is not int and kind is not float and kind is not bool:
+                size += limit
+    return size
+
+
+def _scalars(props: dict[str, Any], found: Mapping[str, Any]) -> None:
+    """Model, provider, counts, parameters and the rest from their found sources: one pass,
+    each target handled by its kind (:data:`_KINDS`)."""
+    parameters: dict[str, Any] | None = None
+    reasons = None
+    for target, value in found.items():
+        kind = _KINDS.get(target)
+        if kind is _DIRECT:
+            props[target] = value
+        elif kind is _PARAMETER:
             name = target[6:]
-            parameters[name] = list(value) if isinstance(value, tuple) else value
+            if type(value) is tuple:
+                value = list(value)
+            if parameters is None:
+                parameters = props["$ai_model_parameters"] = {}
+            parameters[name] = value
             promoted = _PROMOTED_PARAMETERS.get(name)
             if promoted is not None:
-                props[promoted] = parameters[name]
-    if parameters:
-        props["$ai_model_parameters"] = parameters
-    reasons = values.get("$ai_stop_reason")
+                props[promoted] = value
+        elif kind is _COUNT:
+            count = value if type(value) is int else number(value)
+            if count is not None and (count or target in _COUNTS):
+                props[target] = count
+        elif target == "$ai_provider":
+            props[target] = str(value).lower()
+        elif target == "$ai_stop_reason":
+            reasons = value
     reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
     if isinstance(reason, str) and reason:
-        # the conventions' "tool_call" is OpenAI's "tool_calls", the name PostHog shows
-        if reason == "tool_call" and props.get("$ai_provider") == "openai":
-            reason = "tool_calls"
-        props["$ai_stop_reason"] = reason
+        props["$ai_stop_reason"] = stop_reason(reason, props.get("$ai_provider"))
 
 
 def _cap_content(props: dict[str, Any], limit: int) -> None:

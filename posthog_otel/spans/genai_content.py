@@ -10,7 +10,9 @@ Sources, first found wins for each property: the GenAI semantic conventions' JSO
 (``gen_ai.input.messages``, ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
 ``gen_ai.tool.definitions``), the older indexed attributes OpenLLMetry writes
 (``gen_ai.prompt.N.*``, ``gen_ai.completion.N.*``, ``llm.request.functions.N.*``), span events
-(``gen_ai.user.message``, ``gen_ai.choice``...). Shapes follow PostHog's OpenAI-like ones:
+and log records joined to the span (:mod:`.genai_logs`): per message (``gen_ai.user.message``,
+``gen_ai.choice``...) or the details event (``gen_ai.client.inference.operation.details``,
+which carries the JSON attributes' content). Shapes follow PostHog's OpenAI-like ones:
 input ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output ``{"role", "content":
 [{"type": "text", "text"}, {"type": "function", "id", "function": {"name", "arguments"}}]}``,
 tools ``{"type": "function", "function": {"name", "description", "parameters"}}``.
@@ -68,8 +70,19 @@ def first(attributes: Mapping[str, Any], names: Iterable[str]) -> Any:
     return None
 
 
+_RAW_DECODE = json.JSONDecoder().raw_decode
+
+
 def json_value(value: Any) -> Any:
     """An attribute holding JSON text, decoded; other values as they are (tuples as lists)."""
+    if type(value) is str and value[:1] in ("[", "{"):  # most JSON attributes: no padding
+        try:
+            decoded, end = _RAW_DECODE(value)
+        except ValueError:
+            return value
+        if end == len(value):
+            return decoded
+        # text after the JSON value: trailing space is fine, anything else is not JSON
     if isinstance(value, str):
         text = value.strip()
         if text[:1] in ("[", "{"):
@@ -127,8 +140,24 @@ def _tool_call(part: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _single_text(message: Any) -> str | None:
+    """The text of a message made of one text part (most messages), else None."""
+    if type(message) is dict:
+        parts = message.get("parts")
+        if type(parts) is list and len(parts) == 1:
+            part = parts[0]
+            if type(part) is dict and part.get("type") == "text":
+                text = part.get("content")
+                if type(text) is str:
+                    return text
+    return None
+
+
 def _input_message(message: Any) -> dict[str, Any] | None:
     """One semconv input message (``{"role", "parts": [...]}``) in PostHog's input shape."""
+    text = _single_text(message)
+    if text is not None:  # the common case, decided without the general walk below
+        return {"role": message.get("role") or "user", "content": text}
     if not isinstance(message, Mapping):
         return None
     role = str(message.get("role") or "user")
@@ -166,6 +195,10 @@ def _input_message(message: Any) -> dict[str, Any] | None:
 
 def _output_message(message: Any) -> dict[str, Any] | None:
     """One semconv output message in PostHog's output shape (content as a list of blocks)."""
+    text = _single_text(message)
+    if text is not None:
+        role = message.get("role") or "assistant"
+        return {"role": role, "content": [{"type": "text", "text": text}] if text else []}
     if not isinstance(message, Mapping):
         return None
     role = str(message.get("role") or "assistant")
@@ -281,9 +314,26 @@ def _indexed_tools(attributes: Mapping[str, Any]) -> list[Any] | None:
 # -- content sent as span events (contrib openai-v2 and others) ----------------------------
 
 
-def _event_messages(events: Sequence[Any]) -> tuple[list[Any] | None, list[Any] | None]:
+def _listed(value: Any) -> Any:
+    """Log-record attribute values (tuples, nested) as JSON-like lists and dicts."""
+    if isinstance(value, tuple | list):
+        return [_listed(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _listed(item) for key, item in value.items()}
+    return value
+
+
+_DETAILS_EVENTS = ("gen_ai.client.inference.operation.details", "gen_ai.content.prompt")
+
+
+def _event_messages(
+    events: Sequence[Any],
+) -> tuple[list[Any] | None, list[Any] | None, dict[str, Any]]:
+    """Inputs and outputs from per-message events, and the attributes of a details event
+    (``gen_ai.client.inference.operation.details``: the JSON attributes' content)."""
     inputs: list[Any] = []
     outputs: list[Any] = []
+    details: dict[str, Any] = {}
     for event in events:
         name = event.name
         if not name.startswith("gen_ai."):
@@ -303,29 +353,44 @@ def _event_messages(events: Sequence[Any]) -> tuple[list[Any] | None, list[Any] 
             if not isinstance(body, Mapping):
                 body = {"role": "assistant", "content": data.get("content")}
             outputs.append(_output_message(body))
-        elif name in ("gen_ai.client.inference.operation.details", "gen_ai.content.prompt"):
-            found = json_value(data.get("gen_ai.input.messages") or data.get("gen_ai.prompt"))
-            if isinstance(found, list):
-                inputs.extend(m for m in map(_input_message, found) if m)
-    return inputs or None, outputs or None
+        elif name in _DETAILS_EVENTS:
+            for key, value in data.items():
+                if key in _CONTENT_KEYS:
+                    details.setdefault(key, _listed(value))
+            prompt = data.get("gen_ai.prompt")
+            if prompt is not None and "gen_ai.input.messages" not in details:
+                details["gen_ai.input.messages"] = _listed(prompt)
+        elif name == "gen_ai.content.completion" and "gen_ai.output.messages" not in details:
+            completion = data.get("gen_ai.completion")
+            if completion is not None:
+                details["gen_ai.output.messages"] = _listed(completion)
+    return inputs or None, outputs or None, details
 
 
 # -- the properties -----------------------------------------------------------------------
 
 
 def _messages(value: Any, convert: Any) -> list[Any] | None:
+    if value is None:
+        return None
     decoded = json_value(value)
-    if isinstance(decoded, list):
+    if type(decoded) is list or isinstance(decoded, list):
         return [m for m in map(convert, decoded) if m is not None]
     return None
 
 
-def content_properties(attributes: Mapping[str, Any], events: Sequence[Any]) -> dict[str, Any]:
+def content_properties(
+    attributes: Mapping[str, Any], events: Sequence[Any], tools_only: bool = False
+) -> dict[str, Any]:
     """``$ai_input``, ``$ai_output_choices`` and ``$ai_tools`` from the first source that has
-    each (before ``posthog.ai.*`` overrides, applied by the caller)."""
+    each (before ``posthog.ai.*`` overrides, applied by the caller); only ``$ai_tools`` when
+    ``tools_only`` (privacy mode: the messages are never read)."""
     found: dict[str, Any] = {}
     if not events and _CONTENT_KEYS.isdisjoint(attributes):
         return found  # content not recorded (the instrumentations' default)
+    if tools_only:
+        _tools(attributes, attributes, found)
+        return found
     inputs = _messages(attributes.get("gen_ai.input.messages"), _input_message)
     system = _system_message(json_value(attributes.get("gen_ai.system_instructions")))
     if system is not None:
@@ -335,8 +400,15 @@ def content_properties(attributes: Mapping[str, Any], events: Sequence[Any]) -> 
         inputs = _indexed_input(attributes)
     if outputs is None:
         outputs = _indexed_output(attributes)
+    tools_source: Mapping[str, Any] = attributes
     if (inputs is None or outputs is None) and events:
-        event_inputs, event_outputs = _event_messages(events)
+        event_inputs, event_outputs, details = _event_messages(events)
+        if details:  # the details event holds what the JSON attributes would
+            from_details = content_properties(details, ())
+            event_inputs = event_inputs or from_details.get("$ai_input")
+            event_outputs = event_outputs or from_details.get("$ai_output_choices")
+            if "gen_ai.tool.definitions" not in attributes:
+                tools_source = details
         inputs = inputs if inputs is not None else event_inputs
         outputs = outputs if outputs is not None else event_outputs
     if inputs is None:  # embeddings, and instrumentations that send the input as text
@@ -347,14 +419,18 @@ def content_properties(attributes: Mapping[str, Any], events: Sequence[Any]) -> 
         found["$ai_input"] = inputs
     if outputs is not None:
         found["$ai_output_choices"] = outputs
-    tools = json_value(attributes.get("gen_ai.tool.definitions"))
+    _tools(attributes, tools_source, found)
+    return found
+
+
+def _tools(attributes: Mapping[str, Any], source: Mapping[str, Any], found: dict[str, Any]) -> None:
+    tools = json_value(source.get("gen_ai.tool.definitions"))
     if isinstance(tools, list):
         found["$ai_tools"] = [_tool_definition(tool) for tool in tools]
     else:
         indexed = _indexed_tools(attributes)
         if indexed is not None:
             found["$ai_tools"] = indexed
-    return found
 
 
 def tool_state(attributes: Mapping[str, Any]) -> dict[str, Any]:

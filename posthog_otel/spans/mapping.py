@@ -24,7 +24,8 @@ Rules:
 * Each ``exception`` span event becomes a ``$exception`` event with ``$exception_list``, once
   per exception per trace (an exception recorded on several nested spans is sent for the
   innermost), unless it was already captured live (attribute ``posthog.exception_captured``).
-* Properties: the scope's tags, the span's attributes (without our ``posthog.*`` ones), ids,
+* Properties: the scope's tags, the span's attributes (without our ``posthog.*`` ones, and
+  without GenAI content, :func:`posthog_otel.spans.genai.is_genai_content`), ids,
   kind, status, duration, ``service.name``, and HTTP semantic conventions (old and new names)
   as PostHog's ``$current_url``, ``$request_method``, ``$request_path``, ``$ip``,
   ``$user_agent``, plus ``http_status_code`` and ``http_route``.
@@ -56,7 +57,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from .. import _identity
 from ..errors import FrameOptions, exception_list_from_stacktrace, span_exception_handled
-from . import genai
+from . import genai, genai_logs
 from ._sdk import attribute_store, has_events
 
 __all__ = [
@@ -83,6 +84,8 @@ HIDDEN_ATTRIBUTES = _identity.NATIVE_NAMES  # ingestion aliases, never event pro
 _DISTINCT = _identity.DISTINCT_ID.name
 _SESSION = _identity.SESSION_ID.name
 _ROOT_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
+_GENAI = genai.GENAI_PREFIXES
+_SKIPPED_PREFIXES = (_identity.PREFIX, *_GENAI)  # checked in one C-level call per attribute
 _ATTRIBUTE_SCALARS = (str, bool, int, float)
 # Enum .name is a descriptor call; these run for every span event
 _KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
@@ -451,8 +454,12 @@ class SpanMapper:
     ) -> SpanEvent:
         props = self._common(span, attributes, identity)
         for key, value in attributes.items():
-            if key in props or key in HIDDEN_ATTRIBUTES or key.startswith(_identity.PREFIX):
+            if key in props or key in HIDDEN_ATTRIBUTES:
                 continue
+            if key.startswith(_SKIPPED_PREFIXES) and (
+                not key.startswith(_GENAI) or genai.is_genai_content(key)
+            ):
+                continue  # ours, or GenAI content: only AI events carry it, as $ai_*
             kind = type(value)
             if kind is tuple or (kind is str and value[:1] in "[{"):  # the rare slow cases
                 value = property_value(value)
@@ -485,10 +492,15 @@ class SpanMapper:
         name = genai.ai_event_name(attributes, parent_id is not None)
         status = span.status
         failed = status.status_code is StatusCode.ERROR
+        span_events: Any = span.events if has_events(span) else ()
+        if context is not None:  # content sent as log records (genai_logs)
+            records = genai_logs.claim(context.trace_id, context.span_id)
+            if records:
+                span_events = (*span_events, *records)
         described = genai.AiSpan(
             span.name,
             attributes,
-            span.events if has_events(span) else (),
+            span_events,
             context.trace_id if context is not None else 0,
             context.span_id if context is not None else 0,
             parent_id,

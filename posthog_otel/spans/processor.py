@@ -44,6 +44,7 @@ from ._sdk import (
     stamp_new_span,
 )
 from .exporter import PosthogSpanExporter
+from .genai_nesting import AiAncestry
 from .mapping import EVENT_ATTRIBUTE, Identity, span_attributes_for
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class PosthogSpanProcessor(SpanProcessor):
         self._open: dict[int, Scope] = {}
         # trace_id -> span_id of the local root span being tracked in that trace
         self._roots: dict[int, int] = {}
+        self._ai_ancestry = AiAncestry()  # open span -> nearest AI span at or above it
         self._worker: WorkQueue[tuple[ReadableSpan, Identity | None]] = WorkQueue(
             "posthog-otel-spans", self._handle, max_size=max_queue_size
         )
@@ -133,13 +135,11 @@ class PosthogSpanProcessor(SpanProcessor):
         try:
             scope = current_scope(parent_context)
             if scope is None:
-                if genai.is_ai_span(attribute_store(span)):
-                    _stamp_ai_parent(span, parent_context)
+                self._nest(span, attribute_store(span), parent_context)
                 return
             attributes = stamp_new_span(span, self._attributes(scope))
-            ai_span = genai.is_ai_span(attributes)  # LLM analytics: an event whatever the mode
-            if ai_span:
-                _stamp_ai_parent(span, parent_context)
+            # LLM analytics: an AI span is an event whatever the mode
+            ai_span = self._nest(span, attributes, parent_context)
             if len(self._open) >= _MAX_OPEN:
                 return
             context = span.context
@@ -150,6 +150,22 @@ class PosthogSpanProcessor(SpanProcessor):
                 self._open[context.span_id] = scope
         except Exception:
             _logger.debug("posthog-otel on_start failed", exc_info=True)
+
+    def _nest(
+        self, span: Span, attributes: Any, parent_context: otel_context.Context | None
+    ) -> bool:
+        """Is the span an AI span? Names its nearest AI ancestor (``posthog.ai.parent_id``),
+        through plain spans in between (:mod:`.genai_nesting`)."""
+        ai_span = genai.is_ai_span(attributes)
+        parent = span.parent
+        local_parent = parent.span_id if parent is not None and not parent.is_remote else 0
+        nearest = self._ai_ancestry.enter(span.context.span_id, local_parent, ai_span)
+        if ai_span:
+            if nearest is not None:
+                span.set_attribute(genai.AI_PARENT_ATTRIBUTE, format(nearest, "016x"))
+            else:  # a parent that became an AI span after it started
+                _stamp_ai_parent(span, parent_context)
+        return ai_span
 
     def _on_scope_changed(
         self, scope: Scope, field: str | None, key: str | None, value: Any
@@ -182,6 +198,7 @@ class PosthogSpanProcessor(SpanProcessor):
             return
         try:
             context = span.context
+            self._ai_ancestry.leave(context.span_id)
             scope = self._open.pop(context.span_id, None) if self._open else None
             if scope is None:
                 if may_become_event(

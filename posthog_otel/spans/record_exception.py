@@ -5,7 +5,8 @@ exception object gives full frames (with context lines and ``in_app``) instead o
 the exception is captured once as ``$exception`` with the span's identity, session, tags,
 ``$trace_id`` and ``$span_id``, and it is marked captured, so contexts, framework middleware and
 the other spans it escapes through do not send it again. The span event gets the attribute
-``posthog.exception_captured = true`` so exporters and the OTLP bridge skip it.
+``posthog.exception_captured = true`` so exporters and the OTLP bridge skip it. A disabled
+client (no API key: a service that only stamps spans for a Collector) marks nothing.
 
     hook_record_exception(lambda: client)
     ...
@@ -79,7 +80,9 @@ def _capture(
         return args, kwargs
     if not is_captured(exception):
         client = getter()
-        if not client.enable_exception_autocapture:
+        # A client that sends nothing (no API key, disabled) captures nothing: leave the span
+        # event unmarked so an exporter further on (the OTLP bridge) still reports it.
+        if client.disabled or not client.enable_exception_autocapture:
             return args, kwargs
         escaped = bool(kwargs.get("escaped", args[3] if len(args) > 3 else False))
         client.capture_exception(

@@ -7,7 +7,11 @@ It answers the routes the ``openai`` client calls, with deterministic content an
   first tool with ``{"city": "Paris"}``. ``"stream": true`` answers as server-sent events, one
   chunk per word, with a final usage chunk when ``stream_options.include_usage`` is set.
 * ``POST /v1/embeddings``: one 4-dimension vector per input.
-* A model named ``fail-429`` or ``fail-500`` gets that status with an OpenAI-style error body.
+* ``POST /v1/messages``: Anthropic's Messages API, the same replies (a ``tool_use`` block when
+  ``tools`` are offered and the last message is from the user; server-sent events when
+  ``"stream": true``); point the ``anthropic`` client at :attr:`FakeModelServer.root_url`.
+* A model named ``fail-429`` or ``fail-500`` gets that status with an error body in the route's
+  API's shape.
 
 Usage: prompt tokens = words in all messages, completion tokens = words in the reply, and
 ``prompt_tokens_details.cached_tokens`` = 2 (so cache-read counts can be checked). Every
@@ -82,10 +86,17 @@ class FakeModelServer:
                 with server._lock:
                     server.requests.append(body)
                 model = str(body.get("model", ""))
+                anthropic = self.path.rstrip("/").endswith("/messages")
                 if model.startswith("fail-"):
                     status = int(model[5:]) if model[5:].isdigit() else 500
                     error = {"message": f"fake failure {status}", "type": "fake", "code": status}
-                    self._json(status, {"error": error})
+                    if anthropic:
+                        error = {"type": "api_error", "message": f"fake failure {status}"}
+                        self._json(status, {"type": "error", "error": error})
+                    else:
+                        self._json(status, {"error": error})
+                elif anthropic:
+                    self._messages(body)
                 elif self.path.rstrip("/").endswith("/chat/completions"):
                     self._chat(body)
                 elif self.path.rstrip("/").endswith("/embeddings"):
@@ -158,6 +169,85 @@ class FakeModelServer:
                 self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
                 self.wfile.flush()
 
+            def _messages(self, body: dict[str, Any]) -> None:
+                """Anthropic's Messages API."""
+                messages = list(body.get("messages") or [])
+                system = body.get("system")
+                counted = ([{"content": system}] if system else []) + messages
+                tools = body.get("tools") or []
+                wants_tool = bool(tools) and bool(messages) and messages[-1].get("role") == "user"
+                reply = "" if wants_tool else reply_for(messages)
+                counts = _usage(counted, reply)
+                usage = {
+                    "input_tokens": counts["prompt_tokens"],
+                    "output_tokens": counts["completion_tokens"],
+                    "cache_read_input_tokens": CACHED_TOKENS,
+                    "cache_creation_input_tokens": 0,
+                }
+                if wants_tool:
+                    block: dict[str, Any] = {
+                        "type": "tool_use",
+                        "id": "toolu_fake_1",
+                        "name": tools[0].get("name", "tool"),
+                        "input": json.loads(TOOL_ARGUMENTS),
+                    }
+                else:
+                    block = {"type": "text", "text": reply}
+                stop = "tool_use" if wants_tool else "end_turn"
+                message = {
+                    "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body.get("model", ""),
+                    "content": [block],
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": usage,
+                }
+                if not body.get("stream"):
+                    self._json(200, message)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                start = {**message, "content": [], "stop_reason": None}
+                start["usage"] = {**usage, "output_tokens": 0}
+                self._named("message_start", {"type": "message_start", "message": start})
+                empty = {**block, "text": ""} if not wants_tool else {**block, "input": {}}
+                self._named(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": empty},
+                )
+                if wants_tool:
+                    deltas = [{"type": "input_json_delta", "partial_json": TOOL_ARGUMENTS}]
+                else:
+                    words = reply.split(" ")
+                    deltas = [
+                        {"type": "text_delta", "text": w if i == 0 else " " + w}
+                        for i, w in enumerate(words)
+                    ]
+                for delta in deltas:
+                    self._named(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": 0, "delta": delta},
+                    )
+                self._named("content_block_stop", {"type": "content_block_stop", "index": 0})
+                self._named(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": stop, "stop_sequence": None},
+                        "usage": {"output_tokens": usage["output_tokens"]},
+                    },
+                )
+                self._named("message_stop", {"type": "message_stop"})
+                self.close_connection = True
+
+            def _named(self, name: str, payload: dict[str, Any]) -> None:
+                self.wfile.write(f"event: {name}\n".encode())
+                self._event(payload)
+
             def _embeddings(self, body: dict[str, Any]) -> None:
                 inputs = body.get("input")
                 items = inputs if isinstance(inputs, list) else [inputs]
@@ -183,6 +273,11 @@ class FakeModelServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """The server's root, for clients that add ``/v1`` themselves (``anthropic``)."""
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def start(self) -> FakeModelServer:
         self._thread = threading.Thread(

@@ -230,6 +230,8 @@ def test_generations_belong_to_the_requests_person_with_model_tokens_and_content
         props = ours[case][0]["properties"]
         assert props["$ai_is_error"] is True and props["$ai_model"] == f"fail-{case}"
         assert f"fake failure {case}" in props["$ai_error"] or "Error" in props["$ai_error"]
+        assert props["$ai_http_status"] == int(case)
+    assert chat["$ai_http_status"] == 200 and chat["$ai_lib"] == "posthog-otel"
 
 
 # keys both libraries send whose values must agree where both send them
@@ -246,6 +248,7 @@ COMPARED = (
     "$ai_error",
     "$ai_stop_reason",
     "$ai_base_url",
+    "$ai_http_status",
 )
 
 
@@ -275,6 +278,8 @@ def test_same_ai_properties_as_posthog_pythons_openai_wrapper(
     assert "$ai_input" in compared["chat"] and "$ai_output_choices" in compared["chat"]
     assert "$ai_input_tokens" in compared["chat"] and "$ai_is_error" in compared["429"]
     assert "$ai_error" in compared["500"] and "$ai_output_choices" in compared["tools"]
+    for case in ("chat", "stream", "embed", "429", "500"):
+        assert "$ai_http_status" in compared[case], case
     if kind == "openllmetry":  # the one that records tool definitions and cache reads
         assert "$ai_tools" in compared["tools"]
         assert "$ai_cache_read_input_tokens" in compared["chat"]

@@ -15,8 +15,6 @@ import posthog_otel
 
 # Offered by another part of posthog-otel, or not at all: name -> why.
 PENDING: dict[str, str] = {
-    "start_span": "posthog-python's own tracing API: use OpenTelemetry's tracer",
-    "get_active_span": "posthog-python's own tracing API: use opentelemetry.trace",
     "metrics": "posthog-python's metrics API: use OpenTelemetry metrics",
     "emails": "the transactional emails API is not offered",
     "queue": "posthog-python's internal event queue",

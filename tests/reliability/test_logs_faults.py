@@ -17,7 +17,7 @@ import pytest
 
 from posthog_otel import Client
 from posthog_otel.logs.install import LogsInstallation, install
-from tests.support.otlp_server import Answer, OtlpLogServer, otlp_log_server
+from tests.support.otlp_log_server import Answer, OtlpLogServer, otlp_log_server
 from tests.support.procs import free_port
 
 KEY = "phc_logs_faults"

@@ -41,7 +41,9 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "posthog_otel._client_core",
         "posthog_otel.flag_functions",
         "posthog_otel._excepthooks",
+        "posthog_otel._trace_methods",
     ),
+    "tracing": ("posthog_otel.tracing",),
     "propagation": ("posthog_otel.propagation",),
     "spans": ("posthog_otel.spans",),
     "logs": ("posthog_otel.logs",),
@@ -57,7 +59,16 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 }
 
 _FOUNDATION = {"foundation"}
-_CORE = _FOUNDATION | {"context", "errors", "delivery", "client", "propagation", "spans", "logs"}
+_CORE = _FOUNDATION | {
+    "context",
+    "errors",
+    "delivery",
+    "tracing",
+    "client",
+    "propagation",
+    "spans",
+    "logs",
+}
 
 # What each component may import besides itself: the layering rule, spelled out. Read it from
 # the top: the foundation imports nothing of ours; the context layer only the vocabulary; the
@@ -67,9 +78,10 @@ ALLOWED: dict[str, set[str]] = {
     "context": _FOUNDATION,
     "errors": _FOUNDATION,
     "delivery": _FOUNDATION | {"context"},
-    "client": _FOUNDATION | {"context", "errors", "delivery"},
+    "tracing": _FOUNDATION | {"context", "delivery"},
+    "client": _FOUNDATION | {"context", "errors", "delivery", "tracing"},
     "propagation": _FOUNDATION | {"context", "delivery"},
-    "spans": _FOUNDATION | {"context", "errors", "delivery", "client", "propagation"},
+    "spans": _FOUNDATION | {"context", "errors", "delivery", "tracing", "client", "propagation"},
     "logs": _FOUNDATION | {"context", "delivery", "client", "spans"},
     "otlp": _FOUNDATION,
     "instrumentation": _CORE,

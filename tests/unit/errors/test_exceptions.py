@@ -961,6 +961,26 @@ def test_node_frame_lines_split_at_the_first_opening_and_the_last_closing(
     )
 
 
+@pytest.mark.parametrize(
+    ("frame", "in_app"),
+    [
+        ("com.example.shop.Payments.charge(Payments.java:8)", True),
+        ("sun.net.httpserver.ServerImpl$Exchange.run(ServerImpl.java:802)", False),
+        ("com.sun.net.httpserver.Filter$Chain.doFilter(Filter.java:95)", False),
+        (  # the OpenTelemetry Java agent's filter, woven into the app's server
+            "io.opentelemetry.javaagent.shaded.instrumentation.javahttpserver."
+            "OpenTelemetryFilter.doFilter(OpenTelemetryFilter.java:36)",
+            False,
+        ),
+        ("io.opentelemetry.sdk.trace.SdkSpan.end(SdkSpan.java:500)", True),
+    ],
+)
+def test_jvm_frames_in_app_unless_runtime_or_the_java_agent(frame: str, in_app: bool) -> None:
+    [entry] = exception_list_from_stacktrace(f"java.lang.IllegalStateException: x\n\tat {frame}\n")
+    [parsed] = frames_of(entry)
+    assert parsed["in_app"] is in_app
+
+
 GO_TRACE = """\
 panic: runtime error: index out of range [5] with length 3
 
@@ -1006,6 +1026,13 @@ def test_go_panic() -> None:
             "/root/go/pkg/mod/github.com/gin-gonic/gin@v1.9.1/context.go",
             False,
         ),
+        (  # go build -trimpath names module-cache files module@version/file
+            "go.opentelemetry.io/otel/sdk/trace.recordStackTrace",
+            "go.opentelemetry.io/otel/sdk@v1.47.0/trace/span.go",
+            False,
+        ),
+        ("example.com/shop/orders.Place", "example.com/shop/orders/place.go", True),
+        ("example.com/shop@team/x.F", "example.com/shop@team/x.go", True),
         ("github.com/acme/shop/vendor/x.F", "/src/shop/vendor/x/f.go", False),
         ("github.com/acme/shop/orders.(*Service).Close", "/src/shop/orders/service.go", True),
         ("main.main", "/src/shop/main.go", True),

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import posthog_otel as posthog
 from posthog_otel import Client, PosthogInstrumentor, global_client
 from posthog_otel.logs.install import install, threshold
-from tests.support.otlp_server import OtlpLogServer, otlp_log_server
+from tests.support.otlp_log_server import OtlpLogServer, otlp_log_server
 
 KEY = "phc_logs_install"
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import posthog_otel as posthog
 from posthog_otel.config import ClientSettings
 from posthog_otel.logs.processor import PosthogLogProcessor, severity_floor
-from tests.support.otlp_server import LogRow, OtlpLogServer, otlp_log_server
+from tests.support.otlp_log_server import LogRow, OtlpLogServer, otlp_log_server
 
 KEY = "phc_logs_test"
 

@@ -1,0 +1,15 @@
+"""Traces to PostHog's OTLP endpoint, and posthog-python's tracing API on OpenTelemetry.
+
+* :mod:`.options`: the ``traces={...}`` option (posthog-python's keys).
+* :mod:`.otlp_writer`: OTLP protobuf bytes for SDK spans (what OpenTelemetry's encoder writes).
+* :mod:`.sender`: batches to ``/i/v1/traces``: gzip, PostHog's auth, retries, 413 splitting.
+* :mod:`.processor`: the bounded export queue as a ``SpanProcessor``.
+* :mod:`.pipeline`: provider + processor for one client.
+* :mod:`.span`: ``start_span``/``get_active_span`` handles on real OpenTelemetry spans.
+
+Usage: ``Client(api_key, host, traces={"service_name": "api"})`` or
+``PosthogInstrumentor().instrument(traces=True)``; then ``posthog_otel.start_span(...)``.
+May import the foundation, the context layer and delivery; imported by the client.
+"""
+
+from __future__ import annotations
