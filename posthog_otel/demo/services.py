@@ -8,16 +8,16 @@ Each runs in its own process on 127.0.0.1, instrumented by ``PosthogInstrumentor
 They use the standard library's WSGI server. A small wrapper starts an OpenTelemetry SERVER
 span per request from the incoming headers (what contrib's WSGI instrumentation does), and
 :class:`~posthog_otel.instrumentors.wsgi.PosthogWSGIMiddleware` gives each request its PostHog context.
-When ``opentelemetry-exporter-otlp-proto-http`` is installed, the raw spans also go to the
-sink's OTLP endpoint (``$POSTHOG_HOST/i/v1/traces``), and with the ``otlp`` extra the services'
-``logging`` records to its logs endpoint (``PosthogInstrumentor(logs=True)``,
-``$POSTHOG_HOST/i/v1/logs``), so its trace page shows a request's spans, log lines and events
-together.
+The spans also go to the sink's OTLP traces endpoint (``PosthogInstrumentor(traces=True)``,
+``$POSTHOG_HOST/i/v1/traces``) and, with the ``otlp`` extra, the services' ``logging`` records
+to its logs endpoint (``logs=True``, ``$POSTHOG_HOST/i/v1/logs``), so its trace page shows a
+request's spans, log lines and events together.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -36,6 +36,14 @@ from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 from ..instrumentor import PosthogInstrumentor
 
 Start = Callable[..., Any]
+
+def exports_logs() -> bool:
+    """Logs export needs OpenTelemetry's OTLP classes (the ``otlp`` extra)."""
+    try:
+        return importlib.util.find_spec("opentelemetry.proto.logs.v1.logs_pb2") is not None
+    except ModuleNotFoundError:
+        return False
+
 
 shop_log = logging.getLogger("demo.shop")
 billing_log = logging.getLogger("demo.billing")
@@ -191,24 +199,6 @@ class _ThreadedServer(WSGIServer):
             self.shutdown_request(request)
 
 
-def _export_spans_to_sink() -> None:
-    """Send the spans to the sink's OTLP endpoint too, if the OTLP/HTTP exporter is installed."""
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    except ImportError:
-        return
-    host = os.environ.get("POSTHOG_HOST", "").rstrip("/")
-    key = os.environ.get("POSTHOG_API_KEY", "")
-    provider = trace.get_tracer_provider()
-    if not host or not key or not hasattr(provider, "add_span_processor"):
-        return
-    exporter = OTLPSpanExporter(
-        endpoint=f"{host}/i/v1/traces", headers={"Authorization": f"Bearer {key}"}
-    )
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="posthog-otel demo service")
     parser.add_argument("service", choices=["frontend", "billing"])
@@ -219,8 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     # These services are the application here: their directory is the project.
     here = os.path.dirname(os.path.abspath(__file__))
     logging.getLogger("demo").setLevel(logging.INFO)
-    PosthogInstrumentor().instrument(flush_interval=0.2, project_root=here, logs=True)
-    _export_spans_to_sink()
+    PosthogInstrumentor().instrument(
+        flush_interval=0.2, project_root=here, traces=True, logs=exports_logs()
+    )
     app = billing_app if args.service == "billing" else frontend_app(args.billing_url)
     server = make_server(
         "127.0.0.1",

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import requests
 
 from .._identity import DISTINCT_ID, SESSION_ID, WINDOW_ID
+from .services import exports_logs
 
 __all__ = ["run"]
 
@@ -48,6 +49,10 @@ _EXPECTED = (
 )
 
 
+# Spans of a successful session at least (traces=True): a server span per request (4 to the
+# shop, 2 to billing) and the LLM call's.
+_EXPECTED_SPANS = 7
+
 # The services' log lines of a successful session (exported with logs=True), by service.
 _EXPECTED_LOGS = (
     ("listing 3 products", "shop-api"),
@@ -58,16 +63,6 @@ _EXPECTED_LOGS = (
     ("card declined for order order-8", "billing"),
     ("billing refused order order-8", "shop-api"),
 )
-
-
-def _exports_logs() -> bool:
-    """Logs export needs OpenTelemetry's OTLP classes (the ``otlp`` extra)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("opentelemetry.proto.logs.v1.logs_pb2") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 class _Progress:
@@ -275,6 +270,34 @@ def _check_logs(
     return problems
 
 
+def _check_spans(
+    spans: list[dict[str, Any]], events: list[dict[str, Any]], distinct_id: str
+) -> list[str]:
+    problems = []
+    if len(spans) < _EXPECTED_SPANS:
+        problems.append(f"spans: expected at least {_EXPECTED_SPANS}, got {len(spans)}")
+    others = sorted({str(s["distinct_id"]) for s in spans if s["distinct_id"] != distinct_id})
+    if others:
+        problems.append(f"spans with another distinct id: {others}")
+    paid = {e["trace_id"] for e in events if e["event"] == "order_completed"}
+    services = {
+        str(s["properties"].get("resource", {}).get("service.name"))
+        for s in spans
+        if s["trace_id"] in paid
+    }
+    if paid and services != {"shop-api", "billing"}:
+        problems.append(f"the checkout's spans should come from both services, saw {services}")
+    return problems
+
+
+def _span_summary(spans: list[dict[str, Any]], out: TextIO) -> None:
+    services = Counter(
+        str(s["properties"].get("resource", {}).get("service.name", "?")) for s in spans
+    )
+    shown = ", ".join(f"{name} {count}" for name, count in sorted(services.items()))
+    out.write(f"  spans: {len(spans)} ({shown})\n")
+
+
 def _log_summary(
     logs: list[dict[str, Any]], events: list[dict[str, Any]], sink_url: str, out: TextIO
 ) -> None:
@@ -344,13 +367,16 @@ def run(
                 errors = _stop(shop) + _stop(billing)
         with progress.step("Waiting for the events in the sink"):
             events = _collect(sink_url, session_id, timeout=20)
+        with progress.step("Waiting for the spans in the sink (traces=True)"):
+            spans = _collect(sink_url, session_id, 20, "otlp_span", _EXPECTED_SPANS)
         logs: list[dict[str, Any]] = []
-        if _exports_logs():
+        if exports_logs():
             with progress.step("Waiting for the log records in the sink"):
                 logs = _collect(sink_url, session_id, 20, "otlp_log", len(_EXPECTED_LOGS))
         _summary(events, out)
-        problems = _check(events, distinct_id)
-        if _exports_logs():
+        problems = _check(events, distinct_id) + _check_spans(spans, events, distinct_id)
+        _span_summary(spans, out)
+        if exports_logs():
             _log_summary(logs, events, sink_url, out)
             problems += _check_logs(logs, events, distinct_id)
         out.write(f"\n  Viewer: {sink_url}/?session_id={session_id}\n")

@@ -170,3 +170,46 @@ def test_opentelemetry_instrument_with_posthog_otel_logs(
     assert record["trace_id"] == event["trace_id"] and record["trace_id"]
     assert record["properties"]["resource"]["service.name"] == "orders"
     assert "Traceback" not in err, err
+
+
+def test_traces_and_logs_together_one_trace_page(sink: SinkServer, tmp_path: Path) -> None:
+    """``POSTHOG_OTEL_TRACES=true`` and ``POSTHOG_OTEL_LOGS=true``: the request's spans, its log
+    line and its event arrive with the browser's identity, the log line inside the request's
+    span, and the sink's trace page shows the three together."""
+    script = tmp_path / "orders_app.py"
+    script.write_text(_APP)
+    port = free_port()
+    env = {
+        "PORT": str(port),
+        "POSTHOG_API_KEY": sink.api_key,
+        "POSTHOG_HOST": sink.url,
+        "POSTHOG_OTEL_TRACES": "true",
+        "POSTHOG_OTEL_LOGS": "true",
+        "POSTHOG_OTEL_LOGS_LEVEL": "WARNING",
+        "OTEL_SERVICE_NAME": "orders",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    proc = start([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(script)], env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + "/health", proc)
+        assert requests.get(base + "/order", headers=BROWSER, timeout=10).status_code == 200
+    finally:
+        _out, err = stop(proc)
+    (event,) = sink.wait_for(1, event="order_placed")
+    (record,) = sink.wait_for(1, kind="otlp_log")
+    trace_id = record["trace_id"]
+    assert trace_id and trace_id == event["trace_id"]
+    spans = sink.wait_for(1, kind="otlp_span", trace_id=trace_id)
+    (server_span,) = [s for s in spans if s["event"].endswith("/order")]
+    assert record["span_id"] == server_span["span_id"]
+    for row in (record, server_span, event):
+        assert row["distinct_id"] == "browser-user", row
+        assert row["session_id"] == "browser-session", row
+    page = trace_page(sink.store, trace_id)
+    assert page is not None
+    assert "order placed for browser-user" in page and "order_placed" in page
+    assert '<dd id="trace-logs">1</dd>' in page and '<dd id="trace-spans">' in page
+    assert "Traceback" not in err, err
