@@ -29,6 +29,7 @@ MODULES = (
     "propagation",
     "spans",
     "traces",
+    "logs",
     "frameworks",
     "servers",
     "startup",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
@@ -80,6 +81,17 @@ class EventTransport(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
 
+class SignalExport(Protocol):
+    """Another signal this client's project receives (OTLP logs): counted in
+    ``stats()[name]``, flushed and shut down with the client's events."""
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def shutdown(self, timeout: float | None = None) -> bool: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
 class Client(ExceptionMethods, PersonMethods, FlagMethods, TraceMethods):
     """A PostHog project client. See the module docstring and the README's option table.
 
@@ -115,6 +127,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods, TraceMethods):
         self._excepthooks: ExceptHooks | None = None
         if settings.enable_exception_autocapture and not settings.disabled:
             self._excepthooks = ExceptHooks(self.capture_uncaught_exception)
+        self._exports: dict[str, SignalExport] = {}
         self._transport: EventTransport
         if transport is not None:
             self._transport = transport
@@ -287,7 +300,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods, TraceMethods):
         """
         budget = timeout if timeout is not None else timeout_seconds
         try:
-            return self._with_traces("flush", budget, self._transport.flush)
+            return self._with_traces("flush", budget, self._exports_then("flush"))
         except Exception:
             _logger.warning("posthog-otel flush failed", exc_info=True)
             return False
@@ -303,15 +316,45 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods, TraceMethods):
         try:
             self._flags.shutdown()
             budget = self._settings.shutdown_timeout if timeout is None else timeout
-            return self._with_traces("shutdown", budget, self._transport.shutdown)
+            return self._with_traces("shutdown", budget, self._exports_then("shutdown"))
         except Exception:
             _logger.warning("posthog-otel shutdown failed", exc_info=True)
             return False
 
     def stats(self) -> dict[str, Any]:
         """Delivery counters: captured, queued, sent, batches, retries, dropped by reason; with
-        ``traces`` on, the same for spans under ``"traces"``."""
-        return self._traces_stats(self._transport.stats())
+        ``traces`` on, the same for spans under ``"traces"``; other signals sent with this
+        client (``"logs"``) add their own counters under their name, in the same shape."""
+        stats = self._traces_stats(self._transport.stats())
+        for name, export in self._exports.items():
+            stats[name] = export.stats()
+        return stats
+
+    def attach_export(self, name: str, export: SignalExport | None) -> None:
+        """Count, flush and shut down ``export`` with this client (None: detach ``name``)."""
+        exports = dict(self._exports)
+        if export is None:
+            exports.pop(name, None)
+        else:
+            exports[name] = export
+        self._exports = exports
+
+    def _exports_then(self, how: str) -> Callable[[float | None], bool]:
+        """The attached exports' ``flush``/``shutdown`` first, then the events', one budget."""
+        events: Callable[[float | None], bool] = getattr(self._transport, how)
+        if not self._exports:
+            return events
+
+        def run(budget: float | None) -> bool:
+            started = time.monotonic()
+            complete = True
+            for export in self._exports.values():
+                left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+                complete = bool(getattr(export, how)(left)) and complete
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+            return bool(events(left)) and complete
+
+        return run
 
     # -- the one place events are built ---------------------------------------------------
 
@@ -439,6 +482,7 @@ class Client(ExceptionMethods, PersonMethods, FlagMethods, TraceMethods):
         if kept is not None:
             kept["uuid"] = event_uuid(kept.get("uuid"))
         return kept
+
 
 Client.__init__.__signature__ = CLIENT_SIGNATURE  # type: ignore[attr-defined]
 

@@ -27,6 +27,7 @@ __all__ = [
     "CLIENT_OPTIONS",
     "DEFAULT_HOST",
     "ClientSettings",
+    "logging_level",
     "name_matcher",
     "name_patterns",
     "normalize_host",
@@ -125,6 +126,22 @@ def name_matcher(patterns: Sequence[str]) -> Callable[[str], bool] | None:
         return found
 
     return matches
+
+
+def logging_level(value: Any, option: str) -> int:
+    """A ``logging`` level from a number or a name (``"info"``, ``"WARNING"``, ``"30"``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        number = logging.getLevelName(text.upper())
+        if isinstance(number, int):
+            return number
+    raise ValueError(
+        f"{option} must be a logging level (DEBUG, INFO, ... or a number), got {value!r}"
+    )
 
 
 def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool | None:

@@ -17,11 +17,16 @@ Zero-code: ``opentelemetry-instrument python app.py`` loads it through the entry
 ``opentelemetry_instrumentor`` = ``posthog``; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=posthog``
 turns it off. Options from the environment: ``POSTHOG_API_KEY``, ``POSTHOG_HOST``,
 ``POSTHOG_OTEL_CAPTURE_SPANS``, ``POSTHOG_OTEL_TRUST_INBOUND``,
-``POSTHOG_OTEL_PROPAGATION_TARGETS``, ``POSTHOG_OTEL_DISABLED``, ``POSTHOG_OTEL_TRACES``.
+``POSTHOG_OTEL_PROPAGATION_TARGETS``, ``POSTHOG_OTEL_DISABLED``, ``POSTHOG_OTEL_TRACES``,
+``POSTHOG_OTEL_LOGS``, ``POSTHOG_OTEL_LOGS_LEVEL``.
 
 ``traces=True`` (or posthog-python's ``traces={...}`` dict, or ``POSTHOG_OTEL_TRACES=true``)
 also exports every span of that provider to PostHog's ``/i/v1/traces``
 (:mod:`posthog_otel.tracing`).
+
+Logs: ``instrument(logs=True, logs_level="INFO")`` (env ``POSTHOG_OTEL_LOGS=true``,
+``POSTHOG_OTEL_LOGS_LEVEL``) exports the app's ``logging`` records to PostHog's OTLP logs
+endpoint with the context's identity (see :mod:`posthog_otel.logs`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import logging
 import os
 from collections.abc import Collection
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate as otel_propagate
 from opentelemetry import trace
@@ -43,6 +48,9 @@ from . import global_client
 from .config import CLIENT_OPTIONS, env_flag
 from .spans import record_exception as span_exceptions
 from .spans.processor import PosthogSpanProcessor
+
+if TYPE_CHECKING:
+    from .logs.install import LogsInstallation
 
 __all__ = ["PosthogInstrumentor"]
 
@@ -57,6 +65,7 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _processor: PosthogSpanProcessor | None = None
     _previous_textmap: TextMapPropagator | None = None
     _traces_client: Any = None
+    _logs: LogsInstallation | None = None
     _enabled: list[BaseInstrumentor] = []  # noqa: RUF012 - replaced per instrument() call
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -87,6 +96,8 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         native_attribute_aliases: bool = True,
         capture_exceptions: bool | None = None,
         instrument_libraries: bool = True,
+        logs: bool | None = None,
+        logs_level: Any = None,
         **options: Any,
     ) -> None:
         traces = options.pop("traces", None)
@@ -126,6 +137,23 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._add_propagator(propagator_options)
         span_exceptions.hook_record_exception(global_client.get_client)
         self._enabled = _enable_library_instrumentors() if instrument_libraries else []
+        if logs if logs is not None else _logs_from_env():
+            self._install_logs(logs_level)
+
+    def _install_logs(self, level: Any) -> None:
+        try:
+            from .logs.install import install
+        except ImportError as exc:
+            _logger.error(
+                "posthog-otel: logs export needs OpenTelemetry's OTLP classes "
+                "(pip install 'posthog-otel[otlp]'): %s; logs are not exported",
+                exc,
+            )
+            return
+        client = global_client.get_client()
+        installed = self._logs = install(client, level)
+        if installed is not None:
+            client.attach_export("logs", installed.processor.export)
 
     def _add_propagator(self, options: dict[str, Any]) -> None:
         from .propagation.propagator import PosthogPropagator, find_posthog_propagator
@@ -150,12 +178,27 @@ class PosthogInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             traces_client, self._traces_client = self._traces_client, None
             if traces_client is not None:
                 traces_client.disable_traces(2.0)
+            installed, self._logs = self._logs, None
+            if installed is not None:
+                installed.uninstall()
+                client = global_client.current_client()
+                if client is not None:
+                    client.attach_export("logs", None)
             processor, self._processor = self._processor, None
             if processor is not None:
                 processor.force_flush(2_000)
                 processor.enabled = False  # the SDK cannot remove a span processor
         except Exception:
             _logger.exception("posthog-otel could not fully uninstrument")
+
+
+def _logs_from_env() -> bool:
+    """``POSTHOG_OTEL_LOGS``; an unreadable value turns logs export off, not instrumentation."""
+    try:
+        return bool(env_flag("POSTHOG_OTEL_LOGS"))
+    except ValueError as exc:
+        _logger.error("posthog-otel: %s; logs are not exported", exc)
+        return False
 
 
 def _sdk_provider(given: Any) -> Any:

@@ -8,15 +8,18 @@ Each runs in its own process on 127.0.0.1, instrumented by ``PosthogInstrumentor
 They use the standard library's WSGI server. A small wrapper starts an OpenTelemetry SERVER
 span per request from the incoming headers (what contrib's WSGI instrumentation does), and
 :class:`~posthog_otel.instrumentors.wsgi.PosthogWSGIMiddleware` gives each request its PostHog context.
-When ``opentelemetry-exporter-otlp-proto-http`` is installed, the raw spans also go to the
-sink's OTLP endpoint (``$POSTHOG_HOST/i/v1/traces``), so its trace page shows them next to the
-events.
+The spans also go to the sink's OTLP traces endpoint (``PosthogInstrumentor(traces=True)``,
+``$POSTHOG_HOST/i/v1/traces``) and, with the ``otlp`` extra, the services' ``logging`` records
+to its logs endpoint (``logs=True``, ``$POSTHOG_HOST/i/v1/logs``), so its trace page shows a
+request's spans, log lines and events together.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
 import os
 import signal
 import threading
@@ -33,6 +36,17 @@ from posthog_otel.instrumentors.wsgi import PosthogWSGIMiddleware
 from ..instrumentor import PosthogInstrumentor
 
 Start = Callable[..., Any]
+
+def exports_logs() -> bool:
+    """Logs export needs OpenTelemetry's OTLP classes (the ``otlp`` extra)."""
+    try:
+        return importlib.util.find_spec("opentelemetry.proto.logs.v1.logs_pb2") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+shop_log = logging.getLogger("demo.shop")
+billing_log = logging.getLogger("demo.billing")
 
 
 class CardDeclined(Exception):
@@ -60,7 +74,9 @@ def billing_app(environ: dict[str, Any], start_response: Start) -> Iterable[byte
     order = _read_json(environ)
     posthog.tag("order_id", order.get("order_id"))
     if order.get("card") == "declined":
+        billing_log.warning("card declined for order %s", order.get("order_id"))
         raise CardDeclined(f"card declined for order {order.get('order_id')}")
+    billing_log.info("authorized %.2f for order %s", order.get("amount"), order.get("order_id"))
     posthog.capture("payment_authorized", properties={"amount": order.get("amount")})
     return _json(start_response, "200 OK", {"authorized": True})
 
@@ -96,6 +112,7 @@ def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable
             return _json(start_response, "200 OK", {"ok": True})
         if path == "/products":
             posthog.tag("catalog", "spring-sale")
+            shop_log.info("listing 3 products")
             posthog.capture("products_viewed", properties={"count": 3})
             pick = recommend(["hedgehog", "owl", "fox"])
             return _json(
@@ -103,6 +120,7 @@ def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable
             )
         if path == "/cart":
             posthog.tag("cart_id", "cart-42")
+            shop_log.info("added hedgehog-plush to cart cart-42")
             posthog.capture("added_to_cart", properties={"sku": "hedgehog-plush", "price": 12.5})
             return _json(start_response, "200 OK", {"items": 1})
         if path == "/checkout":
@@ -113,11 +131,13 @@ def frontend_app(billing_url: str) -> Callable[[dict[str, Any], Start], Iterable
         order = _read_json(environ)
         posthog.tag("order_id", order["order_id"])
         posthog.tag("order_steps", ["cart", "checkout"])
+        shop_log.info("charging order %s", order["order_id"])
         # The PostHog context travels by itself (our requests instrumentor); `inject` adds the
         # trace context too, as contrib's requests instrumentation would when installed.
         url = f"{billing_url}/charge"
         answer = requests.post(url, json=order, headers=posthog.inject({}, url=url), timeout=10)
         if answer.status_code != 200:
+            shop_log.warning("billing refused order %s", order["order_id"])
             posthog.capture("checkout_failed", properties={"billing_status": answer.status_code})
             return _json(start_response, "402 Payment Required", {"paid": False})
 
@@ -179,24 +199,6 @@ class _ThreadedServer(WSGIServer):
             self.shutdown_request(request)
 
 
-def _export_spans_to_sink() -> None:
-    """Send the spans to the sink's OTLP endpoint too, if the OTLP/HTTP exporter is installed."""
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    except ImportError:
-        return
-    host = os.environ.get("POSTHOG_HOST", "").rstrip("/")
-    key = os.environ.get("POSTHOG_API_KEY", "")
-    provider = trace.get_tracer_provider()
-    if not host or not key or not hasattr(provider, "add_span_processor"):
-        return
-    exporter = OTLPSpanExporter(
-        endpoint=f"{host}/i/v1/traces", headers={"Authorization": f"Bearer {key}"}
-    )
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="posthog-otel demo service")
     parser.add_argument("service", choices=["frontend", "billing"])
@@ -206,8 +208,10 @@ def main(argv: list[str] | None = None) -> None:
 
     # These services are the application here: their directory is the project.
     here = os.path.dirname(os.path.abspath(__file__))
-    PosthogInstrumentor().instrument(flush_interval=0.2, project_root=here)
-    _export_spans_to_sink()
+    logging.getLogger("demo").setLevel(logging.INFO)
+    PosthogInstrumentor().instrument(
+        flush_interval=0.2, project_root=here, traces=True, logs=exports_logs()
+    )
     app = billing_app if args.service == "billing" else frontend_app(args.billing_url)
     server = make_server(
         "127.0.0.1",

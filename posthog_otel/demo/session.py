@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import requests
 
 from .._identity import DISTINCT_ID, SESSION_ID, WINDOW_ID
+from .services import exports_logs
 
 __all__ = ["run"]
 
@@ -45,6 +46,22 @@ _EXPECTED = (
     _Expected("POST /cart", 1, "shop-api (request span)"),
     _Expected("POST /checkout", 2, "shop-api (request span)"),
     _Expected("POST /charge", 2, "billing (request span)"),
+)
+
+
+# Spans of a successful session at least (traces=True): a server span per request (4 to the
+# shop, 2 to billing) and the LLM call's.
+_EXPECTED_SPANS = 7
+
+# The services' log lines of a successful session (exported with logs=True), by service.
+_EXPECTED_LOGS = (
+    ("listing 3 products", "shop-api"),
+    ("added hedgehog-plush to cart cart-42", "shop-api"),
+    ("charging order order-7", "shop-api"),
+    ("authorized 12.50 for order order-7", "billing"),
+    ("charging order order-8", "shop-api"),
+    ("card declined for order order-8", "billing"),
+    ("billing refused order order-8", "shop-api"),
 )
 
 
@@ -188,14 +205,16 @@ def _browse(shop: str, headers: dict[str, str], progress: _Progress) -> None:
             raise RuntimeError(f"expected 402 from the shop, got {answer.status_code}")
 
 
-def _collect(sink_url: str, session_id: str, timeout: float) -> list[dict[str, Any]]:
-    wanted = sum(e.count for e in _EXPECTED)
+def _collect(
+    sink_url: str, session_id: str, timeout: float, kind: str = "event", wanted: int | None = None
+) -> list[dict[str, Any]]:
+    wanted = sum(e.count for e in _EXPECTED) if wanted is None else wanted
     deadline = time.monotonic() + timeout
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         answer = requests.get(
             f"{sink_url}/api/events",
-            params={"session_id": session_id, "kind": "event", "limit": "1000"},
+            params={"session_id": session_id, "kind": kind, "limit": "1000"},
             timeout=5,
         )
         events = answer.json()["events"]
@@ -226,6 +245,73 @@ def _check(events: list[dict[str, Any]], distinct_id: str) -> list[str]:
             f"the checkout's events should share one trace, saw {sorted(map(str, checkout_traces))}"
         )
     return problems
+
+
+def _check_logs(
+    logs: list[dict[str, Any]], events: list[dict[str, Any]], distinct_id: str
+) -> list[str]:
+    problems = []
+    bodies = Counter(str(r["properties"].get("body")) for r in logs)
+    for body, service in _EXPECTED_LOGS:
+        if bodies[body] != 1:
+            problems.append(f"log {body!r} ({service}): expected 1, got {bodies[body]}")
+    for record in logs:
+        if record["distinct_id"] != distinct_id or not record["trace_id"]:
+            problems.append(
+                f"log {record['properties'].get('body')!r} has distinct id "
+                f"{record['distinct_id']!r} and trace {record['trace_id']!r}"
+            )
+    paid = {e["trace_id"] for e in events if e["event"] == "order_completed"}
+    charged = {
+        r["trace_id"] for r in logs if r["properties"].get("body") == "charging order order-7"
+    }
+    if paid and charged != paid:
+        problems.append("the checkout's log lines should share the trace of its events")
+    return problems
+
+
+def _check_spans(
+    spans: list[dict[str, Any]], events: list[dict[str, Any]], distinct_id: str
+) -> list[str]:
+    problems = []
+    if len(spans) < _EXPECTED_SPANS:
+        problems.append(f"spans: expected at least {_EXPECTED_SPANS}, got {len(spans)}")
+    others = sorted({str(s["distinct_id"]) for s in spans if s["distinct_id"] != distinct_id})
+    if others:
+        problems.append(f"spans with another distinct id: {others}")
+    paid = {e["trace_id"] for e in events if e["event"] == "order_completed"}
+    services = {
+        str(s["properties"].get("resource", {}).get("service.name"))
+        for s in spans
+        if s["trace_id"] in paid
+    }
+    if paid and services != {"shop-api", "billing"}:
+        problems.append(f"the checkout's spans should come from both services, saw {services}")
+    return problems
+
+
+def _span_summary(spans: list[dict[str, Any]], out: TextIO) -> None:
+    services = Counter(
+        str(s["properties"].get("resource", {}).get("service.name", "?")) for s in spans
+    )
+    shown = ", ".join(f"{name} {count}" for name, count in sorted(services.items()))
+    out.write(f"  spans: {len(spans)} ({shown})\n")
+
+
+def _log_summary(
+    logs: list[dict[str, Any]], events: list[dict[str, Any]], sink_url: str, out: TextIO
+) -> None:
+    services = Counter(
+        str(r["properties"].get("resource", {}).get("service.name", "?")) for r in logs
+    )
+    shown = ", ".join(f"{name} {count}" for name, count in sorted(services.items()))
+    out.write(f"  log records: {len(logs)} ({shown})\n")
+    for event in events:
+        if event["event"] == "order_completed" and event["trace_id"]:
+            out.write(
+                f"  checkout trace (spans, logs, events): {sink_url}/traces/{event['trace_id']}\n"
+            )
+            break
 
 
 def _summary(events: list[dict[str, Any]], out: TextIO) -> None:
@@ -281,8 +367,18 @@ def run(
                 errors = _stop(shop) + _stop(billing)
         with progress.step("Waiting for the events in the sink"):
             events = _collect(sink_url, session_id, timeout=20)
+        with progress.step("Waiting for the spans in the sink (traces=True)"):
+            spans = _collect(sink_url, session_id, 20, "otlp_span", _EXPECTED_SPANS)
+        logs: list[dict[str, Any]] = []
+        if exports_logs():
+            with progress.step("Waiting for the log records in the sink"):
+                logs = _collect(sink_url, session_id, 20, "otlp_log", len(_EXPECTED_LOGS))
         _summary(events, out)
-        problems = _check(events, distinct_id)
+        problems = _check(events, distinct_id) + _check_spans(spans, events, distinct_id)
+        _span_summary(spans, out)
+        if exports_logs():
+            _log_summary(logs, events, sink_url, out)
+            problems += _check_logs(logs, events, distinct_id)
         out.write(f"\n  Viewer: {sink_url}/?session_id={session_id}\n")
         if started_here and not keep:
             out.write(

@@ -5,7 +5,7 @@ events, ``$exception`` events and OTLP log records of the trace are points, plac
 span they were captured in (``$span_id`` / the record's span id) or at the top level when that
 span never arrived. Exceptions recorded on a span (OTel ``exception`` span events) are points
 under their span. Above the timeline: the person(s) and session(s) of the trace, its duration
-and counts.
+and counts (spans, events, log records, exceptions).
 
 Bars are stretched SVG rectangles with no text inside; every label is HTML, so text keeps its
 size at any width (and no inline style is needed under the page's Content-Security-Policy).
@@ -206,6 +206,7 @@ def _overview(
     services = sorted({s for row in rows if (s := _service(row.properties))})
     spans = sum(1 for item, _ in flat if item.kind == "span")
     events = sum(1 for row in rows if row.kind == KIND_EVENT)
+    logs = sum(1 for row in rows if row.kind == KIND_OTLP_LOG)
     exceptions = sum(1 for item, _ in flat if item.kind in ("exception", "span-exception"))
     person_links = ", ".join(f'<a href="{person_href(p)}">{esc(p)}</a>' for p in people)
     session_links = ", ".join(f'<a href="{link("/", session_id=s)}">{esc(s)}</a>' for s in sessions)
@@ -217,6 +218,7 @@ def _overview(
         ("Duration", esc(_duration(end - start)), "trace-duration"),
         ("Spans", str(spans), "trace-spans"),
         ("Events", str(events), "trace-events"),
+        ("Log records", str(logs), "trace-logs"),
         ("Exceptions", str(exceptions), "trace-exceptions"),
     ]
     if services:

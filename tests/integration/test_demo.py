@@ -31,3 +31,8 @@ def test_demo_runs_end_to_end() -> None:
     ):
         assert f"  {name} " in out
     assert "Viewer: http://127.0.0.1:" in out
+    # the services' log lines (PosthogInstrumentor(logs=True)) arrive with the same person,
+    # and the checkout's trace page shows its spans, logs and events together
+    assert "spans: 7 (billing 2, shop-api 5)" in out  # traces=True
+    assert "log records: 7 (billing 2, shop-api 5)" in out
+    assert "checkout trace (spans, logs, events): http://127.0.0.1:" in out

@@ -150,9 +150,10 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 def _check_events(block: Block, workspace: Workspace) -> list[str]:
     problems = []
     for name, distinct_id in block.expected():
-        filters = (
-            {"event": name} if distinct_id is None else {"event": name, "distinct_id": distinct_id}
-        )
+        # "log": a log record at the OTLP logs endpoint; any other name: an event of that name
+        filters: dict[str, str] = {"kind": "otlp_log"} if name == "log" else {"event": name}
+        if distinct_id is not None:
+            filters["distinct_id"] = distinct_id
         try:
             workspace.sink.wait_for(1, timeout=20, **filters)
         except AssertionError as exc:

@@ -7,7 +7,8 @@ between them is allowed, text is not):
 - ``<!-- file: PATH -->``: not run; written to PATH in the work folder for later blocks.
 - ``<!-- background: URL -->``: started and left running (until the end of the run) once
   URL answers.
-- ``<!-- expect: NAME[@DISTINCT_ID], ... -->``: after the block, these events arrive.
+- ``<!-- expect: NAME[@DISTINCT_ID], ... -->``: after the block, these events arrive (``log``:
+  a log record at the OTLP logs endpoint).
 - ``<!-- app-errors: TEXT -->``: tracebacks whose exception line contains TEXT are the app's
   own (a demo route that raises), not a failure.
 

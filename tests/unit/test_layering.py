@@ -46,6 +46,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "tracing": ("posthog_otel.tracing",),
     "propagation": ("posthog_otel.propagation",),
     "spans": ("posthog_otel.spans",),
+    "logs": ("posthog_otel.logs",),
     "otlp": ("posthog_otel.otlp",),
     "instrumentation": ("posthog_otel.instrumentor", "posthog_otel.instrumentors"),
     "api": (),  # the package root, posthog_otel/__init__.py
@@ -66,6 +67,7 @@ _CORE = _FOUNDATION | {
     "client",
     "propagation",
     "spans",
+    "logs",
 }
 
 # What each component may import besides itself: the layering rule, spelled out. Read it from
@@ -80,6 +82,7 @@ ALLOWED: dict[str, set[str]] = {
     "client": _FOUNDATION | {"context", "errors", "delivery", "tracing"},
     "propagation": _FOUNDATION | {"context", "delivery"},
     "spans": _FOUNDATION | {"context", "errors", "delivery", "tracing", "client", "propagation"},
+    "logs": _FOUNDATION | {"context", "delivery", "client", "spans"},
     "otlp": _FOUNDATION,
     "instrumentation": _CORE,
     "api": _CORE | {"instrumentation"},

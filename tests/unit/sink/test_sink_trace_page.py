@@ -182,3 +182,74 @@ def test_event_properties_are_a_key_value_table_with_the_json_a_click_away(
     json_block = html.split('<details class="raw-json" id="properties-json">')[1]
     assert json_block.startswith('<summary>JSON</summary><pre class="json">')
     assert "&quot;seats&quot;: 3" in json_block.split("</details>")[0]
+
+
+def test_log_records_sit_under_the_span_they_were_logged_in(posthog_sink: SinkServer) -> None:
+    """Log lines exported by posthog-otel's logs export, spans by the stock OTLP exporter and an
+    event by the client: one trace page, the log under its span."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    import logging
+    import warnings
+
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from posthog_otel.config import ClientSettings
+    from posthog_otel.logs.processor import PosthogLogProcessor
+
+    resource = Resource.create({"service.name": "shop"})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(
+        SimpleSpanProcessor(
+            OTLPSpanExporter(
+                endpoint=posthog_sink.url + "/i/v1/traces",
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
+        )
+    )
+    logs = PosthogLogProcessor(ClientSettings.build(KEY, posthog_sink.url, flush_interval=0.05))
+    log_provider = LoggerProvider(resource=resource)
+    log_provider.add_log_record_processor(logs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        handler = LoggingHandler(logger_provider=log_provider)
+    logger = logging.getLogger("trace_page.shop")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    tracer = provider.get_tracer("checkout")
+    client = posthog_sink.client()
+    try:
+        with posthog.new_context():
+            posthog.identify_context("ada")
+            with tracer.start_as_current_span("POST /checkout", kind=trace.SpanKind.SERVER) as root:
+                client.capture("checkout_started")
+                with tracer.start_as_current_span("charge card"):
+                    logger.warning("card needs 3-D Secure")
+        assert client.flush(10) and logs.force_flush(10_000)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+        client.shutdown(1)
+        provider.shutdown()
+        log_provider.shutdown()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    posthog_sink.wait_for(1, kind="otlp_log", trace_id=trace_id)
+    posthog_sink.wait_for(2, kind="otlp_span", trace_id=trace_id)
+    html = requests.get(f"{posthog_sink.url}/traces/{trace_id}", timeout=10).text
+    rows = {row["id"]: row for row in posthog_sink.events(trace_id=trace_id, status=None)}
+    names = [
+        (kind, depth, rows[row]["event"] or rows[row]["properties"].get("body"))
+        for kind, depth, row in _timeline(html)
+    ]
+    assert names == [
+        ("span", 0, "POST /checkout"),
+        ("event", 1, "checkout_started"),
+        ("span", 1, "charge card"),
+        ("log", 2, "card needs 3-D Secure"),
+    ]
+    assert '<dd id="trace-logs">1</dd>' in html
+    assert "log WARN" in html and "card needs 3-D Secure" in html
