@@ -6,7 +6,9 @@
 
 Variants: ``bare`` (the framework alone), ``contrib`` (+ contrib's instrumentation with an SDK
 provider exporting to a no-op exporter), ``ours`` (contrib + ``PosthogInstrumentor().instrument()``,
-as a user sets it up), ``peer`` (posthog-python's middleware, no contrib), ``contrib_peer``
+as a user sets it up: two events per identified request, the captured one and the root span's),
+``ours_1ev`` (the same with ``capture_spans="none"``: one event per request, as posthog-python
+sends), ``peer`` (posthog-python's middleware, no contrib), ``contrib_peer``
 (contrib + posthog-python's middleware). The route tags the request and captures one event
 with the variant's client; ``bare`` and ``contrib`` do neither.
 """
@@ -17,7 +19,9 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-VARIANTS = ("bare", "contrib", "ours", "peer", "contrib_peer")
+VARIANTS = ("bare", "contrib", "ours", "ours_1ev", "peer", "contrib_peer")
+_OURS = ("ours", "ours_1ev")
+_CONTRIB = ("contrib", *_OURS, "contrib_peer")
 
 
 class _NoExport:
@@ -50,10 +54,11 @@ def _tracing() -> None:
     trace.set_tracer_provider(provider)
 
 
-def _ours(url: str) -> tuple[Callable[[str], Any], Callable[[str, Any], None]]:
+def _ours(url: str, variant: str) -> tuple[Callable[[str], Any], Callable[[str, Any], None]]:
     from posthog_otel.instrumentor import PosthogInstrumentor
 
-    PosthogInstrumentor().instrument(api_key="phc_bench", host=url)
+    capture_spans = "none" if variant == "ours_1ev" else None  # None: the default, "roots"
+    PosthogInstrumentor().instrument(api_key="phc_bench", host=url, capture_spans=capture_spans)
     import posthog_otel
 
     return posthog_otel.capture, posthog_otel.tag
@@ -71,13 +76,13 @@ def flask_app() -> Any:
     capture: Callable[[str], Any] = lambda event: None  # noqa: E731
     tag: Callable[[str, Any], None] = lambda key, value: None  # noqa: E731
     peer = None
-    if variant in ("contrib", "ours", "contrib_peer"):
+    if variant in _CONTRIB:
         _tracing()
         from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
         FlaskInstrumentor().instrument()
-    if variant == "ours":
-        capture, tag = _ours(url)
+    if variant in _OURS:
+        capture, tag = _ours(url, variant)
     elif variant in ("peer", "contrib_peer"):
         peer, capture, tag = _peer(url)
     from flask import Flask
@@ -102,10 +107,10 @@ def fastapi_app() -> Any:
     capture: Callable[[str], Any] = lambda event: None  # noqa: E731
     tag: Callable[[str, Any], None] = lambda key, value: None  # noqa: E731
     peer = None
-    if variant in ("contrib", "ours", "contrib_peer"):
+    if variant in _CONTRIB:
         _tracing()
-    if variant == "ours":
-        capture, tag = _ours(url)
+    if variant in _OURS:
+        capture, tag = _ours(url, variant)
     elif variant in ("peer", "contrib_peer"):
         peer, capture, tag = _peer(url)
     from fastapi import FastAPI
@@ -118,7 +123,7 @@ def fastapi_app() -> Any:
         capture("item_viewed")
         return {"ok": "yes"}
 
-    if variant in ("contrib", "ours", "contrib_peer"):
+    if variant in _CONTRIB:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app)

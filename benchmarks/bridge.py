@@ -346,8 +346,21 @@ def _wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 20.0)
     raise RuntimeError("bridge did not come up")
 
 
-def load(port: int, bodies: list[bytes], seconds: float, warmup: float) -> dict[str, float]:
-    """Post ``bodies`` round-robin from ``CONNECTIONS`` threads; spans/s answered 200."""
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from ``/proc/stat``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+def load(
+    port: int, bodies: list[bytes], seconds: float, warmup: float, server_pid: int | None = None
+) -> dict[str, float]:
+    """Post ``bodies`` round-robin from ``CONNECTIONS`` threads; spans/s answered 200, and
+    during the timed window: the server's CPU (its whole process tree) per span, this load
+    generator's CPU and how busy the machine's CPUs were."""
+    from .servers import _cpu_seconds
     stop = threading.Event()
     counting = threading.Event()
     done = [0] * CONNECTIONS
@@ -382,13 +395,26 @@ def load(port: int, bodies: list[bytes], seconds: float, warmup: float) -> dict[
     time.sleep(warmup)
     counting.set()
     started = time.perf_counter()
+    server_cpu = _cpu_seconds(server_pid) if server_pid else 0.0
+    own_cpu, machine = time.process_time(), _machine_busy()
     time.sleep(seconds)
     counted = sum(done)
     elapsed = time.perf_counter() - started
+    server_cpu = (_cpu_seconds(server_pid) if server_pid else 0.0) - server_cpu
+    own_cpu = time.process_time() - own_cpu
+    busy, total = (a - b for a, b in zip(_machine_busy(), machine, strict=True))
     stop.set()
     for thread in threads:
         thread.join(30)
-    return {"spans_per_s": counted * BATCH / elapsed, "failures": float(sum(failures))}
+    spans = max(1, counted * BATCH)
+    return {
+        "spans_per_s": counted * BATCH / elapsed,
+        "failures": float(sum(failures)),
+        "server_us_per_span": 1e6 * server_cpu / spans,
+        "server_cpus": server_cpu / elapsed,
+        "load_cpus": own_cpu / elapsed,
+        "machine_busy": busy / total if total else 0.0,
+    }
 
 
 def throughput(workers: int, mode: str, bodies: list[bytes]) -> dict[str, float]:
@@ -396,7 +422,7 @@ def throughput(workers: int, mode: str, bodies: list[bytes]) -> dict[str, float]
     args = [sys.executable, "-m", "benchmarks.bridge", "serve", str(port), str(workers), mode]
     with _process(args) as proc:
         _wait_healthy(port, proc)
-        return load(port, bodies, MEASURE_S, WARMUP_S)
+        return load(port, bodies, MEASURE_S, WARMUP_S, proc.pid)
 
 
 def delivered(bodies: list[bytes]) -> dict[str, float]:
@@ -441,6 +467,13 @@ def run() -> list[str]:
                 if one["failures"] or two["failures"]
                 else ""
             )
+        )
+        lines.append(
+            "      server CPU per span 1 / 2 workers: "
+            f"{one['server_us_per_span']:.1f} / {two['server_us_per_span']:.1f} us; CPUs used by "
+            f"the server {one['server_cpus']:.2f} / {two['server_cpus']:.2f}, by the load "
+            f"generator {one['load_cpus']:.2f} / {two['load_cpus']:.2f}; machine busy "
+            f"{one['machine_busy']:.0%} / {two['machine_busy']:.0%} of {os.cpu_count()} CPUs"
         )
     real = delivered(bodies)
     lines.append(

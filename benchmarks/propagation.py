@@ -38,10 +38,14 @@ def _fresh_ours() -> Callable[[], object]:
 
     import posthog_otel as ph
     from posthog_otel.context import context_with_scope
+    from posthog_otel.propagation.destination import with_destination
     from posthog_otel.propagation.propagator import PosthogPropagator
 
     propagator = PosthogPropagator()
     empty = Context()
+    # bound for an internal host (a propagation target), as in the same-scope lines: an
+    # unknown destination gets nothing, which would time a withheld inject
+    outbound = with_destination("http://billing/", empty)
 
     def round_trip() -> object:
         scope = ph.Scope(fresh=True)
@@ -49,7 +53,7 @@ def _fresh_ours() -> Callable[[], object]:
         scope.set_session_id("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
         scope.update_tags(TAGS)
         carrier: dict[str, str] = {}
-        propagator.inject(carrier, context_with_scope(scope, empty))
+        propagator.inject(carrier, context_with_scope(scope, outbound))
         return propagator.extract(carrier, empty)
 
     return round_trip

@@ -34,16 +34,18 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
 from ..context import runtime
 from ..version import __version__
+from . import _http
 from . import encoding as _json
-from .deadline import DeadlineSession, Watch
+
+if TYPE_CHECKING:  # imported on the first send (fork-safe): see _http
+    import requests
 
 __all__ = ["BatchSender", "SenderCounts", "ShutdownSignal", "retry_after_seconds"]
 
@@ -95,11 +97,12 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 def _unanswered(message: str) -> Exception:
     """The error of a post whose body was sent but whose answer did not come (or could not
     be read): a ``ReadTimeout``, as ``requests`` reports a late answer."""
-    return requests.exceptions.ReadTimeout(message)
+    read_timeout: type[Exception] = _http.load().requests.exceptions.ReadTimeout
+    return read_timeout(message)
 
 
 def _was_sent(error: Exception) -> bool:
-    return isinstance(error, requests.exceptions.ReadTimeout)
+    return isinstance(error, _http.load().requests.exceptions.ReadTimeout)
 
 
 def _shutdown_reason(error: Exception) -> str:
@@ -290,12 +293,14 @@ class BatchSender:
         headers = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
         if self._settings.gzip:
             headers["Content-Encoding"] = "gzip"
+        http = _http.load()
+        requests = http.requests
         session = self._session
         if session is None:
-            session = self._session = DeadlineSession()
+            session = self._session = http.DeadlineSession()
         body = self._body(encoded)
         token = otel_context.attach(runtime.suppressed_context())
-        watch = Watch(ends_at)
+        watch = http.Watch(ends_at)
         try:
             with watch:
                 response = session.post(self._url, data=body, headers=headers, timeout=timeout)

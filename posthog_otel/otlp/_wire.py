@@ -198,13 +198,37 @@ def _any_value_at(data: bytes, pos: int, end: int, depth: int) -> Any:
 
 
 def _key_value(data: bytes, pos: int, end: int, depth: int = 0) -> tuple[str, Any]:
+    # fields() inlined (every attribute of every span passes here): the same checks, in order
     key = ""
     value: Any = None
-    for tag, start, stop in fields(data, pos, end):
-        if tag == 0x0A:
-            key = text(data, start, stop)
-        elif tag == 0x12:
-            value = _any_value_at(data, start, stop, depth)
+    while pos < end:
+        tag = data[pos]
+        pos += 1
+        if tag == 0x0A or tag == 0x12:  # key, value
+            size = data[pos]
+            pos += 1
+            if size > 0x7F:
+                size, pos = varint(data, pos - 1)
+            stop = pos + size
+            if stop > end:
+                raise WireError("field runs past the end of its message")
+            if tag == 0x0A:
+                key = text(data, pos, stop)
+            else:
+                value = _any_value_at(data, pos, stop, depth)
+            pos = stop
+            continue
+        if tag > 0x7F:
+            tag, pos = varint(data, pos - 1)
+        if tag & 7 == 2 and tag >= 8:  # another length-delimited field: as fields() bounds it
+            size, pos = varint(data, pos)
+            if pos + size > end:
+                raise WireError("field runs past the end of its message")
+            pos += size
+        else:
+            pos = skip(data, pos, tag, end)
+    if pos != end:
+        raise WireError("message runs past its end")
     return key, value
 
 

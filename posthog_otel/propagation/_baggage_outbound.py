@@ -44,9 +44,9 @@ class Encoded:
     """The baggage members and ``X-POSTHOG-*`` header values of one PostHog state."""
 
     __slots__ = (
+        "_drop_order",
         "alone",
         "alone_dropped",
-        "drop_order",
         "headers",
         "identity",
         "oversize_identity",
@@ -60,12 +60,22 @@ class Encoded:
         self.headers = headers
         self.oversize_identity = 0
         self.oversize_tags = 0
-        # Tag indices in the order they are dropped when over a limit: largest first, the
-        # most recently set first among equals.
-        self.drop_order = sorted(range(len(tags)), key=lambda i: (-len(tags[i]), -i))
+        self._drop_order: list[int] | None = None
         members, dropped_tags, dropped_identity = _fit(self, MAX_MEMBERS, MAX_HEADER_BYTES)
         self.alone = ",".join(members)
         self.alone_dropped = (dropped_tags, dropped_identity)
+
+    @property
+    def drop_order(self) -> list[int]:
+        """Tag indices in the order they are dropped when over a limit: largest first, the
+        most recently set first among equals (worked out only when a limit is crossed)."""
+        order = self._drop_order
+        if order is None:
+            tags = self.tags
+            order = self._drop_order = sorted(
+                range(len(tags)), key=lambda i: (-len(tags[i]), -i)
+            )
+        return order
 
     @property
     def empty(self) -> bool:
