@@ -370,7 +370,7 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
 def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int) -> int:
     """Characters of text content may come from (structured event values count as over the
     cap, so they are measured exactly)."""
-    size = sum(len(value) for value in attributes.values() if type(value) is str)
+    size = sum(map(len, [value for value in attributes.values() if type(value) is str]))
     for event in events:
         for value in (event.attributes or {}).values():
             kind = type(value)

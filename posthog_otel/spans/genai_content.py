@@ -370,11 +370,40 @@ def _event_messages(
 # -- the properties -----------------------------------------------------------------------
 
 
+def _text_messages(decoded: list[Any], output: bool) -> list[dict[str, Any]] | None:
+    """Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what
+    most instrumentations record) in PostHog's shape in one tight loop, as
+    :func:`_input_message`/:func:`_output_message` would build them; None for anything else."""
+    result: list[dict[str, Any]] = []
+    append = result.append
+    for message in decoded:
+        if type(message) is not dict:
+            return None
+        parts = message.get("parts")
+        if type(parts) is not list or len(parts) != 1:
+            return None
+        part = parts[0]
+        if type(part) is not dict or part.get("type") != "text":
+            return None
+        text = part.get("content")
+        if type(text) is not str:
+            return None
+        if output:
+            blocks = [{"type": "text", "text": text}] if text else []
+            append({"role": message.get("role") or "assistant", "content": blocks})
+        else:
+            append({"role": message.get("role") or "user", "content": text})
+    return result
+
+
 def _messages(value: Any, convert: Any) -> list[Any] | None:
     if value is None:
         return None
     decoded = json_value(value)
     if type(decoded) is list or isinstance(decoded, list):
+        simple = _text_messages(decoded, convert is _output_message)
+        if simple is not None:
+            return simple
         return [m for m in map(convert, decoded) if m is not None]
     return None
 
@@ -392,9 +421,11 @@ def content_properties(
         _tools(attributes, attributes, found)
         return found
     inputs = _messages(attributes.get("gen_ai.input.messages"), _input_message)
-    system = _system_message(json_value(attributes.get("gen_ai.system_instructions")))
-    if system is not None:
-        inputs = [system, *(inputs or [])]
+    instructions = attributes.get("gen_ai.system_instructions")
+    if instructions is not None:
+        system = _system_message(json_value(instructions))
+        if system is not None:
+            inputs = [system, *(inputs or [])]
     outputs = _messages(attributes.get("gen_ai.output.messages"), _output_message)
     if inputs is None:
         inputs = _indexed_input(attributes)
@@ -424,7 +455,8 @@ def content_properties(
 
 
 def _tools(attributes: Mapping[str, Any], source: Mapping[str, Any], found: dict[str, Any]) -> None:
-    tools = json_value(source.get("gen_ai.tool.definitions"))
+    definitions = source.get("gen_ai.tool.definitions")
+    tools = json_value(definitions) if definitions is not None else None
     if isinstance(tools, list):
         found["$ai_tools"] = [_tool_definition(tool) for tool in tools]
     else:
