@@ -136,6 +136,11 @@ class OtlpExport(Generic[_T]):
         """Queue one item; never blocks, never raises; False when dropped (and counted)."""
         return self._queue.put(item)
 
+    def count_dropped(self, reason: str, count: int = 1) -> None:
+        """Count items the caller kept out of the export (e.g. ``privacy``) in :meth:`stats`."""
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
+
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far; True when it was all sent or dropped in time."""
         return self._queue.flush(timeout)

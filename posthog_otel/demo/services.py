@@ -37,6 +37,7 @@ from ..instrumentor import PosthogInstrumentor
 
 Start = Callable[..., Any]
 
+
 def exports_logs() -> bool:
     """Logs export needs OpenTelemetry's OTLP classes (the ``otlp`` extra)."""
     try:

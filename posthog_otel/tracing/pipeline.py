@@ -23,6 +23,7 @@ from opentelemetry import trace
 
 from ..version import __version__
 from .options import TracesOptions
+from .privacy import ExportRule
 from .processor import PosthogTracesProcessor
 from .sender import TraceSender
 
@@ -68,19 +69,20 @@ class TracesPipeline:
         tracer_provider: Any = None,
         timeout: float = 15.0,
         shutdown_timeout: float = 5.0,
+        rule: ExportRule | None = None,
     ) -> None:
         provider = sdk_provider(tracer_provider, options)
         if provider is None:
             raise ValueError(
-                "traces need the OpenTelemetry SDK's TracerProvider; another provider is "
-                "installed"
+                "traces need the OpenTelemetry SDK's TracerProvider; another provider is installed"
             )
         self.options = options
         self.provider = provider
         self.processor = PosthogTracesProcessor(
-            TraceSender(host, api_key, timeout=timeout),
+            TraceSender(host, api_key, timeout=timeout, rule=rule),
             options,
             shutdown_timeout=shutdown_timeout,
+            rule=rule,
         )
         provider.add_span_processor(self.processor)
         self.tracer: trace.Tracer = provider.get_tracer("posthog_otel", __version__)

@@ -8,8 +8,9 @@ blocks: a full queue drops the span and counts it (``queue_full``). An unsampled
 sampler's ``RECORD_ONLY``) is not exported; a dropped span (``DROP``) never reaches a processor.
 
 ``on_start`` stamps PostHog's ingestion names ``posthogDistinctId`` and ``sessionId`` from
-the span's PostHog context when the span does not have them yet, so spans link to the person
-and session in PostHog also without :class:`~posthog_otel.spans.processor.PosthogSpanProcessor`.
+the span's PostHog context when the span does not have them yet (not those
+``exclude_properties`` names), so spans link to the person and session in PostHog also without
+:class:`~posthog_otel.spans.processor.PosthogSpanProcessor`.
 Identity is written on the span itself: every other exporter of the same provider sees it too
 (the README's "Traces export" section says how to keep it off another backend).
 
@@ -35,6 +36,7 @@ from .. import _identity
 from ..context import current_scope, runtime
 from ..delivery.queue import WorkQueue
 from .options import TracesOptions
+from .privacy import ExportRule
 from .sender import TraceSender
 
 __all__ = ["PosthogTracesProcessor", "estimate_span_bytes"]
@@ -81,8 +83,10 @@ class PosthogTracesProcessor(SpanProcessor):
         *,
         shutdown_timeout: float = 5.0,
         stamp_identity: bool = True,
+        rule: ExportRule | None = None,
     ) -> None:
         self._sender = sender
+        self._rule = rule
         self._shutdown_timeout = shutdown_timeout
         self._stamp = stamp_identity
         self._unsampled = 0
@@ -122,7 +126,12 @@ class PosthogTracesProcessor(SpanProcessor):
             state = scope.resolve()
             native: dict[str, Any] | None = state.extra.get(_CACHE_KEY)
             if native is None:
-                native = {attr: state.ids[name] for name, attr in _NATIVE if name in state.ids}
+                rule = self._rule
+                native = {
+                    attr: state.ids[name]
+                    for name, attr in _NATIVE
+                    if name in state.ids and (rule is None or rule.allows(attr))
+                }
                 state.extra[_CACHE_KEY] = native
             if not native:
                 return

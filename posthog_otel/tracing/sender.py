@@ -44,6 +44,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from ..delivery.sender import retry_after_seconds
 from ..version import __version__
 from .otlp_writer import encode_spans
+from .privacy import ExportRule
 
 __all__ = ["GZIP_LEVEL", "TRACES_PATH", "TraceSender"]
 
@@ -64,8 +65,15 @@ class TraceSender:
     backoff_base = 1.0
 
     def __init__(
-        self, host: str, api_key: str, *, timeout: float = 15.0, max_attempts: int = 6
+        self,
+        host: str,
+        api_key: str,
+        *,
+        timeout: float = 15.0,
+        max_attempts: int = 6,
+        rule: ExportRule | None = None,
     ) -> None:
+        self._rule = rule
         self.url = host.rstrip("/") + TRACES_PATH
         self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
@@ -92,7 +100,7 @@ class TraceSender:
         if not spans:
             return
         try:
-            body = gzip.compress(encode_spans(spans), compresslevel=GZIP_LEVEL, mtime=0)
+            body = gzip.compress(encode_spans(spans, self._rule), compresslevel=GZIP_LEVEL, mtime=0)
         except Exception as exc:
             _logger.debug("posthog-otel could not encode spans", exc_info=True)
             self._drop("failed", len(spans), f"encoding failed: {exc!r}")

@@ -325,4 +325,3 @@ def get_active_span() -> TracingSpan | None:
         return TracingSpan(current)
     except Exception:
         return None
-

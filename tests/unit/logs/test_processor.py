@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs._internal import std_to_otel
 from opentelemetry.sdk.resources import Resource
@@ -222,3 +223,37 @@ def test_the_severity_floor_matches_opentelemetrys_mapping(level: int) -> None:
             assert passes, (level, record_level)
         elif level >= 10 and std_to_otel(record_level).value != std_to_otel(level).value:
             assert not passes, (level, record_level)
+
+
+@pytest.mark.parametrize("privacy", [{"privacy_mode": True}, {"ai_privacy_mode": True}, {}])
+def test_privacy_mode_keeps_genai_content_records_out(
+    server: OtlpLogServer, privacy: dict[str, bool]
+) -> None:
+    secret = "the-secret-completion"
+    pipeline = _Pipeline(server, **privacy)
+    logger = pipeline.logger("llm.app")
+    otel_logger = pipeline.provider.get_logger("llm.events")
+    try:
+        logger.info("prompt", extra={"gen_ai.input.messages": secret})
+        logger.info("called model", extra={"gen_ai.request.model": "gpt-4o"})
+        otel_logger.emit(
+            event_name="gen_ai.choice",
+            body={"message": secret},
+            severity_number=SeverityNumber.INFO,
+        )
+        logger.info("done")
+        assert pipeline.processor.force_flush(5_000)
+        expected = 2 if privacy else 4
+        rows = server.wait_for_records(expected)
+    finally:
+        pipeline.close("llm.app")
+    assert len(rows) == expected
+    stats = pipeline.processor.stats()
+    if privacy:
+        assert secret not in repr([(row.body, row.attributes) for row in rows])
+        assert sorted(row.body for row in rows) == ["called model", "done"]
+        assert stats["dropped"] == {"privacy": 2}
+    else:
+        assert [row.body for row in rows].count("prompt") == 1
+        assert {"message": secret} in [row.body for row in rows]
+        assert stats["dropped"] == {}

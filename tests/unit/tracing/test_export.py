@@ -103,7 +103,8 @@ def test_a_users_own_exporter_still_receives_every_span(server: OtlpServer) -> N
     with OtlpServer() as other_backend:
         provider.add_span_processor(
             BatchSpanProcessor(
-                OTLPSpanExporter(endpoint=other_backend.url + "/v1/traces"), schedule_delay_millis=50
+                OTLPSpanExporter(endpoint=other_backend.url + "/v1/traces"),
+                schedule_delay_millis=50,
             )
         )
         client = traced_client(server.url, provider)
@@ -118,9 +119,7 @@ def test_a_users_own_exporter_still_receives_every_span(server: OtlpServer) -> N
         assert sorted(s.name for s in ours) == sorted(s.name for s in theirs)
         assert len(memory.get_finished_spans()) == 5
         # identity is on the span itself: every backend of this provider receives it
-        assert all(
-            any(a.key == "posthogDistinctId" for a in span.attributes) for span in theirs
-        )
+        assert all(any(a.key == "posthogDistinctId" for a in span.attributes) for span in theirs)
         client.shutdown(2)
         provider.shutdown()
 
@@ -155,9 +154,7 @@ def test_413_splits_the_batch_and_a_lone_oversized_span_is_counted() -> None:
             with tracer.start_as_current_span(f"s{index}"):
                 pass
         assert client.flush(10)
-        assert sorted(s.name for s in server.accepted_spans()) == sorted(
-            f"s{i}" for i in range(10)
-        )
+        assert sorted(s.name for s in server.accepted_spans()) == sorted(f"s{i}" for i in range(10))
         assert 413 in [r.status for r in server.requests]
         stats = client.stats()["traces"]
         assert stats["exported"] == 10 and stats["dropped_total"] == 0
