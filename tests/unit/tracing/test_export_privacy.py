@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import posthog_otel as posthog
 from posthog_otel import PosthogInstrumentor
 from posthog_otel.genai_rules import is_genai_content
-from tests.support.otlp_server import OtlpServer
+from tests.support.otlp_receiver import OtlpReceiver
 
 SECRET = "the-secret-prompt-text"
 
@@ -40,7 +40,7 @@ def _attributes(message: Any) -> dict[str, Any]:
 
 
 def _export(
-    instrumentor: PosthogInstrumentor, server: OtlpServer, **settings: Any
+    instrumentor: PosthogInstrumentor, server: OtlpReceiver, **settings: Any
 ) -> dict[str, Any]:
     provider = TracerProvider()
     instrumentor.instrument(
@@ -86,7 +86,7 @@ def _export(
 def test_privacy_mode_sends_no_genai_content(
     instrumentor: PosthogInstrumentor,
 ) -> None:
-    with OtlpServer() as server:
+    with OtlpReceiver() as server:
         span = _export(instrumentor, server, privacy_mode=True)
     assert SECRET.encode() not in span["raw"]
     attributes = span["attributes"]
@@ -105,7 +105,7 @@ def test_privacy_mode_sends_no_genai_content(
 def test_without_privacy_mode_content_is_exported_as_recorded(
     instrumentor: PosthogInstrumentor,
 ) -> None:
-    with OtlpServer() as server:
+    with OtlpReceiver() as server:
         span = _export(instrumentor, server)
     assert span["attributes"]["gen_ai.prompt.0.content"] == SECRET
     assert span["events"]["gen_ai.user.message"]["content"] == SECRET
@@ -115,7 +115,7 @@ def test_without_privacy_mode_content_is_exported_as_recorded(
 def test_exclude_properties_keeps_identity_tags_and_attributes_off_spans(
     instrumentor: PosthogInstrumentor,
 ) -> None:
-    with OtlpServer() as server:
+    with OtlpReceiver() as server:
         span = _export(instrumentor, server, exclude_properties=["$session_id", "email", "card_*"])
     attributes = span["attributes"]
     for absent in ("sessionId", "posthog.session_id", "posthog.tag.email", "card_number"):
