@@ -36,7 +36,6 @@ Usage::
 from __future__ import annotations
 
 import gzip as gzip_module
-import json
 import logging
 import random
 import threading
@@ -49,12 +48,13 @@ from opentelemetry import context as otel_context
 
 from ..config import DEFAULT_HOST, ClientSettings
 from ..context import runtime
+from ..otlp.responses import read_export_response
 from ..version import __version__
 from .deadline import DeadlineSession, Watch
 from .queue import WorkQueue
 from .sender import retry_after_seconds
 
-__all__ = ["GZIP_LEVEL", "OtlpExport", "partial_success"]
+__all__ = ["GZIP_LEVEL", "OtlpExport"]
 
 _T = TypeVar("_T")
 _logger = logging.getLogger("posthog.otel")
@@ -339,7 +339,7 @@ class OtlpExport(Generic[_T]):
         answer = response.content if 200 <= status < 300 else b""
         response.close()
         if 200 <= status < 300:
-            return None, None, partial_success(answer)
+            return None, None, read_export_response(answer)
         message = f"PostHog answered HTTP {status}"
         if status in (408, 429) or status >= 500:
             self._warn_once(
@@ -389,73 +389,3 @@ def _export_thread_start() -> None:
     thread logs (the HTTP stack's debug lines) is recognisably ours."""
     _thread_marks.exporting = True
     otel_context.attach(runtime.suppressed_context())
-
-
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, at
-        shift += 7
-
-
-def _fields(data: bytes) -> dict[int, int | bytes]:
-    """A protobuf message's varint and length-delimited fields (last one of a number wins)."""
-    found: dict[int, int | bytes] = {}
-    at = 0
-    while at < len(data):
-        key, at = _varint(data, at)
-        number, kind = key >> 3, key & 7
-        if kind == 0:
-            found[number], at = _varint(data, at)
-        elif kind == 2:
-            length, at = _varint(data, at)
-            found[number] = data[at : at + length]
-            at += length
-        elif kind == 1:
-            at += 8
-        elif kind == 5:
-            at += 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {kind}")
-    return found
-
-
-def partial_success(answer: bytes) -> tuple[int, str]:
-    """(rejected items, error message) of an OTLP/HTTP 2xx answer's ``partial_success``.
-
-    ``ExportTraceServiceResponse``, ``ExportLogsServiceResponse`` and the metrics one share the
-    layout: field 1 ``partial_success`` {1: ``rejected_spans``/``rejected_log_records``/
-    ``rejected_data_points``, 2: ``error_message``}; an OTLP/JSON answer is read too. An
-    empty or unreadable answer is (0, "").
-    """
-    if not answer:
-        return _ACCEPTED
-    if answer.lstrip()[:1] == b"{":  # an answer in OTLP/JSON
-        return _json_partial_success(answer)
-    try:
-        partial = _fields(answer).get(1)
-        if not isinstance(partial, bytes):
-            return _ACCEPTED
-        fields = _fields(partial)
-        rejected = fields.get(1, 0)
-        message = fields.get(2, b"")
-        count = rejected if isinstance(rejected, int) else 0
-        if count >= 1 << 63:  # int64 on the wire: a negative count is no count
-            count = 0
-        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else ""
-        return count, text
-    except (IndexError, ValueError):
-        return _ACCEPTED
-
-
-def _json_partial_success(answer: bytes) -> tuple[int, str]:
-    try:
-        partial = json.loads(answer).get("partialSuccess") or {}
-        rejected = next((partial[key] for key in partial if str(key).startswith("rejected")), 0)
-        return max(0, int(rejected)), str(partial.get("errorMessage") or "")
-    except (ValueError, TypeError, AttributeError):
-        return _ACCEPTED

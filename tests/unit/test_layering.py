@@ -82,7 +82,7 @@ ALLOWED: dict[str, set[str]] = {
     "foundation": set(),
     "context": _FOUNDATION,
     "errors": _FOUNDATION,
-    "delivery": _FOUNDATION | {"context"},
+    "delivery": _FOUNDATION | {"context", "otlp"},
     "tracing": _FOUNDATION | {"context", "delivery"},
     "client": _FOUNDATION | {"context", "errors", "delivery", "tracing"},
     "propagation": _FOUNDATION | {"context", "delivery"},

@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from posthog_otel import Client
 from posthog_otel.config import ClientSettings
-from posthog_otel.delivery.otlp_export import partial_success
 from posthog_otel.logs.processor import PosthogLogProcessor
+from posthog_otel.otlp.responses import JSON, PROTOBUF, export_response, read_export_response
 from tests.support.otlp_receiver import LOGS, TRACES, Answer, OtlpReceiver
 from tests.support.otlp_receiver import partial_success as partial_answer
 
@@ -134,9 +134,9 @@ def test_partial_success_counts_rejected_items(signal: str, server: OtlpReceiver
 
 
 def test_partial_success_reads_protobuf_and_json_answers() -> None:
-    assert partial_success(partial_answer(TRACES, 4, "too old")) == (4, "too old")
-    assert partial_success(partial_answer(LOGS, 1, "")) == (1, "")
-    json_answer = b'{"partialSuccess": {"rejectedLogRecords": "3", "errorMessage": "bad"}}'
-    assert partial_success(json_answer) == (3, "bad")
-    for accepted in (b"", b"{}", b"\x0a\x00", b"not protobuf \xff"):
-        assert partial_success(accepted) == (0, "")
+    assert read_export_response(partial_answer(TRACES, 4, "too old")) == (4, "too old")
+    assert read_export_response(partial_answer(LOGS, 1, "")) == (1, "")
+    for kind in (PROTOBUF, JSON):  # what the sink and the bridge answer, read back
+        assert read_export_response(export_response("logs", kind, 3, "bad")) == (3, "bad")
+    for accepted in (b"", b"{}", b"\x0a\x00", b"not protobuf \xff", b"\x0a\x05\x08"):
+        assert read_export_response(accepted) == (0, "")
