@@ -35,9 +35,7 @@ def _not_implemented(name: str, what: str) -> None:
     if name in _warned:
         return
     _warned.add(name)
-    _logger.warning(
-        "posthog-otel accepts %s() for compatibility; %s is not implemented", name, what
-    )
+    _logger.warning("posthog-otel accepts %s() for compatibility; %s is not implemented", name, what)
 
 
 def set_capture_exception_code_variables_context(enabled: bool) -> None:
@@ -53,7 +51,9 @@ def set_code_variables_ignore_patterns_context(ignore_patterns: list[str]) -> No
 
 
 def set_code_variables_mask_url_credentials_context(enabled: bool) -> None:
-    _not_implemented("set_code_variables_mask_url_credentials_context", "capturing local variables")
+    _not_implemented(
+        "set_code_variables_mask_url_credentials_context", "capturing local variables"
+    )
 
 
 def set_code_variables_detect_secrets_context(enabled: bool) -> None:

@@ -121,9 +121,7 @@ def _signature() -> inspect.Signature:
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("self", positional)]
-    params += [
-        inspect.Parameter(name, positional, default=d) for name, d in POSTHOG_PYTHON_PARAMETERS
-    ]
+    params += [inspect.Parameter(name, positional, default=d) for name, d in POSTHOG_PYTHON_PARAMETERS]
     ours = sorted(CLIENT_OPTIONS - set(_DEFAULTS))
     params += [inspect.Parameter(name, keyword, default=None) for name in ("api_key", "transport")]
     params += [inspect.Parameter(name, keyword, default=None) for name in ours]

@@ -37,7 +37,6 @@ from ..instrumentor import PosthogInstrumentor
 
 Start = Callable[..., Any]
 
-
 def exports_logs() -> bool:
     """Logs export needs OpenTelemetry's OTLP classes (the ``otlp`` extra)."""
     try:

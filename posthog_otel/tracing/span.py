@@ -325,3 +325,4 @@ def get_active_span() -> TracingSpan | None:
         return TracingSpan(current)
     except Exception:
         return None
+

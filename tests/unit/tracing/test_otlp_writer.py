@@ -73,9 +73,7 @@ def test_a_varied_batch_is_encoded_as_the_stock_encoder_does() -> None:
     spans.append(root)
     remote_parent = trace.set_span_in_context(NonRecordingSpan(remote))
     continued = tracer_b.start_span(
-        "continued",
-        context=remote_parent,
-        kind=SpanKind.CONSUMER,
+        "continued", context=remote_parent, kind=SpanKind.CONSUMER,
         attributes={"a": 1, "b": 2, "c": 3, "d": 4, "e": 5},  # over the limit: dropped count
     )
     continued.add_event("one")

@@ -161,11 +161,7 @@ def test_off_is_inert_but_forwards_the_inbound_trace() -> None:
 def test_never_raises_on_bad_input(traced: tuple[trace.Tracer, InMemorySpanExporter]) -> None:
     tracer, memory = traced
     span = start_span(
-        tracer,
-        "weird",
-        kind="nonsense",
-        attributes="not a mapping",
-        start_time="yesterday",
+        tracer, "weird", kind="nonsense", attributes="not a mapping", start_time="yesterday",
         parent=12345,
     )
     assert isinstance(span, TracingSpan)
