@@ -21,7 +21,7 @@ This module is the bottom layer: it imports nothing from the package.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "WINDOW_ID",
     "Field",
     "event_properties",
+    "excluded_attribute",
+    "exclusion_names",
     "read_attributes",
     "stamp_attributes",
 ]
@@ -169,3 +171,42 @@ def read_attributes(attributes: Mapping[str, object]) -> dict[str, str]:
                 ids[field.name] = str(value)
                 break
     return ids
+
+
+def exclusion_names(field_name: str) -> tuple[str, ...]:
+    """Every name ``exclude_properties`` may use for an identity field (``distinct_id``,
+    ``$session_id``, ``posthog.session_id``, ``sessionId``...)."""
+    for field in FIELDS:
+        if field.name == field_name:
+            names = [field.event_property or field.name, field.name, field.attribute]
+            if field.native:
+                names.append(field.native)
+            return tuple(names)
+    return (field_name,)
+
+
+def excluded_attribute(excluded: Callable[[str], bool]) -> Callable[[str], bool]:
+    """Is an exported attribute left out under ``exclude_properties`` (``excluded``)?
+
+    True for an attribute whose name matches; for an identity attribute (``posthog.<name>``
+    or PostHog's ingestion name) when any name of its field matches; for a tag attribute
+    (``posthog.tag.<key>``) when its key matches. Decisions are cached per name."""
+    identity: dict[str, bool] = {}
+    for field in FIELDS:
+        hit = any(excluded(name) for name in exclusion_names(field.name))
+        identity[field.attribute] = hit
+        if field.native:
+            identity[field.native] = hit
+    cache: dict[str, bool] = {}
+
+    def left_out(key: str) -> bool:
+        found = cache.get(key)
+        if found is None:
+            found = identity.get(key, False) or excluded(key)
+            if not found and key.startswith(TAG_PREFIX):
+                found = excluded(key[len(TAG_PREFIX) :])
+            if len(cache) < 4096:
+                cache[key] = found
+        return found
+
+    return left_out

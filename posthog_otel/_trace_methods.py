@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._client_core import ClientCore
-from .config import DEFAULT_HOST
+from .config import name_matcher
 from .tracing.options import resolve_traces
 from .tracing.pipeline import TracesPipeline
+from .tracing.privacy import ExportRule
 from .tracing.span import TracingSpan
 from .tracing.span import get_active_span as _active_span
 from .tracing.span import start_span as _start_span
@@ -61,12 +62,13 @@ class TraceMethods(ClientCore):
                 _logger.info("posthog-otel: traces are not exported (no API key or disabled)")
                 return False
             self._traces = TracesPipeline(
-                settings.host or DEFAULT_HOST,
-                settings.api_key,
+                settings,
                 options,
                 tracer_provider=tracer_provider,
-                timeout=settings.timeout,
-                shutdown_timeout=settings.shutdown_timeout,
+                rule=ExportRule(
+                    privacy=settings.ai_privacy,
+                    excluded=name_matcher(settings.exclude_properties),
+                ),
             )
             return True
         except ValueError as exc:

@@ -8,7 +8,12 @@ estimated size; drops counted as ``queue_full``) whose thread encodes batches wi
 per request. Network errors, timeouts, 408, 429 and 5xx are retried with exponential backoff
 and jitter, ``Retry-After`` honoured (capped at 30 s); a 413 splits the batch in halves (one
 item that PostHog still refuses is dropped as ``too_large``); other 4xx are dropped as
-``rejected``. ``timeout`` bounds each whole post; a shutdown bounds every wait and post by its
+``rejected``; the items a 2xx answer's OTLP ``partial_success`` says were rejected
+(``rejected_spans``, ``rejected_log_records``) are counted as ``rejected`` too, its
+``error_message`` kept as the last error. Bodies are gzipped at level 1 (:data:`GZIP_LEVEL`).
+Only these headers go out: no ``OTEL_EXPORTER_OTLP_*HEADERS`` (meant for the app's own
+backend) and no proxy or netrc credentials from the environment. ``timeout`` bounds each whole
+post; a shutdown bounds every wait and post by its
 deadline, as for events. Every item is either sent or counted as dropped with a reason in
 :meth:`OtlpExport.stats`, in the shape of the event transport's stats.
 
@@ -19,6 +24,9 @@ posting) asks :meth:`OtlpExport.on_export_thread`.
 Usage::
 
     export = OtlpExport(settings, "/i/v1/logs", "logs", encode=encode_batch, size_of=estimate)
+    # the queue's bounds and interval default to the client's; a signal may give its own
+    export = OtlpExport(settings, "/i/v1/traces", "traces", encode=encode_spans,
+                        size_of=estimate_span_bytes, max_queue_size=2048, flush_interval=5)
     export.put(record)           # never blocks; False when dropped (counted)
     export.flush(timeout=5)
     export.stats()               # {"captured": 1, "sent": 1, "dropped": {}, ...}
@@ -40,12 +48,13 @@ from opentelemetry import context as otel_context
 
 from ..config import DEFAULT_HOST, ClientSettings
 from ..context import runtime
+from ..otlp.responses import read_export_response
 from ..version import __version__
 from .deadline import DeadlineSession, Watch
 from .queue import WorkQueue
 from .sender import retry_after_seconds
 
-__all__ = ["OtlpExport"]
+__all__ = ["GZIP_LEVEL", "OtlpExport"]
 
 _T = TypeVar("_T")
 _logger = logging.getLogger("posthog.otel")
@@ -53,6 +62,9 @@ _logger = logging.getLogger("posthog.otel")
 _MAX_BACKOFF = 30.0
 _BATCH_SIZE = 512  # items per request at most (OpenTelemetry's batch processors' default)
 _USER_AGENT = f"posthog-otel/{__version__}"
+#: gzip level of every OTLP body: a fifth of level 9's CPU for a body ~3% larger.
+GZIP_LEVEL = 1
+_ACCEPTED: tuple[int, str] = (0, "")
 _thread_marks = threading.local()
 
 
@@ -78,6 +90,9 @@ class OtlpExport(Generic[_T]):
         encode: Callable[[Sequence[_T]], bytes],
         size_of: Callable[[_T], int],
         batch_size: int = _BATCH_SIZE,
+        max_queue_size: int | None = None,
+        max_queue_bytes: int | None = None,
+        flush_interval: float | None = None,
     ) -> None:
         if not settings.api_key:
             raise ValueError("an OTLP export needs an api_key")
@@ -93,20 +108,21 @@ class OtlpExport(Generic[_T]):
         }
         if settings.gzip:
             self._headers["Content-Encoding"] = "gzip"
+        max_size = settings.max_queue_size if max_queue_size is None else max_queue_size
+        max_bytes = settings.max_queue_bytes if max_queue_bytes is None else max_queue_bytes
         self._queue: WorkQueue[_T] = WorkQueue(
             f"posthog-otel-{signal}",
             self._send,
-            max_size=settings.max_queue_size,
-            max_bytes=settings.max_queue_bytes,
+            max_size=max_size,
+            max_bytes=max_bytes,
             size_of=size_of,
             batch_size=batch_size,
-            interval=settings.flush_interval,
+            interval=settings.flush_interval if flush_interval is None else flush_interval,
             flush_order=0,
             shutdown_timeout=settings.shutdown_timeout,
             full_warning=(
-                f"PostHog {signal} queue is full (max_queue_size={settings.max_queue_size}, "
-                f"max_queue_bytes={settings.max_queue_bytes}); dropping new {signal} until it "
-                "drains"
+                f"PostHog {signal} queue is full (max_queue_size={max_size}, "
+                f"max_queue_bytes={max_bytes}); dropping new {signal} until it drains"
             ),
             drained_warning=f"PostHog {signal} queue drained; %d were dropped while full",
             on_thread_start=_export_thread_start,
@@ -121,6 +137,7 @@ class OtlpExport(Generic[_T]):
         self._session: DeadlineSession | None = None
         self._sent = 0
         self._batches = 0
+        self._requests = 0
         self._retries = 0
         self._dropped: dict[str, int] = {}
         self._last_error: str | None = None
@@ -135,6 +152,11 @@ class OtlpExport(Generic[_T]):
     def put(self, item: _T) -> bool:
         """Queue one item; never blocks, never raises; False when dropped (and counted)."""
         return self._queue.put(item)
+
+    def count_dropped(self, reason: str, count: int = 1) -> None:
+        """Count items the caller kept out of the export (e.g. ``privacy``) in :meth:`stats`."""
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued so far; True when it was all sent or dropped in time."""
@@ -159,9 +181,10 @@ class OtlpExport(Generic[_T]):
         queue = self._queue.counts()
         with self._lock:
             dropped = dict(self._dropped)
-            sent, batches, retries, last_error = (
+            sent, batches, requests_made, retries, last_error = (
                 self._sent,
                 self._batches,
+                self._requests,
                 self._retries,
                 self._last_error,
             )
@@ -177,6 +200,7 @@ class OtlpExport(Generic[_T]):
             "queued_bytes": queue.pending_bytes,
             "sent": sent,
             "batches": batches,
+            "requests": requests_made,
             "retries": retries,
             "dropped": dropped,
             "dropped_total": sum(dropped.values()),
@@ -209,31 +233,44 @@ class OtlpExport(Generic[_T]):
             )
             return
         try:
-            self._post_with_retries(body)
+            rejected, message = self._post_with_retries(body)
         except _Failure as failure:
             if failure.reason == "too_large" and len(items) > 1:  # 413: split and retry halves
                 self._halves(items)
                 return
             self._drop(failure.reason, len(items), str(failure))
             return
+        rejected = min(rejected, len(items))
         with self._lock:
-            self._sent += len(items)
+            self._sent += len(items) - rejected
             self._batches += 1
+        if rejected:
+            self._warn_once(
+                "partial",
+                "PostHog accepted a %s batch but rejected %d of its items: %s",
+                self._signal,
+                rejected,
+                message or "no reason given",
+            )
+            self._drop("rejected", rejected, f"partially rejected: {message or 'no reason'}")
 
     def _halves(self, items: Sequence[_T]) -> None:
         half = len(items) // 2
         self._deliver(items[:half])
         self._deliver(items[half:])
 
-    def _post_with_retries(self, body: bytes) -> None:
+    def _post_with_retries(self, body: bytes) -> tuple[int, str]:
+        """Post until answered 2xx: (items PostHog's ``partial_success`` rejected, its message).
+
+        Raises :class:`_Failure` when the batch is not accepted."""
         queue = self._queue
         if self._settings.gzip:
-            body = gzip_module.compress(body, compresslevel=5)
+            body = gzip_module.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
         attempt = 0
         while True:
-            failure, retry_after = self._post_once(body)
+            failure, retry_after, partial = self._post_once(body)
             if failure is None:
-                return
+                return partial
             if failure.reason != "retryable" or attempt >= self._settings.max_retries:
                 if failure.reason == "retryable":
                     failure.reason = "unacknowledged" if failure.sent else "failed"
@@ -258,8 +295,8 @@ class OtlpExport(Generic[_T]):
                         raise failure
                     time.sleep(remaining)
 
-    def _post_once(self, body: bytes) -> tuple[_Failure | None, float | None]:
-        """One HTTP attempt: (failure or None, ``Retry-After`` seconds)."""
+    def _post_once(self, body: bytes) -> tuple[_Failure | None, float | None, tuple[int, str]]:
+        """One HTTP attempt: (failure or None, ``Retry-After`` seconds, partial success)."""
         timeout = self._settings.timeout
         started = time.monotonic()
         queue = self._queue
@@ -275,6 +312,9 @@ class OtlpExport(Generic[_T]):
         session = self._session
         if session is None:
             session = self._session = DeadlineSession()
+            session.trust_env = False  # no proxy or netrc credentials from the environment
+        with self._lock:
+            self._requests += 1
         token = otel_context.attach(runtime.suppressed_context())
         watch = Watch(ends_at)
         try:
@@ -290,14 +330,16 @@ class OtlpExport(Generic[_T]):
                 type(exc).__name__,
                 self._then(),
             )
-            return _Failure("retryable", f"unreachable ({type(exc).__name__})", sent), None
+            failure = _Failure("retryable", f"unreachable ({type(exc).__name__})", sent)
+            return failure, None, _ACCEPTED
         finally:
             otel_context.detach(token)
         status = response.status_code
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        answer = response.content if 200 <= status < 300 else b""
         response.close()
         if 200 <= status < 300:
-            return None, None
+            return None, None, read_export_response(answer)
         message = f"PostHog answered HTTP {status}"
         if status in (408, 429) or status >= 500:
             self._warn_once(
@@ -307,9 +349,9 @@ class OtlpExport(Generic[_T]):
                 self.url,
                 self._then(),
             )
-            return _Failure("retryable", message), retry_after
+            return _Failure("retryable", message), retry_after, _ACCEPTED
         if status == 413:
-            return _Failure("too_large", message), None
+            return _Failure("too_large", message), None, _ACCEPTED
         self._warn_once(
             f"status-{status}",
             "PostHog rejected %s with HTTP %d at %s; they are dropped",
@@ -317,7 +359,7 @@ class OtlpExport(Generic[_T]):
             status,
             self.url,
         )
-        return _Failure("rejected", message), None
+        return _Failure("rejected", message), None, _ACCEPTED
 
     def _then(self) -> str:
         if self._settings.max_retries > 0:

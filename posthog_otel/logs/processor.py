@@ -14,7 +14,10 @@ Privacy follows the client's rules for events, failing closed: with ``exclude_pr
 set, a tag, an identity value (``distinct_id``, ``$session_id``, ``$window_id``,
 ``$device_id`` or the attribute name) or any other record attribute whose name matches is left
 out; if the rule cannot be applied to a record, the record goes without PostHog attributes.
-A disabled client sends no logs.
+In privacy mode (``ai_privacy_mode``/``privacy_mode``) a record that is GenAI content — a
+``gen_ai.*`` event record (``gen_ai.user.message``, ``gen_ai.choice``...) or one with a GenAI
+content attribute (:func:`~posthog_otel.genai_rules.is_genai_content`) — is not exported; it
+is counted in ``stats()["dropped"]["privacy"]``. A disabled client sends no logs.
 
 Usage::
 
@@ -35,7 +38,9 @@ from .. import _identity
 from ..config import ClientSettings, name_matcher
 from ..context import current_scope, runtime
 from ..delivery.otlp_export import OtlpExport
+from ..genai_rules import is_genai_content, is_genai_event
 from ..spans.mapping import span_attributes_for
+from ._sdk import plain_attributes
 from .encode import LogEncoder, Queued, Stamp, approx_size, stamp
 
 __all__ = ["LOGS_PATH", "OWN_LOGGERS", "PosthogLogProcessor", "severity_floor"]
@@ -61,6 +66,14 @@ def severity_floor(level: int) -> int:
     return 0
 
 
+def _genai_content(record: Any) -> bool:
+    """Is this log record GenAI content (privacy mode keeps it out of the export)?"""
+    attributes = plain_attributes(record.attributes)
+    if is_genai_event(getattr(record, "event_name", None) or attributes.get("event.name")):
+        return True
+    return any(is_genai_content(key) for key in attributes)
+
+
 def _own(name: str) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in OWN_LOGGERS)
 
@@ -79,6 +92,7 @@ class PosthogLogProcessor(LogRecordProcessor):
         self._floor = severity_floor(level)
         self._is_disabled = is_disabled
         self._excluded = name_matcher(settings.exclude_properties)
+        self._privacy = settings.ai_privacy
         self._export: OtlpExport[Queued] = OtlpExport(
             settings,
             LOGS_PATH,
@@ -118,6 +132,9 @@ class PosthogLogProcessor(LogRecordProcessor):
                 return
             if self._is_disabled is not None and self._is_disabled():
                 return
+            if self._privacy and _genai_content(record):
+                self._export.count_dropped("privacy")
+                return
             self._export.put((log_record, self._identity(record.context)))
         except Exception:
             _logger.debug("posthog-otel could not queue a log record", exc_info=True)
@@ -143,7 +160,7 @@ class PosthogLogProcessor(LogRecordProcessor):
             ids = {
                 name: value
                 for name, value in ids.items()
-                if not any(excluded(key) for key in _identity_names(name))
+                if not any(excluded(key) for key in _identity.exclusion_names(name))
             }
             tags = {key: value for key, value in tags.items() if not excluded(str(key))}
         return stamp(span_attributes_for(ids, tags))
@@ -155,14 +172,3 @@ class PosthogLogProcessor(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self._export.flush(timeout_millis / 1000)
-
-
-def _identity_names(field_name: str) -> tuple[str, ...]:
-    """Every name ``exclude_properties`` may use for an identity field."""
-    for field in _identity.FIELDS:
-        if field.name == field_name:
-            names = [field.event_property or field.name, field.name, field.attribute]
-            if field.native:
-                names.append(field.native)
-            return tuple(names)
-    return (field_name,)

@@ -9,11 +9,14 @@ Usage::
     kind = answer_type(headers.get("content-type"))     # "application/x-protobuf" / JSON / None
     body = status_body(INVALID_ARGUMENT, "body is not valid gzip", kind)         # for a 400
     body = export_response("traces", kind, rejected=2, message="span has no name")  # for a 200
+    read_export_response(body)        # (2, "span has no name"): what an exporter counts
 """
 
 from __future__ import annotations
 
 import json
+
+from ._wire import WireError, skip, varint
 
 __all__ = [
     "INVALID_ARGUMENT",
@@ -22,6 +25,7 @@ __all__ = [
     "UNAUTHENTICATED",
     "answer_type",
     "export_response",
+    "read_export_response",
     "status_body",
 ]
 
@@ -91,3 +95,52 @@ def export_response(signal: str, kind: str, rejected: int = 0, message: str = ""
         return b"{}"
     field = "rejectedLogRecords" if signal == "logs" else "rejectedSpans"
     return json.dumps({"partialSuccess": {field: rejected, "errorMessage": message}}).encode()
+
+
+def read_export_response(body: bytes) -> tuple[int, str]:
+    """(rejected items, error message) of a 2xx answer's ``partial_success`` (protobuf or JSON).
+
+    The traces, logs and metrics responses share the layout: field 1 ``partial_success``
+    {1: ``rejected_spans``/``rejected_log_records``/``rejected_data_points``, 2:
+    ``error_message``}. An empty or unreadable answer is (0, "")."""
+    if not body:
+        return 0, ""
+    try:
+        if body.lstrip()[:1] == b"{":
+            partial = json.loads(body).get("partialSuccess") or {}
+            rejected = next((partial[k] for k in partial if str(k).startswith("rejected")), 0)
+            return max(0, int(rejected)), str(partial.get("errorMessage") or "")
+        found = _message_field(body, 0, len(body), 0x0A)
+        if found is None:
+            return 0, ""
+        start, stop = found
+        count, message = 0, ""
+        pos = start
+        while pos < stop:
+            tag, pos = varint(body, pos)
+            if tag == 0x08:
+                count, pos = varint(body, pos)
+            elif tag == 0x12:
+                size, pos = varint(body, pos)
+                message = body[pos : pos + size].decode("utf-8", "replace")
+                pos += size
+            else:
+                pos = skip(body, pos, tag, stop)
+        return (count if count < 1 << 63 else 0), message  # int64: negative is no count
+    except (WireError, IndexError, ValueError, TypeError, AttributeError):
+        return 0, ""
+
+
+def _message_field(data: bytes, pos: int, end: int, wanted: int) -> tuple[int, int] | None:
+    found = None
+    while pos < end:
+        tag, pos = varint(data, pos)
+        if tag == wanted:
+            size, pos = varint(data, pos)
+            found = (pos, pos + size)
+            pos += size
+        else:
+            pos = skip(data, pos, tag, end)
+    if pos != end:
+        raise WireError("message runs past its end")
+    return found

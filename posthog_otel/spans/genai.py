@@ -45,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ..genai_rules import GENAI_PREFIXES, is_genai_content
 from .genai_content import (
     content_properties,
     embedding_input,
@@ -87,60 +88,6 @@ CONTENT_PROPERTIES = (
     "$ai_tools",
 )
 _PRIVATE_PROPERTIES = frozenset(CONTENT_PROPERTIES) - {"$ai_tools"}
-
-# Plain (non-AI) events: attributes under these prefixes are GenAI content unless named below.
-GENAI_PREFIXES = ("gen_ai.", "llm.", "traceloop.entity.")
-_METADATA = frozenset(
-    {
-        "gen_ai.operation.name",
-        "gen_ai.provider.name",
-        "gen_ai.system",
-        "gen_ai.request.model",
-        "gen_ai.response.model",
-        "gen_ai.response.id",
-        "gen_ai.response.finish_reasons",
-        "gen_ai.request.temperature",
-        "gen_ai.request.max_tokens",
-        "gen_ai.request.top_p",
-        "gen_ai.request.top_k",
-        "gen_ai.request.frequency_penalty",
-        "gen_ai.request.presence_penalty",
-        "gen_ai.request.seed",
-        "gen_ai.request.choice.count",
-        "gen_ai.request.stream",
-        "gen_ai.request.encoding_formats",
-        "gen_ai.output.type",
-        "gen_ai.conversation.id",
-        "gen_ai.agent.id",
-        "gen_ai.agent.name",
-        "gen_ai.tool.name",
-        "gen_ai.tool.type",
-        "gen_ai.tool.call.id",
-        "gen_ai.openai.api_base",
-        "gen_ai.openai.request.service_tier",
-        "gen_ai.openai.response.service_tier",
-        "llm.request.type",
-        "llm.is_streaming",
-        "llm.request.temperature",
-        "llm.request.max_tokens",
-        "llm.top_p",
-        "llm.frequency_penalty",
-        "llm.presence_penalty",
-    }
-)
-_METADATA_PREFIXES = ("gen_ai.usage.", "llm.usage.")
-
-
-def is_genai_content(key: str) -> bool:
-    """May this ``gen_ai.*``/``llm.*``/``traceloop.entity.*`` attribute hold prompts,
-    completions, tool definitions, arguments or results? True for every such name but the
-    known metadata ones (model, provider, operation, usage, request parameters, ids), so a
-    name added to the conventions later is treated as content (fail closed). Plain span and
-    log-record events drop these attributes; only AI events carry content, as ``$ai_*``."""
-    if not key.startswith(GENAI_PREFIXES):
-        return False
-    return key not in _METADATA and not key.startswith(_METADATA_PREFIXES)
-
 
 _MARKERS = frozenset(
     {

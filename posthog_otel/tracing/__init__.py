@@ -2,8 +2,9 @@
 
 * :mod:`.options`: the ``traces={...}`` option (posthog-python's keys).
 * :mod:`.otlp_writer`: OTLP protobuf bytes for SDK spans (what OpenTelemetry's encoder writes).
-* :mod:`.sender`: batches to ``/i/v1/traces``: gzip, PostHog's auth, retries, 413 splitting.
-* :mod:`.processor`: the bounded export queue as a ``SpanProcessor``.
+* :mod:`.privacy`: what exported spans may carry (privacy mode, ``exclude_properties``).
+* :mod:`.processor`: a ``SpanProcessor`` on the package's OTLP export
+  (:mod:`posthog_otel.delivery.otlp_export`: queue, gzip, PostHog's auth, retries, 413).
 * :mod:`.pipeline`: provider + processor for one client.
 * :mod:`.span`: ``start_span``/``get_active_span`` handles on real OpenTelemetry spans.
 

@@ -16,7 +16,8 @@ characters.
 
 Usage::
 
-    body = encode_spans(spans)      # bytes of an ExportTraceServiceRequest
+    body = encode_spans(spans)        # bytes of an ExportTraceServiceRequest
+    body = encode_spans(spans, rule)  # without what the client's privacy rules leave out
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
+
+from .privacy import ExportRule
 
 __all__ = ["encode_spans"]
 
@@ -121,7 +124,7 @@ def _flags(parent: Any) -> bytes:
     return b"\x85\x01" + _pack_i(flags)  # field 16, fixed32
 
 
-def _span(span: ReadableSpan) -> bytes | None:
+def _span(span: ReadableSpan, rule: ExportRule | None) -> bytes | None:
     context = span.get_span_context()
     if context is None:  # not a span the SDK made; nothing to identify it by
         return None
@@ -139,12 +142,18 @@ def _span(span: ReadableSpan) -> bytes | None:
     parts.append(b"\x30" + _SMALL[_KIND[span.kind.value]])
     parts.append(b"\x39" + _pack_q(span.start_time or 0))
     parts.append(b"\x41" + _pack_q(span.end_time or 0))
-    parts.append(_attributes(b"\x4a", span.attributes))
+    attributes = span.attributes
+    if rule is not None:
+        attributes = rule.span_attributes(attributes)
+    parts.append(_attributes(b"\x4a", attributes))
     if span.dropped_attributes:
         parts.append(b"\x50" + _varint(span.dropped_attributes))
     for event in span.events:
         body = b"\x09" + _pack_q(event.timestamp) + _field(b"\x12", _text(event.name))
-        body += _attributes(b"\x1a", event.attributes)
+        event_attributes = event.attributes
+        if rule is not None:
+            event_attributes = rule.event_attributes(event.name, event_attributes)
+        body += _attributes(b"\x1a", event_attributes)
         if event.dropped_attributes:
             body += b"\x20" + _varint(event.dropped_attributes)
         parts.append(_field(b"\x5a", body))
@@ -182,13 +191,16 @@ def _scope(scope: Any) -> bytes:
     return body
 
 
-def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
-    """The ``ExportTraceServiceRequest`` bytes for ``spans`` (see the module docstring)."""
+def encode_spans(spans: Sequence[ReadableSpan], rule: ExportRule | None = None) -> bytes:
+    """The ``ExportTraceServiceRequest`` bytes for ``spans`` (see the module docstring);
+    ``rule``: what attributes the client's privacy settings leave out (:mod:`.privacy`)."""
+    if rule is not None and not rule.active:
+        rule = None
     groups: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}
     for span in spans:
         resource = span.resource
         scope = span.instrumentation_scope or None
-        encoded = _span(span)
+        encoded = _span(span, rule)
         if encoded is None:
             continue
         by_scope = groups.setdefault(id(resource), (resource, {}))[1]

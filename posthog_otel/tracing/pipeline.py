@@ -9,7 +9,7 @@ receiving every span.
 
 Usage (the :class:`~posthog_otel.Client` does this for ``traces=...``)::
 
-    pipeline = TracesPipeline("https://us.i.posthog.com", "phc_...", resolve_traces(True))
+    pipeline = TracesPipeline(client.settings, resolve_traces(True), rule=ExportRule())
     tracer = pipeline.tracer
     pipeline.flush(5); pipeline.shutdown(5); pipeline.stats()
 """
@@ -21,10 +21,11 @@ from typing import Any
 
 from opentelemetry import trace
 
+from ..config import ClientSettings
 from ..version import __version__
 from .options import TracesOptions
+from .privacy import ExportRule
 from .processor import PosthogTracesProcessor
-from .sender import TraceSender
 
 __all__ = ["TracesPipeline", "sdk_provider"]
 
@@ -61,27 +62,20 @@ class TracesPipeline:
 
     def __init__(
         self,
-        host: str,
-        api_key: str,
+        settings: ClientSettings,
         options: TracesOptions,
         *,
         tracer_provider: Any = None,
-        timeout: float = 15.0,
-        shutdown_timeout: float = 5.0,
+        rule: ExportRule | None = None,
     ) -> None:
         provider = sdk_provider(tracer_provider, options)
         if provider is None:
             raise ValueError(
-                "traces need the OpenTelemetry SDK's TracerProvider; another provider is "
-                "installed"
+                "traces need the OpenTelemetry SDK's TracerProvider; another provider is installed"
             )
         self.options = options
         self.provider = provider
-        self.processor = PosthogTracesProcessor(
-            TraceSender(host, api_key, timeout=timeout),
-            options,
-            shutdown_timeout=shutdown_timeout,
-        )
+        self.processor = PosthogTracesProcessor(settings, options, rule=rule)
         provider.add_span_processor(self.processor)
         self.tracer: trace.Tracer = provider.get_tracer("posthog_otel", __version__)
         _logger.debug("posthog-otel exports spans to %s", self.processor.url)

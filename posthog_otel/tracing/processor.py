@@ -1,15 +1,18 @@
 """PosthogTracesProcessor: every sampled span of the provider, batched to ``/i/v1/traces``.
 
-A ``SpanProcessor`` like OpenTelemetry's ``BatchSpanProcessor``, on the package's own
-bounded queue (:class:`~posthog_otel.delivery.queue.WorkQueue`): at most ``max_queue_size``
-spans and ``max_queue_bytes`` of estimated encoded size, batches of ``max_export_batch_size``
-every ``flush_interval`` seconds, sent by :class:`~.sender.TraceSender`. ``on_end`` never
-blocks: a full queue drops the span and counts it (``queue_full``). An unsampled span (a
+A ``SpanProcessor`` like OpenTelemetry's ``BatchSpanProcessor``, on the package's OTLP export
+(:class:`~posthog_otel.delivery.otlp_export.OtlpExport`, the same queue and sender as the logs
+export: Bearer auth, gzip, retries honouring ``Retry-After``, 413 splitting, drops counted):
+at most ``max_queue_size`` spans and ``max_queue_bytes`` of estimated encoded size, batches of
+``max_export_batch_size`` every ``flush_interval`` seconds, written by :mod:`.otlp_writer`
+under the client's privacy rules (:mod:`.privacy`). ``on_end`` never blocks: a full queue
+drops the span and counts it (``queue_full``). An unsampled span (a
 sampler's ``RECORD_ONLY``) is not exported; a dropped span (``DROP``) never reaches a processor.
 
 ``on_start`` stamps PostHog's ingestion names ``posthogDistinctId`` and ``sessionId`` from
-the span's PostHog context when the span does not have them yet, so spans link to the person
-and session in PostHog also without :class:`~posthog_otel.spans.processor.PosthogSpanProcessor`.
+the span's PostHog context when the span does not have them yet (not those
+``exclude_properties`` names), so spans link to the person and session in PostHog also without
+:class:`~posthog_otel.spans.processor.PosthogSpanProcessor`.
 Identity is written on the span itself: every other exporter of the same provider sees it too
 (the README's "Traces export" section says how to keep it off another backend).
 
@@ -18,7 +21,7 @@ budget events get, and counts what is left as dropped (``shutdown``).
 
 Usage::
 
-    processor = PosthogTracesProcessor(TraceSender(host, key), resolve_traces(True))
+    processor = PosthogTracesProcessor(client.settings, resolve_traces(True))
     provider.add_span_processor(processor)
     processor.stats()   # {"spans": 3, "exported": 3, "queued": 0, "dropped": {}, ...}
 """
@@ -32,12 +35,16 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .. import _identity
-from ..context import current_scope, runtime
-from ..delivery.queue import WorkQueue
+from ..config import ClientSettings
+from ..context import current_scope
+from ..delivery.otlp_export import OtlpExport
 from .options import TracesOptions
-from .sender import TraceSender
+from .otlp_writer import encode_spans
+from .privacy import ExportRule
 
-__all__ = ["PosthogTracesProcessor", "estimate_span_bytes"]
+__all__ = ["TRACES_PATH", "PosthogTracesProcessor", "estimate_span_bytes"]
+
+TRACES_PATH = "/i/v1/traces"
 
 _logger = logging.getLogger("posthog.otel")
 _NATIVE = tuple((f.name, f.native) for f in _identity.FIELDS if f.native)
@@ -76,41 +83,35 @@ class PosthogTracesProcessor(SpanProcessor):
 
     def __init__(
         self,
-        sender: TraceSender,
+        settings: ClientSettings,
         options: TracesOptions,
         *,
-        shutdown_timeout: float = 5.0,
         stamp_identity: bool = True,
+        rule: ExportRule | None = None,
     ) -> None:
-        self._sender = sender
-        self._shutdown_timeout = shutdown_timeout
         self._stamp = stamp_identity
+        self._rule = rule
         self._unsampled = 0
         self.enabled = True
-        self._queue: WorkQueue[ReadableSpan] = WorkQueue(
-            "posthog-otel-traces",
-            self._export,
-            max_size=options.max_queue_size,
-            max_bytes=options.max_queue_bytes,
+        self._export: OtlpExport[ReadableSpan] = OtlpExport(
+            settings,
+            TRACES_PATH,
+            "traces",
+            encode=lambda spans: encode_spans(spans, rule),
             size_of=estimate_span_bytes,
             batch_size=options.max_export_batch_size,
-            interval=options.flush_interval,
-            shutdown_timeout=shutdown_timeout,
-            full_warning=(
-                f"PostHog trace export queue is full (max_queue_size={options.max_queue_size}, "
-                f"max_queue_bytes={options.max_queue_bytes}); dropping spans until it drains"
-            ),
-            drained_warning="PostHog trace export queue drained; %d spans were dropped while full",
-            on_thread_start=_suppress_instrumentation,
-            after_fork=sender.after_fork,
+            max_queue_size=options.max_queue_size,
+            max_queue_bytes=options.max_queue_bytes,
+            flush_interval=options.flush_interval,
         )
-
-    def _export(self, batch: list[ReadableSpan]) -> None:
-        self._sender.send(batch, self._queue.deadline)
 
     @property
     def url(self) -> str:
-        return self._sender.url
+        return self._export.url
+
+    @property
+    def export(self) -> OtlpExport[ReadableSpan]:
+        return self._export
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         if not (self._stamp and self.enabled):
@@ -122,7 +123,12 @@ class PosthogTracesProcessor(SpanProcessor):
             state = scope.resolve()
             native: dict[str, Any] | None = state.extra.get(_CACHE_KEY)
             if native is None:
-                native = {attr: state.ids[name] for name, attr in _NATIVE if name in state.ids}
+                rule = self._rule
+                native = {
+                    attr: state.ids[name]
+                    for name, attr in _NATIVE
+                    if name in state.ids and (rule is None or rule.allows(attr))
+                }
                 state.extra[_CACHE_KEY] = native
             if not native:
                 return
@@ -141,12 +147,12 @@ class PosthogTracesProcessor(SpanProcessor):
             if context is None or not context.trace_flags.sampled:
                 self._unsampled += 1
                 return
-            self._queue.put(span)
+            self._export.put(span)
         except Exception:
             _logger.debug("posthog-otel traces on_end failed", exc_info=True)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._queue.flush(timeout_millis / 1000)
+        return self._export.flush(timeout_millis / 1000)
 
     def shutdown(self) -> None:
         """The provider's shutdown (and its exit hook): :meth:`close` within the budget."""
@@ -154,39 +160,25 @@ class PosthogTracesProcessor(SpanProcessor):
 
     def close(self, timeout: float | None = None) -> bool:
         """Drain within ``timeout`` (default ``shutdown_timeout``); stop; abort retry waits."""
-        if self._queue.closed:
+        if self._export.closed:
             return True
-        budget = self._shutdown_timeout if timeout is None else timeout
-        delivered = self._queue.shutdown(budget)
-        self._sender.shutdown()
+        delivered = self._export.shutdown(timeout)
         self.enabled = False
         return delivered
 
     def stats(self) -> dict[str, Any]:
         """Counters: spans offered, exported, queued, requests, dropped by reason."""
-        queue = self._queue.counts()
-        sent = self._sender.counts()
-        dropped: dict[str, int] = sent["dropped"]
-        for reason, count in (
-            ("queue_full", queue.dropped),
-            ("shutdown", queue.refused + queue.discarded),
-        ):
-            if count:
-                dropped[reason] = dropped.get(reason, 0) + count
+        stats = self._export.stats()
         return {
-            "spans": queue.offered,
-            "exported": sent["exported"],
-            "batches": sent["batches"],
-            "requests": sent["requests"],
-            "queued": queue.pending,
-            "queued_bytes": queue.pending_bytes,
+            "spans": stats["captured"],
+            "exported": stats["sent"],
+            "batches": stats["batches"],
+            "requests": stats["requests"],
+            "retries": stats["retries"],
+            "queued": stats["queued"],
+            "queued_bytes": stats["queued_bytes"],
             "unsampled": self._unsampled,
-            "dropped": dropped,
-            "dropped_total": sum(dropped.values()),
-            "last_error": self._sender.last_error,
+            "dropped": stats["dropped"],
+            "dropped_total": stats["dropped_total"],
+            "last_error": stats["last_error"],
         }
-
-
-def _suppress_instrumentation() -> None:
-    """The export thread's context: uploads create no spans and carry no baggage."""
-    otel_context.attach(runtime.suppressed_context())

@@ -17,7 +17,7 @@ import pytest
 
 from posthog_otel import Client
 from posthog_otel.logs.install import LogsInstallation, install
-from tests.support.otlp_log_server import Answer, OtlpLogServer, otlp_log_server
+from tests.support.otlp_receiver import Answer, OtlpReceiver, otlp_receiver
 from tests.support.procs import free_port
 
 KEY = "phc_logs_faults"
@@ -27,8 +27,8 @@ log = logging.getLogger("faults.app")
 
 
 @pytest.fixture
-def server() -> Iterator[OtlpLogServer]:
-    with otlp_log_server() as running:
+def server() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as running:
         yield running
 
 
@@ -79,7 +79,7 @@ def test_posthog_down_drops_are_counted_and_logging_never_waits(export: Any) -> 
 
 
 def test_429_retry_after_is_honoured_and_each_record_arrives_once(
-    export: Any, server: OtlpLogServer
+    export: Any, server: OtlpReceiver
 ) -> None:
     client, installed = export(server.url, max_retries=3, flush_interval=5.0)
     server.fail_next(Answer(status=429, headers={"Retry-After": "1"}))
@@ -95,7 +95,7 @@ def test_429_retry_after_is_honoured_and_each_record_arrives_once(
 
 
 def test_413_splits_the_batch_until_it_fits(export: Any) -> None:
-    with otlp_log_server(max_records=6) as server:
+    with otlp_receiver(max_records=6) as server:
         client, installed = export(server.url, flush_interval=5.0)
         _log(40)
         assert installed.processor.force_flush(10_000)
@@ -107,7 +107,7 @@ def test_413_splits_the_batch_until_it_fits(export: Any) -> None:
 
 
 def test_a_record_posthog_refuses_even_alone_is_dropped_as_too_large(export: Any) -> None:
-    with otlp_log_server(max_records=0) as server:
+    with otlp_receiver(max_records=0) as server:
         client, installed = export(server.url, flush_interval=5.0)
         _log(3)
         assert installed.processor.force_flush(10_000)
@@ -118,7 +118,7 @@ def test_a_record_posthog_refuses_even_alone_is_dropped_as_too_large(export: Any
 
 
 def test_a_slow_posthog_never_slows_logging_and_shutdown_keeps_its_budget(
-    export: Any, server: OtlpLogServer
+    export: Any, server: OtlpReceiver
 ) -> None:
     client, _installed = export(server.url, max_retries=0, timeout=0.3)
     server.fail_next(*(Answer(stall=2.0) for _ in range(50)))
@@ -138,7 +138,7 @@ def test_a_slow_posthog_never_slows_logging_and_shutdown_keeps_its_budget(
 
 
 def test_the_queue_is_bounded_in_bytes_and_drops_are_counted(
-    export: Any, server: OtlpLogServer
+    export: Any, server: OtlpReceiver
 ) -> None:
     client, installed = export(server.url, max_queue_bytes=4096, flush_interval=0.05)
     server.fail_next(*(Answer(stall=1.0) for _ in range(3)))

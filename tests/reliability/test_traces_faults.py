@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 from posthog_otel import Client
-from tests.support.otlp_server import Answer, OtlpServer
+from tests.support.otlp_receiver import Answer, OtlpReceiver
 
 KEY = "phc_traces_faults"
 
@@ -64,7 +64,7 @@ def test_posthog_down_never_blocks_and_drops_are_counted() -> None:
 
 
 def test_slow_posthog_shutdown_keeps_the_events_budget() -> None:
-    with OtlpServer() as server:
+    with OtlpReceiver() as server:
         server.script(*[Answer(stall=3.0) for _ in range(20)])
         provider = TracerProvider()
         client = _client(server.url, provider, max_export_batch_size=10)
@@ -82,12 +82,10 @@ def test_slow_posthog_shutdown_keeps_the_events_budget() -> None:
 
 
 def test_the_queue_is_bounded_in_bytes_and_drops_are_counted() -> None:
-    with OtlpServer() as server:
+    with OtlpReceiver() as server:
         server.script(Answer(stall=0.5))  # under the client's 1 s timeout: answered late
         provider = TracerProvider()
-        client = _client(
-            server.url, provider, max_queue_bytes=64 * 1024, max_export_batch_size=1
-        )
+        client = _client(server.url, provider, max_queue_bytes=64 * 1024, max_export_batch_size=1)
         _spans(provider, 50, payload="x" * 8 * 1024)  # ~400 KiB offered
         stats = client.stats()["traces"]
         assert stats["dropped"].get("queue_full", 0) >= 30, stats

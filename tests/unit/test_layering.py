@@ -22,7 +22,12 @@ PACKAGE = "posthog_otel"
 # Components: a name and the modules it holds (a module belongs to the component with the
 # longest matching prefix; the package root ``posthog_otel`` matches only itself).
 COMPONENTS: dict[str, tuple[str, ...]] = {
-    "foundation": ("posthog_otel.version", "posthog_otel._identity", "posthog_otel.config"),
+    "foundation": (
+        "posthog_otel.version",
+        "posthog_otel._identity",
+        "posthog_otel.config",
+        "posthog_otel.genai_rules",
+    ),
     "context": ("posthog_otel.context",),
     "errors": ("posthog_otel.errors",),
     "delivery": ("posthog_otel.delivery",),
@@ -77,7 +82,7 @@ ALLOWED: dict[str, set[str]] = {
     "foundation": set(),
     "context": _FOUNDATION,
     "errors": _FOUNDATION,
-    "delivery": _FOUNDATION | {"context"},
+    "delivery": _FOUNDATION | {"context", "otlp"},
     "tracing": _FOUNDATION | {"context", "delivery"},
     "client": _FOUNDATION | {"context", "errors", "delivery", "tracing"},
     "propagation": _FOUNDATION | {"context", "delivery"},

@@ -20,14 +20,14 @@ from opentelemetry.sdk.trace import TracerProvider
 import posthog_otel as posthog
 from posthog_otel import Client, PosthogInstrumentor, global_client
 from posthog_otel.logs.install import install, threshold
-from tests.support.otlp_log_server import OtlpLogServer, otlp_log_server
+from tests.support.otlp_receiver import OtlpReceiver, otlp_receiver
 
 KEY = "phc_logs_install"
 
 
 @pytest.fixture
-def server() -> Iterator[OtlpLogServer]:
-    with otlp_log_server() as running:
+def server() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as running:
         yield running
 
 
@@ -67,7 +67,7 @@ def _otel_handlers(root: logging.Logger) -> list[logging.Handler]:
 
 
 def test_one_handler_of_ours_and_basicconfig_still_configures_the_console(
-    server: OtlpLogServer, bare_root: logging.Logger
+    server: OtlpReceiver, bare_root: logging.Logger
 ) -> None:
     client = Client(KEY, host=server.url, flush_interval=0.05)
     installed = install(client, level="INFO")
@@ -105,7 +105,7 @@ def test_one_handler_of_ours_and_basicconfig_still_configures_the_console(
 
 
 def test_an_otel_handler_already_on_the_root_logger_is_shared_not_doubled(
-    server: OtlpLogServer, bare_root: logging.Logger
+    server: OtlpReceiver, bare_root: logging.Logger
 ) -> None:
     apps_provider = LoggerProvider()
     apps_exporter = InMemoryLogRecordExporter()
@@ -172,7 +172,7 @@ def instrumentor() -> Iterator[PosthogInstrumentor]:
 def test_the_instrumentor_turns_logs_on_and_the_client_counts_and_flushes_them(
     how: str,
     instrumentor: PosthogInstrumentor,
-    server: OtlpLogServer,
+    server: OtlpReceiver,
     bare_root: logging.Logger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -204,7 +204,7 @@ def test_the_instrumentor_turns_logs_on_and_the_client_counts_and_flushes_them(
 
 
 def test_the_instrumentor_without_logs_adds_no_handler(
-    instrumentor: PosthogInstrumentor, server: OtlpLogServer, bare_root: logging.Logger
+    instrumentor: PosthogInstrumentor, server: OtlpReceiver, bare_root: logging.Logger
 ) -> None:
     instrumentor.instrument(
         api_key=KEY, host=server.url, tracer_provider=TracerProvider(), instrument_libraries=False
@@ -215,7 +215,7 @@ def test_the_instrumentor_without_logs_adds_no_handler(
 
 def test_a_bad_level_is_reported_and_the_app_runs(
     instrumentor: PosthogInstrumentor,
-    server: OtlpLogServer,
+    server: OtlpReceiver,
     bare_root: logging.Logger,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -233,7 +233,7 @@ def test_a_bad_level_is_reported_and_the_app_runs(
 
 
 def test_shutdown_delivers_queued_logs_within_the_budget(
-    server: OtlpLogServer, bare_root: logging.Logger
+    server: OtlpReceiver, bare_root: logging.Logger
 ) -> None:
     client = Client(KEY, host=server.url, flush_interval=30.0)
     installed = install(client)
@@ -253,7 +253,7 @@ def test_shutdown_delivers_queued_logs_within_the_budget(
 
 def test_an_unreadable_posthog_otel_logs_turns_logs_off_not_instrumentation(
     instrumentor: PosthogInstrumentor,
-    server: OtlpLogServer,
+    server: OtlpReceiver,
     bare_root: logging.Logger,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -271,7 +271,7 @@ def test_an_unreadable_posthog_otel_logs_turns_logs_off_not_instrumentation(
 
 
 def test_a_client_disabled_at_run_time_sends_no_logs(
-    server: OtlpLogServer, bare_root: logging.Logger
+    server: OtlpReceiver, bare_root: logging.Logger
 ) -> None:
     client = Client(KEY, host=server.url, flush_interval=0.05)
     installed = install(client)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs._internal import std_to_otel
 from opentelemetry.sdk.resources import Resource
@@ -17,19 +18,19 @@ from opentelemetry.sdk.trace import TracerProvider
 import posthog_otel as posthog
 from posthog_otel.config import ClientSettings
 from posthog_otel.logs.processor import PosthogLogProcessor, severity_floor
-from tests.support.otlp_log_server import LogRow, OtlpLogServer, otlp_log_server
+from tests.support.otlp_receiver import LogRow, OtlpReceiver, otlp_receiver
 
 KEY = "phc_logs_test"
 
 
 @pytest.fixture
-def server() -> Iterator[OtlpLogServer]:
-    with otlp_log_server() as running:
+def server() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as running:
         yield running
 
 
 class _Pipeline:
-    def __init__(self, server: OtlpLogServer, level: int = logging.INFO, **options: Any) -> None:
+    def __init__(self, server: OtlpReceiver, level: int = logging.INFO, **options: Any) -> None:
         settings = ClientSettings.build(KEY, server.url, flush_interval=0.05, **options)
         self.processor = PosthogLogProcessor(settings, level=level)
         self.provider = LoggerProvider(resource=Resource.create({"service.name": "shop"}))
@@ -59,7 +60,7 @@ def _by_body(rows: list[LogRow]) -> dict[Any, LogRow]:
     return {row.body: row for row in rows}
 
 
-def test_records_carry_identity_tags_and_trace_ids(server: OtlpLogServer) -> None:
+def test_records_carry_identity_tags_and_trace_ids(server: OtlpReceiver) -> None:
     pipeline = _Pipeline(server)
     logger = pipeline.logger("shop.views")
     tracer = TracerProvider().get_tracer("test")
@@ -96,7 +97,7 @@ def test_records_carry_identity_tags_and_trace_ids(server: OtlpLogServer) -> Non
     assert stats["captured"] == 2 and stats["sent"] == 2 and stats["dropped"] == {}
 
 
-def test_records_below_the_threshold_are_not_sent(server: OtlpLogServer) -> None:
+def test_records_below_the_threshold_are_not_sent(server: OtlpReceiver) -> None:
     pipeline = _Pipeline(server, level=logging.WARNING)
     logger = pipeline.logger("shop.threshold")
     try:
@@ -113,7 +114,7 @@ def test_records_below_the_threshold_are_not_sent(server: OtlpLogServer) -> None
     assert pipeline.processor.stats()["captured"] == 2
 
 
-def test_our_own_loggers_are_never_exported(server: OtlpLogServer) -> None:
+def test_our_own_loggers_are_never_exported(server: OtlpReceiver) -> None:
     pipeline = _Pipeline(server, level=logging.DEBUG)
     names = (
         "posthog",
@@ -147,7 +148,7 @@ def test_our_own_loggers_are_never_exported(server: OtlpLogServer) -> None:
     assert urllib3.handlers  # it was listening, at DEBUG, the whole time
 
 
-def test_excluded_properties_stay_off_log_records(server: OtlpLogServer) -> None:
+def test_excluded_properties_stay_off_log_records(server: OtlpReceiver) -> None:
     pipeline = _Pipeline(server, exclude_properties=["email", "$session_id", "card_*"])
     logger = pipeline.logger("shop.private")
     try:
@@ -170,7 +171,7 @@ def test_excluded_properties_stay_off_log_records(server: OtlpLogServer) -> None
     assert "session-8" not in repr(attributes) and "a@example.com" not in repr(attributes)
 
 
-def test_identity_is_left_off_when_it_cannot_be_checked(server: OtlpLogServer) -> None:
+def test_identity_is_left_off_when_it_cannot_be_checked(server: OtlpReceiver) -> None:
     class Unprintable:
         def __str__(self) -> str:
             raise RuntimeError("no text")
@@ -192,7 +193,7 @@ def test_identity_is_left_off_when_it_cannot_be_checked(server: OtlpLogServer) -
     assert not any(key.startswith("posthog") for key in row.attributes)
 
 
-def test_the_record_other_processors_see_is_not_changed(server: OtlpLogServer) -> None:
+def test_the_record_other_processors_see_is_not_changed(server: OtlpReceiver) -> None:
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
     pipeline = _Pipeline(server)
@@ -222,3 +223,37 @@ def test_the_severity_floor_matches_opentelemetrys_mapping(level: int) -> None:
             assert passes, (level, record_level)
         elif level >= 10 and std_to_otel(record_level).value != std_to_otel(level).value:
             assert not passes, (level, record_level)
+
+
+@pytest.mark.parametrize("privacy", [{"privacy_mode": True}, {"ai_privacy_mode": True}, {}])
+def test_privacy_mode_keeps_genai_content_records_out(
+    server: OtlpReceiver, privacy: dict[str, bool]
+) -> None:
+    secret = "the-secret-completion"
+    pipeline = _Pipeline(server, **privacy)
+    logger = pipeline.logger("llm.app")
+    otel_logger = pipeline.provider.get_logger("llm.events")
+    try:
+        logger.info("prompt", extra={"gen_ai.input.messages": secret})
+        logger.info("called model", extra={"gen_ai.request.model": "gpt-4o"})
+        otel_logger.emit(
+            event_name="gen_ai.choice",
+            body={"message": secret},
+            severity_number=SeverityNumber.INFO,
+        )
+        logger.info("done")
+        assert pipeline.processor.force_flush(5_000)
+        expected = 2 if privacy else 4
+        rows = server.wait_for_records(expected)
+    finally:
+        pipeline.close("llm.app")
+    assert len(rows) == expected
+    stats = pipeline.processor.stats()
+    if privacy:
+        assert secret not in repr([(row.body, row.attributes) for row in rows])
+        assert sorted(row.body for row in rows) == ["called model", "done"]
+        assert stats["dropped"] == {"privacy": 2}
+    else:
+        assert [row.body for row in rows].count("prompt") == 1
+        assert {"message": secret} in [row.body for row in rows]
+        assert stats["dropped"] == {}

@@ -1,6 +1,6 @@
 """Spans to PostHog's ``/i/v1/traces``: identity, resource, auth, sampling, coexistence, faults.
 
-Real OpenTelemetry SDK, real OTLP exporter, a real loopback receiver (``OtlpServer``, the sink)."""
+Real OpenTelemetry SDK, real OTLP exporter, a real loopback receiver (``OtlpReceiver``, the sink)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler, Samp
 import posthog_otel as posthog
 from posthog_otel import Client
 from posthog_otel.sink import SinkServer
-from tests.support.otlp_server import Answer, OtlpServer
+from tests.support.otlp_receiver import Answer, OtlpReceiver
 
 KEY = "phc_traces_test"
 
@@ -35,8 +35,8 @@ class RecordOnly(Sampler):
 
 
 @pytest.fixture
-def server() -> Iterator[OtlpServer]:
-    with OtlpServer() as receiver:
+def server() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
         yield receiver
 
 
@@ -76,7 +76,7 @@ def test_spans_carry_identity_resource_and_reach_the_sink(posthog_sink: SinkServ
 
 
 def test_only_our_headers_go_to_posthog(
-    server: OtlpServer, monkeypatch: pytest.MonkeyPatch
+    server: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Meant for the app's own backend: must never reach PostHog.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=secret")
@@ -96,14 +96,15 @@ def test_only_our_headers_go_to_posthog(
     provider.shutdown()
 
 
-def test_a_users_own_exporter_still_receives_every_span(server: OtlpServer) -> None:
+def test_a_users_own_exporter_still_receives_every_span(server: OtlpReceiver) -> None:
     provider = TracerProvider()
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    with OtlpServer() as other_backend:
+    with OtlpReceiver() as other_backend:
         provider.add_span_processor(
             BatchSpanProcessor(
-                OTLPSpanExporter(endpoint=other_backend.url + "/v1/traces"), schedule_delay_millis=50
+                OTLPSpanExporter(endpoint=other_backend.url + "/v1/traces"),
+                schedule_delay_millis=50,
             )
         )
         client = traced_client(server.url, provider)
@@ -118,9 +119,7 @@ def test_a_users_own_exporter_still_receives_every_span(server: OtlpServer) -> N
         assert sorted(s.name for s in ours) == sorted(s.name for s in theirs)
         assert len(memory.get_finished_spans()) == 5
         # identity is on the span itself: every backend of this provider receives it
-        assert all(
-            any(a.key == "posthogDistinctId" for a in span.attributes) for span in theirs
-        )
+        assert all(any(a.key == "posthogDistinctId" for a in span.attributes) for span in theirs)
         client.shutdown(2)
         provider.shutdown()
 
@@ -147,7 +146,7 @@ def test_unsampled_spans_are_not_exported_events_still_are(posthog_sink: SinkSer
 
 
 def test_413_splits_the_batch_and_a_lone_oversized_span_is_counted() -> None:
-    with OtlpServer(max_spans=3) as server:
+    with OtlpReceiver(max_spans=3) as server:
         provider = TracerProvider()
         client = traced_client(server.url, provider, flush_interval=5)
         tracer = provider.get_tracer("app")
@@ -155,9 +154,7 @@ def test_413_splits_the_batch_and_a_lone_oversized_span_is_counted() -> None:
             with tracer.start_as_current_span(f"s{index}"):
                 pass
         assert client.flush(10)
-        assert sorted(s.name for s in server.accepted_spans()) == sorted(
-            f"s{i}" for i in range(10)
-        )
+        assert sorted(s.name for s in server.accepted_spans()) == sorted(f"s{i}" for i in range(10))
         assert 413 in [r.status for r in server.requests]
         stats = client.stats()["traces"]
         assert stats["exported"] == 10 and stats["dropped_total"] == 0
@@ -170,7 +167,7 @@ def test_413_splits_the_batch_and_a_lone_oversized_span_is_counted() -> None:
         provider.shutdown()
 
 
-def test_429_waits_for_retry_after_then_delivers_once(server: OtlpServer) -> None:
+def test_429_waits_for_retry_after_then_delivers_once(server: OtlpReceiver) -> None:
     server.script(Answer(429, {"Retry-After": "1"}))
     provider = TracerProvider()
     client = traced_client(server.url, provider, max_export_batch_size=1)
@@ -181,13 +178,14 @@ def test_429_waits_for_retry_after_then_delivers_once(server: OtlpServer) -> Non
     first, second = server.requests[:2]
     assert (first.status, second.status) == (429, 200)
     assert second.at - first.at >= 0.95
+    assert client.flush(5)  # the answer reached the exporter
     stats = client.stats()["traces"]
     assert stats["requests"] == 2 and stats["exported"] == 1
     client.shutdown(2)
     provider.shutdown()
 
 
-def test_a_rejected_batch_is_dropped_and_counted(server: OtlpServer) -> None:
+def test_a_rejected_batch_is_dropped_and_counted(server: OtlpReceiver) -> None:
     server.script(Answer(400))
     provider = TracerProvider()
     client = traced_client(server.url, provider)
@@ -196,6 +194,6 @@ def test_a_rejected_batch_is_dropped_and_counted(server: OtlpServer) -> None:
     assert client.flush(5)
     stats = client.stats()["traces"]
     assert stats["dropped"] == {"rejected": 1}
-    assert stats["last_error"] == "HTTP 400"
+    assert "HTTP 400" in stats["last_error"]
     client.shutdown(2)
     provider.shutdown()
