@@ -41,18 +41,20 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import requests
 from opentelemetry import context as otel_context
 
 from ..config import DEFAULT_HOST, ClientSettings
 from ..context import runtime
 from ..otlp.responses import read_export_response
 from ..version import __version__
-from .deadline import DeadlineSession, Watch
+from . import _http
 from .queue import WorkQueue
 from .sender import retry_after_seconds
+
+if TYPE_CHECKING:  # imported on the first post (fork-safe): see _http
+    from .deadline import DeadlineSession
 
 __all__ = ["GZIP_LEVEL", "OtlpExport"]
 
@@ -309,18 +311,19 @@ class OtlpExport(Generic[_T]):
             current = queue.deadline
             return post_deadline if current is None else min(post_deadline, current)
 
+        http = _http.load()
         session = self._session
         if session is None:
-            session = self._session = DeadlineSession()
+            session = self._session = http.DeadlineSession()
             session.trust_env = False  # no proxy or netrc credentials from the environment
         with self._lock:
             self._requests += 1
         token = otel_context.attach(runtime.suppressed_context())
-        watch = Watch(ends_at)
+        watch = http.Watch(ends_at)
         try:
             with watch:
                 response = session.post(self.url, data=body, headers=self._headers, timeout=timeout)
-        except requests.RequestException as exc:
+        except http.requests.RequestException as exc:
             sent = watch.body_sent
             self._warn_once(
                 "network",

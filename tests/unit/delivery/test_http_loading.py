@@ -18,6 +18,18 @@ client.capture("queued", distinct_id="u1")
 print(json.dumps({"requests": "requests" in sys.modules}))
 """
 
+_INSTRUMENTED_NOT_SENT = """
+import json, logging, sys
+from opentelemetry import trace
+from posthog_otel import PosthogInstrumentor
+PosthogInstrumentor().instrument(
+    api_key="phc_test", host="http://127.0.0.1:9", flush_interval=3600, traces=True, logs=True
+)
+with trace.get_tracer("t").start_as_current_span("work"):
+    logging.getLogger("app").warning("logged")
+print(json.dumps({"requests": "requests" in sys.modules}))
+"""
+
 # A thread starts the first import; the main thread forks as soon as that import is under way
 # (its half-initialised module is in sys.modules). The child must find requests whole and
 # usable at once, not a module lock held by a thread that does not exist there.
@@ -52,6 +64,10 @@ def _run(script: str) -> dict[str, object]:
 
 def test_building_a_client_and_capturing_does_not_import_requests() -> None:
     assert _run(_BUILT_NOT_SENT) == {"requests": False}
+
+
+def test_instrumenting_with_traces_and_logs_does_not_import_requests() -> None:
+    assert _run(_INSTRUMENTED_NOT_SENT) == {"requests": False}
 
 
 def test_a_fork_during_the_first_import_leaves_the_child_a_whole_requests() -> None:
