@@ -74,6 +74,9 @@ class Pipeline:
         self.logs = LogMapper(self.spans, settings.log_level)
         self.max_attributes = settings.max_attributes
         self._lock = threading.Lock()
+        self._admission = threading.Lock()
+        self._reserved = 0  # events that requests being mapped may still queue
+        self._reserved_bytes = 0
         self.counters = {
             "spans": 0,
             "log_records": 0,
@@ -142,25 +145,48 @@ class Pipeline:
         rejected: int = batch.rejected
         message: str = batch.first_error or ""
         capacity = client.settings.max_queue_size
-        stats = client.stats() if bound else None
-        queued = stats["queued"] if stats else 0
-        queued_bytes = stats.get("queued_bytes", 0) if stats else 0
-        if queued_bytes and queued_bytes + len(body) > client.settings.max_queue_bytes:
-            self.count(throttled_requests=1)
-            return Outcome(429, message="the bridge's outgoing PostHog queue is full (bytes)")
-        if queued + bound > capacity:
-            if queued > 0:
+        # Admission and reservation are one step: requests mapped at the same time (small ones
+        # inline, large ones on the executor) each count what the others have reserved, so
+        # together they never queue more than the queue holds (which would drop events).
+        with self._admission:
+            stats = client.stats() if bound else None
+            queued = (stats["queued"] if stats else 0) + self._reserved
+            queued_bytes = (stats.get("queued_bytes", 0) if stats else 0) + self._reserved_bytes
+            if queued_bytes and queued_bytes + len(body) > client.settings.max_queue_bytes:
                 self.count(throttled_requests=1)
-                return Outcome(429, message="the bridge's outgoing PostHog queue is full")
-            # This request alone yields more events than the queue holds: take what fits.
-            fits = _prefix_fitting(items, capacity)
-            rejected += len(items) - fits
-            message = message or (
-                f"a request may produce at most {capacity} events (the bridge's "
-                "--max-queue-size); send smaller batches"
-            )
-            items = items[:fits]
+                return Outcome(429, message="the bridge's outgoing PostHog queue is full (bytes)")
+            if queued + bound > capacity:
+                if queued > 0:
+                    self.count(throttled_requests=1)
+                    return Outcome(429, message="the bridge's outgoing PostHog queue is full")
+                # This request alone yields more events than the queue holds: take what fits.
+                fits = _prefix_fitting(items, capacity)
+                rejected += len(items) - fits
+                message = message or (
+                    f"a request may produce at most {capacity} events (the bridge's "
+                    "--max-queue-size); send smaller batches"
+                )
+                items = items[:fits]
+                bound = min(bound, capacity)
+            self._reserved += bound
+            self._reserved_bytes += len(body)
+        try:
+            return self._queue(items, mapper, client, signal, deadline, rejected, message)
+        finally:
+            with self._admission:
+                self._reserved -= bound
+                self._reserved_bytes -= len(body)
 
+    def _queue(
+        self,
+        items: Sequence[Any],
+        mapper: Callable[[Any], list[SpanEvent]],
+        client: Client,
+        signal: str,
+        deadline: float,
+        rejected: int,
+        message: str,
+    ) -> Outcome:
         capture = client.capture_raw
         events = 0
         failed = 0
