@@ -5,9 +5,13 @@
 ``BaseInstrumentor`` answers that second call with a warning; ours returns quietly.
 
 ``opentelemetry-instrument`` calls every instrumentor with ``skip_dep_check=True`` (it checks
-the distribution's requirements, and ours instrument optional libraries). Ours check their
-library anyway: a library that is not installed is a debug line, a version we do not support
-one warning line, never a traceback.
+the distribution's requirements, and ours instrument optional libraries), and so does
+``PosthogInstrumentor``. Ours check their library anyway, but only when the app imports it (the
+first import hook to fire reads the installed version, once per ``instrument()``), so start-up
+reads no package metadata for a library the app does not use: an imported library with no
+installed distribution is a debug line, a version we do not support one warning line, never a
+traceback, and nothing of it is patched. A direct ``instrument()`` call checks at once, as
+contrib's instrumentors do.
 
 Switching PostHog off switches the whole family off: with ``posthog`` listed in
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (the auto-loader still loads ``posthog_flask`` and
@@ -20,7 +24,7 @@ when the app imports it (at once if it already has), so an app pays only for wha
     class PosthogRequestsInstrumentor(PosthogLibraryInstrumentor): ...
 
     _hooks = ImportHooks("requests")
-    _hooks.start()                                   # in _instrument
+    _hooks.start(self.library_supported)             # in _instrument
     _hooks.when_imported("requests.adapters", patch) # patch(module), now or on import
     _hooks.stop()                                    # in _uninstrument: pending hooks do nothing
 """
@@ -63,12 +67,28 @@ def posthog_disabled() -> bool:
 
 
 class PosthogLibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    _supported: bool | None = None  # the library's version check, once per instrument()
+
     def instrument(self, **kwargs: Any) -> Any:
         if self.is_instrumented_by_opentelemetry or posthog_disabled():
             return None
-        if kwargs.pop("skip_dep_check", False) and not self._library_present():
-            return None
+        self._supported = None
+        if kwargs.pop("skip_dep_check", False):
+            # checked by library_supported() when the app imports the library, never before
+            return super().instrument(skip_dep_check=True, **kwargs)
         return super().instrument(**kwargs)
+
+    def _check_dependency_conflicts(self) -> Any:
+        conflict = super()._check_dependency_conflicts()
+        self._supported = conflict is None
+        return conflict
+
+    def library_supported(self) -> bool:
+        """Whether the installed library is a version we instrument: read once, logged once."""
+        supported = self._supported
+        if supported is None:
+            supported = self._supported = self._library_present()
+        return supported
 
     def _library_present(self) -> bool:
         conflict = get_dependency_conflicts(self.instrumentation_dependencies())
@@ -118,10 +138,13 @@ class ImportHooks:
         self.library = library
         self.active = False
         self._generation = 0
+        self._supported: Callable[[], bool] | None = None
 
-    def start(self) -> None:
+    def start(self, supported: Callable[[], bool] | None = None) -> None:
+        """Arm the hooks; ``supported()``, when given, runs before each and can refuse it."""
         self._generation += 1
         self.active = True
+        self._supported = supported
 
     def stop(self) -> None:
         self._generation += 1
@@ -135,6 +158,9 @@ class ImportHooks:
             if not self.active or self._generation != generation:
                 return
             try:
+                supported = self._supported
+                if supported is not None and not supported():
+                    return
                 patch(sys.modules.get(module) or loaded)
             except Exception:
                 _logger.warning(

@@ -39,6 +39,7 @@ from posthog_otel.propagation.baggage import sanitize_header_value
 
 if TYPE_CHECKING:
     from posthog_otel.client import Client
+    from posthog_otel.propagation.propagator import PosthogPropagator
 
 __all__ = [
     "Identify",
@@ -91,7 +92,13 @@ class RequestInfo:
 
 
 class _LowerGetter:
-    """Getter over a lower-case header mapping (the propagator asks in any case)."""
+    """Getter over a lower-case header mapping (the propagator asks in any case).
+
+    ``lower_case_mapping`` tells :class:`PosthogPropagator` it may read such a carrier with
+    ``carrier.get(name.lower())`` itself: the same values, without a call per header.
+    """
+
+    lower_case_mapping = True
 
     def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
         value = carrier.get(key.lower())
@@ -110,10 +117,24 @@ def _inbound_state(headers: Mapping[str, str]) -> tuple[Mapping[str, str], Mappi
     When contrib's middleware already extracted the same headers into the current Context,
     its result is reused instead of parsing them again.
     """
+    return _configured_propagator().inbound_state(headers, getter=_GETTER)  # type: ignore[arg-type]
+
+
+_found: tuple[object, PosthogPropagator | None] = (None, None)  # (global propagator, the PosthogPropagator in it)
+
+
+def _configured_propagator() -> PosthogPropagator:
+    """The PosthogPropagator in the global propagator (or the default one), looked up again
+    only when the global propagator is replaced."""
     from posthog_otel.propagation.propagator import default_propagator, find_posthog_propagator
 
-    propagator = find_posthog_propagator(propagate.get_global_textmap()) or default_propagator()
-    return propagator.inbound_state(headers, getter=_GETTER)  # type: ignore[arg-type]
+    global _found
+    textmap = propagate.get_global_textmap()
+    owner, found = _found
+    if owner is not textmap:
+        found = find_posthog_propagator(textmap)
+        _found = (textmap, found)
+    return found or default_propagator()
 
 
 def client_ip(info: RequestInfo, trust_proxy_headers: bool) -> str | None:

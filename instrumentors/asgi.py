@@ -174,7 +174,7 @@ class PosthogStarletteInstrumentor(PosthogLibraryInstrumentor):
         except Exception:
             _logger.exception("posthog-otel could not instrument Starlette")
             return
-        _hooks.start()
+        _hooks.start(self.library_supported)
         for module, name in _APP_CLASSES:
             _hooks.when_imported(module, _wrap_init(name, options))
 

@@ -137,7 +137,7 @@ class PosthogCeleryInstrumentor(PosthogLibraryInstrumentor):
         options.task_filter = kwargs.get("task_filter")
         options.client = kwargs.get("client")
         options.active = True
-        _hooks.start()
+        _hooks.start(self.library_supported)
         _hooks.when_imported("celery", _connect_receivers)
         _hooks.when_imported(_CONTRIB_MODULE, _hook_contrib)
 

@@ -231,7 +231,7 @@ class PosthogDjangoInstrumentor(PosthogLibraryInstrumentor):
         return ("django >= 4.2",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        _hooks.start()
+        _hooks.start(self.library_supported)
         _hooks.when_imported("django.core.handlers.base", self._wrap_load_middleware)
         _hooks.when_imported("django.core.handlers.asgi", _answer_lifespan_in_module)
         _hooks.when_imported("django.conf", self._insert_if_configured)

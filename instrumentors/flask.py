@@ -242,7 +242,7 @@ class PosthogFlaskInstrumentor(PosthogLibraryInstrumentor):
         except Exception:
             _logger.exception("posthog-otel could not instrument Flask")
             return
-        _hooks.start()
+        _hooks.start(self.library_supported)
         _hooks.when_imported("flask.app", _wrap_init(options))
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -144,7 +144,7 @@ class PosthogHttpxInstrumentor(PosthogLibraryInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
         _outbound.active = True
-        _hooks.start()
+        _hooks.start(self.library_supported)
         _hooks.when_imported("httpcore", _wrap_pools)  # httpx sends through httpcore's pools
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -240,7 +240,7 @@ class PosthogPythonInstrumentor(PosthogLibraryInstrumentor):
         # posthog-python is patched when the app imports it (now, if it already has): an app
         # that only has it installed does not pay for importing it (and httpx with it)
         options = dict(kwargs)
-        _hooks.start()
+        _hooks.start(self.library_supported)
         _hooks.when_imported("posthog", lambda module: _patch(options))
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -82,7 +82,7 @@ class PosthogRequestsInstrumentor(PosthogLibraryInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
         _outbound.active = True
-        _hooks.start()
+        _hooks.start(self.library_supported)
         _hooks.when_imported("requests.adapters", _wrap_send)
 
     def _uninstrument(self, **kwargs: Any) -> None:

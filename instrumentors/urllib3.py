@@ -82,7 +82,7 @@ class PosthogUrllib3Instrumentor(PosthogLibraryInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         _outbound.configure(kwargs)  # ValueError for invalid options given in code
         _outbound.active = True
-        _hooks.start()
+        _hooks.start(self.library_supported)
         _hooks.when_imported("urllib3.connectionpool", _wrap)
 
     def _uninstrument(self, **kwargs: Any) -> None:

@@ -243,11 +243,11 @@ def _enable_library_instrumentors() -> list[BaseInstrumentor]:
         if name.strip()
     }
     enabled: list[BaseInstrumentor] = []
-    for entry in metadata.entry_points(group="opentelemetry_instrumentor"):
-        if not entry.name.startswith("posthog_") or entry.name in disabled:
+    for name, value in _own_instrumentors():
+        if name in disabled:
             continue
         try:
-            module_name, _, class_name = entry.value.partition(":")
+            module_name, _, class_name = value.partition(":")
             instrumentor = getattr(importlib.import_module(module_name), class_name)()
             if instrumentor.is_instrumented_by_opentelemetry:
                 continue
@@ -256,5 +256,28 @@ def _enable_library_instrumentors() -> list[BaseInstrumentor]:
             if instrumentor.is_instrumented_by_opentelemetry:
                 enabled.append(instrumentor)
         except Exception:
-            _logger.warning("posthog-otel could not enable %s", entry.name, exc_info=True)
+            _logger.warning("posthog-otel could not enable %s", name, exc_info=True)
     return enabled
+
+
+_instrumentor_entries: tuple[tuple[str, str], ...] | None = None
+
+
+def _own_instrumentors() -> tuple[tuple[str, str], ...]:
+    """Our ``posthog_*`` instrumentor entry points as (name, "module:Class"), read once.
+
+    Only this distribution's metadata is read (scanning every installed distribution's entry
+    points costs start-up time); without it installed there is none, as before.
+    """
+    global _instrumentor_entries
+    if _instrumentor_entries is None:
+        try:
+            entries = metadata.distribution("posthog-otel").entry_points
+        except metadata.PackageNotFoundError:
+            entries = metadata.EntryPoints(())
+        _instrumentor_entries = tuple(
+            (entry.name, entry.value)
+            for entry in entries.select(group="opentelemetry_instrumentor")
+            if entry.name.startswith("posthog_")
+        )
+    return _instrumentor_entries

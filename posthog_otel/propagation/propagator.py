@@ -115,6 +115,31 @@ _FIELDS = frozenset((BAGGAGE_HEADER, *_IDENTITY_HEADERS))
 _get_current = runtime.get_current
 
 
+# Getters that find a header whatever the case of the name asked (contrib's ASGI getter lower-
+# cases it, its WSGI getter upper-cases it): asking again in lower case would only repeat the
+# scan of the request's headers. Matched by exact type, so a subclass is asked both ways.
+_CASE_INSENSITIVE_GETTERS = frozenset(
+    {
+        ("opentelemetry.instrumentation.asgi", "ASGIGetter"),
+        ("opentelemetry.instrumentation.wsgi", "WSGIGetter"),
+    }
+)
+_ignores_case_by_type: dict[type, bool] = {}
+
+
+def _ignores_case(getter: object) -> bool:
+    kind = type(getter)
+    known = _ignores_case_by_type.get(kind)
+    if known is None:
+        known = (kind.__module__, kind.__qualname__) in _CASE_INSENSITIVE_GETTERS
+        _ignores_case_by_type[kind] = known
+    return known
+
+
+def _one(value: str | None) -> tuple[str] | None:
+    return None if value is None else (value,)
+
+
 # -- carriers -----------------------------------------------------------------------------
 
 
@@ -370,14 +395,23 @@ class PosthogPropagator(textmap.TextMapPropagator):
 
     def _seen(self, carrier: Any, getter: textmap.Getter[Any]) -> tuple[Any, ...]:
         """What ``getter`` returns for every header extraction reads (baggage when trusted)."""
+        trusted = self.trust_inbound == "all"
+        if getattr(getter, "lower_case_mapping", False):
+            # the same values the getter would return ((value,) or None), without calling it
+            mapping_get = carrier.get
+            seen = [_one(mapping_get(lower)) for _, _, lower in _HEADER_FIELDS]
+            if trusted:
+                seen.append(_one(mapping_get(BAGGAGE_HEADER)))
+            return tuple(seen)
         get = getter.get
-        seen: list[Any] = []
+        retry = not _ignores_case(getter)
+        seen = []
         for _, header, lower in _HEADER_FIELDS:
             values = get(carrier, header)
-            if values is None:
+            if values is None and retry:
                 values = get(carrier, lower)
             seen.append(seen_values(values))
-        if self.trust_inbound == "all":
+        if trusted:
             seen.append(seen_values(get(carrier, BAGGAGE_HEADER)))
         return tuple(seen)
 

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import json
 import logging
+import subprocess
+import sys
+import textwrap
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry import propagate
@@ -171,30 +180,151 @@ def test_instrument_arguments_after_setup_replace_it_and_say_so(
     assert global_client.get_client().host == capture_server.url
 
 
-def test_a_missing_library_under_the_auto_loader_is_one_debug_line(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    from posthog_otel.instrumentors._base import PosthogLibraryInstrumentor
+def _probe_instrumentor(requirement: str, module: str, patched: list[str]) -> Any:
+    """A library instrumentor for ``requirement`` that patches ``module`` when it is imported."""
+    from posthog_otel.instrumentors._base import ImportHooks, PosthogLibraryInstrumentor
 
-    calls: list[dict[str, object]] = []
+    hooks = ImportHooks("probe")
 
-    class _Missing(PosthogLibraryInstrumentor):
+    class _Probe(PosthogLibraryInstrumentor):
         _instance = None  # BaseInstrumentor keeps one instance per class
 
         def instrumentation_dependencies(self) -> tuple[str, ...]:
-            return ("no-such-library-for-posthog-otel >= 1",)
+            return (requirement,)
 
         def _instrument(self, **kwargs: object) -> None:
-            calls.append(kwargs)
+            hooks.start(self.library_supported)
+            hooks.when_imported(module, lambda loaded: patched.append(loaded.__name__))
+            hooks.when_imported(module, lambda loaded: patched.append("second hook"))
 
         def _uninstrument(self, **kwargs: object) -> None:
-            pass
+            hooks.stop()
 
+    return _Probe()
+
+
+@pytest.fixture
+def metadata_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The distribution names whose metadata is read (the real lookup still runs)."""
+    reads: list[str] = []
+    real = importlib.metadata.Distribution.from_name
+
+    def recording(name: str) -> importlib.metadata.Distribution:
+        reads.append(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata.Distribution, "from_name", staticmethod(recording))
+    return reads
+
+
+@pytest.fixture
+def probe_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    name = f"posthog_otel_probe_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("requirement", "level", "message"),
+    [
+        # a distribution that is not installed: one debug line
+        (
+            "no-such-library-for-posthog-otel >= 1",
+            logging.DEBUG,
+            "_Probe skipped, no-such-library-for-posthog-otel >= 1 is not installed",
+        ),
+        # an installed version outside the supported range: one warning line
+        (
+            "packaging < 1",
+            logging.WARNING,
+            '_Probe skipped: This instrumentation only instruments "packaging < 1", but '
+            'currently installed version ("packaging ',
+        ),
+    ],
+)
+def test_the_library_version_is_checked_when_the_app_imports_it(
+    caplog: pytest.LogCaptureFixture,
+    metadata_reads: list[str],
+    probe_module: str,
+    requirement: str,
+    level: int,
+    message: str,
+) -> None:
     caplog.set_level(logging.DEBUG, logger="posthog.otel")
-    instrumentor = _Missing()
+    patched: list[str] = []
+    instrumentor = _probe_instrumentor(requirement, probe_module, patched)
     instrumentor.instrument(skip_dep_check=True)  # how opentelemetry-instrument calls it
-    assert not instrumentor.is_instrumented_by_opentelemetry and calls == []
-    ours = [r for r in caplog.records if r.name.startswith("posthog")]
-    assert [r.levelno for r in ours] == [logging.DEBUG]
-    assert "no-such-library-for-posthog-otel" in ours[0].getMessage()
-    assert ours[0].exc_info is None
+    try:
+        # nothing read and nothing logged while the app has not imported the library
+        assert metadata_reads == []
+        assert [r for r in caplog.records if r.name.startswith("posthog")] == []
+
+        importlib.import_module(probe_module)
+        assert patched == []  # refused: neither hook patched anything
+        assert metadata_reads == [requirement.split()[0]]  # read once for both hooks
+        ours = [r for r in caplog.records if r.name.startswith("posthog")]
+        assert [r.levelno for r in ours] == [level]
+        assert message in ours[0].getMessage()
+        assert ours[0].exc_info is None
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_a_supported_library_is_patched_on_import_after_one_version_read(
+    caplog: pytest.LogCaptureFixture, metadata_reads: list[str], probe_module: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="posthog.otel")
+    patched: list[str] = []
+    instrumentor = _probe_instrumentor("packaging >= 1", probe_module, patched)
+    instrumentor.instrument(skip_dep_check=True)
+    try:
+        assert metadata_reads == []
+        importlib.import_module(probe_module)
+        assert patched == [probe_module, "second hook"]
+        assert metadata_reads == ["packaging"]
+        assert [r for r in caplog.records if r.name.startswith("posthog")] == []
+    finally:
+        instrumentor.uninstrument()
+    # a new instrument() reads the version again (the hooks of the first one are inert)
+    instrumentor.instrument(skip_dep_check=True)
+    try:
+        assert patched == [probe_module, "second hook"] * 2
+        assert metadata_reads == ["packaging", "packaging"]
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_a_direct_instrument_call_checks_at_once(
+    caplog: pytest.LogCaptureFixture, metadata_reads: list[str], probe_module: str
+) -> None:
+    patched: list[str] = []
+    instrumentor = _probe_instrumentor("packaging < 1", probe_module, patched)
+    instrumentor.instrument()
+    assert not instrumentor.is_instrumented_by_opentelemetry
+    assert metadata_reads == ["packaging"]
+    assert "only instruments" in caplog.text
+    importlib.import_module(probe_module)
+    assert patched == []
+
+
+@pytest.mark.slow  # a subprocess
+def test_posthog_instrumentor_reads_only_its_own_metadata_for_unused_libraries() -> None:
+    # a fresh interpreter: Flask imported, none of the other instrumented libraries
+    script = textwrap.dedent(
+        """
+        import importlib.metadata as md, json
+        import flask
+        reads = []
+        real = md.Distribution.from_name
+        md.Distribution.from_name = staticmethod(lambda name: reads.append(name) or real(name))
+        from posthog_otel.instrumentor import PosthogInstrumentor
+        PosthogInstrumentor().instrument(api_key="phc_test", host="http://127.0.0.1:9")
+        print(json.dumps(reads))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["posthog-otel", "flask"]
