@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry import propagate
@@ -21,16 +20,6 @@ def _has_posthog_propagator(propagator: object) -> bool:
     if isinstance(propagator, PosthogPropagator):
         return True
     return any(_has_posthog_propagator(p) for p in getattr(propagator, "_propagators", ()))
-
-
-@pytest.fixture
-def instrumentor() -> Iterator[PosthogInstrumentor]:
-    instance = PosthogInstrumentor()
-    original = propagate.get_global_textmap()
-    yield instance
-    if instance.is_instrumented_by_opentelemetry:
-        instance.uninstrument()
-    propagate.set_global_textmap(original)
 
 
 def test_instrument_wires_processor_propagator_and_hook(
