@@ -26,8 +26,6 @@ records logged and flushed, records/s end to end.
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ import posthog_otel as posthog
 from posthog_otel.config import ClientSettings
 from posthog_otel.logs.processor import PosthogLogProcessor
 
+from ._loopback import otlp_receiver
 from ._timing import per_call_ns, ratio_line
 
 TAGS = {"plan": "pro", "region": "eu", "cart_items": 3, "beta": True, "ab_group": "B"}
@@ -49,38 +48,6 @@ KEY = "phc_bench_logs"
 CALLS = 20_000
 ROUNDS = 7
 THROUGHPUT_RECORDS = 50_000
-
-_RECEIVER = r"""
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
-server.serve_forever()
-"""
-
-
-@contextmanager
-def receiver_process() -> Iterator[str]:
-    """A loopback OTLP receiver in its own process (its reading does not share our GIL)."""
-    proc = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _handler(provider: LoggerProvider) -> logging.Handler:
@@ -225,7 +192,7 @@ def bench_delivery(contenders: _Contenders) -> dict[str, float]:
 
 def run() -> list[str]:
     lines: list[str] = []
-    with receiver_process() as url:
+    with otlp_receiver() as url:
         contenders = _Contenders(url)
         try:
             per_record = bench_per_record(contenders)

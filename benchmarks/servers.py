@@ -33,10 +33,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from ._loopback import url_process
 from ._server_apps import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,19 +82,8 @@ def _rss_mib(pid: int) -> float:
     return best
 
 
-@contextmanager
-def _capture_server() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posthog_otel.testing.capture_server"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def _capture_server() -> AbstractContextManager[str]:
+    return url_process([sys.executable, "-m", "posthog_otel.testing.capture_server"])
 
 
 def _events(url: str) -> int:

@@ -21,54 +21,20 @@ from __future__ import annotations
 import gc
 import logging
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
 
+from ._loopback import otlp_receiver
 from ._timing import ratio_line
 
 SPANS = 5_000
 QUEUE = 8_192  # both queues hold a whole round: neither drops, both export every span
 KEY = "phc_bench"
-
-_RECEIVER = r"""
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
-server.serve_forever()
-"""
-
-
-@contextmanager
-def otlp_receiver() -> Iterator[str]:
-    """A loopback OTLP/HTTP receiver in its own process (its work does not share our GIL)."""
-    proc = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _batch(provider: TracerProvider, flush: bool) -> Callable[[], None]:

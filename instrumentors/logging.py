@@ -52,6 +52,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from posthog_otel import context as contexts
+from posthog_otel.config import logging_level
 from posthog_otel.context import runtime as _runtime
 
 from ._base import PosthogLibraryInstrumentor
@@ -158,28 +159,14 @@ def _capture(record: logging.LogRecord, exc: BaseException | None) -> None:
         local.busy = False
 
 
-def _level(value: Any) -> int:
-    """A logging level from a number or a name (``"error"``, ``"WARNING"``, ``"40"``)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return int(text)
-        number = logging.getLevelName(text.upper())
-        if isinstance(number, int):
-            return number
-    raise ValueError(f"not a logging level: {value!r}")
-
-
 def _configured_level(given: Any) -> int:
     if given is not None:
-        return _level(given)  # a bad value given in code is the caller's error
+        return logging_level(given, "level")  # a bad value given in code is the caller's error
     raw = os.environ.get("POSTHOG_OTEL_LOG_LEVEL")
     if raw is None or not raw.strip():
         return _DEFAULT_LEVEL
     try:
-        return _level(raw)
+        return logging_level(raw, "POSTHOG_OTEL_LOG_LEVEL")
     except ValueError:
         _logger.warning("POSTHOG_OTEL_LOG_LEVEL=%r is not a logging level; using ERROR", raw)
         return _DEFAULT_LEVEL

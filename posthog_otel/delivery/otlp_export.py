@@ -50,6 +50,7 @@ from ..context import runtime
 from ..otlp.responses import read_export_response
 from ..version import __version__
 from . import _http
+from .accounting import WarnOnce, delivery_stats
 from .queue import WorkQueue
 from .sender import retry_after_seconds
 
@@ -130,7 +131,7 @@ class OtlpExport(Generic[_T]):
             on_thread_start=_export_thread_start,
             after_fork=self._reset,
         )
-        self._warned: set[str] = set()
+        self._warn_once = WarnOnce(_logger)
         self._reset()
 
     def _reset(self) -> None:
@@ -190,24 +191,15 @@ class OtlpExport(Generic[_T]):
                 self._retries,
                 self._last_error,
             )
-        for reason, count in (
-            ("queue_full", queue.dropped),
-            ("shutdown", queue.refused + queue.discarded),
-        ):
-            if count:
-                dropped[reason] = dropped.get(reason, 0) + count
-        return {
-            "captured": queue.offered,
-            "queued": queue.pending,
-            "queued_bytes": queue.pending_bytes,
-            "sent": sent,
-            "batches": batches,
-            "requests": requests_made,
-            "retries": retries,
-            "dropped": dropped,
-            "dropped_total": sum(dropped.values()),
-            "last_error": last_error,
-        }
+        return delivery_stats(
+            queue,
+            dropped,
+            sent=sent,
+            batches=batches,
+            requests=requests_made,
+            retries=retries,
+            last_error=last_error,
+        )
 
     # -- the queue's thread ---------------------------------------------------------------
 
@@ -378,13 +370,6 @@ class OtlpExport(Generic[_T]):
         _logger.debug(
             "posthog-otel: %d %s record(s) dropped (%s): %s", count, self._signal, reason, message
         )
-
-    def _warn_once(self, key: str, message: str, *args: Any) -> None:
-        if key in self._warned:
-            _logger.debug(message, *args)
-            return
-        self._warned.add(key)
-        _logger.warning(message, *args)
 
 
 def _export_thread_start() -> None:

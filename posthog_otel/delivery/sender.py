@@ -43,6 +43,7 @@ from ..context import runtime
 from ..version import __version__
 from . import _http
 from . import encoding as _json
+from .accounting import WarnOnce
 
 if TYPE_CHECKING:  # imported on the first send (fork-safe): see _http
     import requests
@@ -140,7 +141,7 @@ class BatchSender:
         self._url = settings.endpoint
         # why the latest attempt failed (None after a success): for the exit summary
         self.last_attempt_error: str | None = None
-        self._warned: set[str] = set()
+        self._warn_once = WarnOnce(_logger)
         self.reset()
 
     def reset(self) -> None:
@@ -377,10 +378,3 @@ class BatchSender:
             on_error(error, events)
         except Exception:
             _logger.warning("PostHog on_error callback raised", exc_info=True)
-
-    def _warn_once(self, key: str, message: str, *args: Any) -> None:
-        if key in self._warned:
-            _logger.debug(message, *args)
-            return
-        self._warned.add(key)
-        _logger.warning(message, *args)

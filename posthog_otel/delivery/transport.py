@@ -35,6 +35,7 @@ from opentelemetry import context as otel_context
 
 from ..config import ClientSettings
 from ..context import runtime
+from .accounting import delivery_stats
 from .queue import WorkQueue
 from .sender import BatchSender, retry_after_seconds
 from .sizing import approx_json_size
@@ -182,24 +183,14 @@ class Transport:
         """Counters: captured, queued, sent, batches, retries, dropped by reason, last error."""
         queue = self._queue.counts()
         sender = self._sender.counts()
-        dropped = sender.dropped
-        for reason, count in (
-            ("queue_full", queue.dropped),
-            ("shutdown", queue.refused + queue.discarded),
-        ):
-            if count:
-                dropped[reason] = dropped.get(reason, 0) + count
-        return {
-            "captured": queue.offered,
-            "queued": queue.pending,
-            "queued_bytes": queue.pending_bytes,
-            "sent": sender.sent,
-            "batches": sender.batches,
-            "retries": sender.retries,
-            "dropped": dropped,
-            "dropped_total": sum(dropped.values()),
-            "last_error": sender.last_error,
-        }
+        return delivery_stats(
+            queue,
+            sender.dropped,
+            sent=sender.sent,
+            batches=sender.batches,
+            retries=sender.retries,
+            last_error=sender.last_error,
+        )
 
 
 def _suppress_instrumentation() -> None:

@@ -35,7 +35,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from posthog_otel.testing.capture_server import CaptureServer, Fault
-from tests.support.procs import free_port, start, wait_until_up
+from tests.support.bridge_proc import bridge_process
+from tests.support.procs import free_port
 from tests.support.waiting import wait_for_events
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -46,23 +47,11 @@ JSON = {"Content-Type": "application/json"}
 def running_bridge(
     *args: str, posthog: str | None, key: str | None = "phc_bridge"
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
     env = {"POSTHOG_HOST": posthog or f"http://127.0.0.1:{free_port()}"}
     if key:
         env["POSTHOG_API_KEY"] = key
-    proc = start([sys.executable, "-m", "posthog_otel", "bridge", "--port", str(port), *args], env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/healthz", proc)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+    with bridge_process(*args, env=env, stop_timeout=20) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
-import posthog
 import pytest
 from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,8 +18,8 @@ from posthog.ai.anthropic import Anthropic as PosthogAnthropic
 import posthog_otel
 from posthog_otel import PosthogSpanProcessor
 from posthog_otel.testing import CapturedEvents, memory_client
-from posthog_otel.testing.capture_server import CaptureServer
 from posthog_otel.testing.fake_model import FakeModelServer
+from tests.support.llm_oracle import oracle_events
 
 TOOLS = [
     {
@@ -78,20 +77,12 @@ def model() -> Iterator[FakeModelServer]:
 
 @pytest.fixture(scope="module")
 def oracle(model: FakeModelServer) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    with CaptureServer() as capture:
-        ph = posthog.Posthog("phc_oracle", host=capture.url, sync_mode=True)
-        client = PosthogAnthropic(
+    return oracle_events(
+        CASES,
+        lambda ph: PosthogAnthropic(
             posthog_client=ph, base_url=model.root_url, api_key="sk-test", max_retries=0
-        )
-        for case, call in CASES.items():
-            before = len(capture.events)
-            call(client)
-            ph.flush()
-            (event,) = capture.events[before:]
-            found[case] = event
-        ph.shutdown()
-    return found
+        ),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from typing import Any
 
 import flask
 import openai
-import posthog
 import pytest
 import requests
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
@@ -23,9 +22,9 @@ from posthog.ai.openai import OpenAI as PosthogOpenAI
 from posthog_otel import PosthogSpanProcessor
 from posthog_otel.instrumentors.flask import instrument_app
 from posthog_otel.testing import CapturedEvents, memory_client
-from posthog_otel.testing.capture_server import CaptureServer
 from posthog_otel.testing.fake_model import FakeModelServer
 from tests.support.e2e import HEADERS
+from tests.support.llm_oracle import oracle_events
 from tests.support.routing import route_to
 from tests.support.servers import wsgi_server
 
@@ -109,20 +108,12 @@ def model() -> Iterator[FakeModelServer]:
 @pytest.fixture(scope="module")
 def oracle(model: FakeModelServer) -> dict[str, dict[str, Any]]:
     """posthog-python's wrapper: the ``$ai_*`` properties it sends for each case."""
-    found: dict[str, dict[str, Any]] = {}
-    with CaptureServer() as capture:
-        ph = posthog.Posthog("phc_oracle", host=capture.url, sync_mode=True)
-        client = PosthogOpenAI(
+    return oracle_events(
+        CASES,
+        lambda ph: PosthogOpenAI(
             posthog_client=ph, base_url=model.base_url, api_key="sk-test", max_retries=0
-        )
-        for case, call in CASES.items():
-            before = len(capture.events)
-            call(client)
-            ph.flush()
-            (event,) = capture.events[before:]
-            found[case] = event
-        ph.shutdown()
-    return found
+        ),
+    )
 
 
 def _instrumentor(kind: str) -> Any:

@@ -131,17 +131,13 @@ app.run(host="127.0.0.1", port=int(os.environ["PORT"]))
 """
 
 
-@pytest.mark.parametrize("sdk_handler", [False, True], ids=["our-handler", "sdk-handler"])
-def test_opentelemetry_instrument_with_posthog_otel_logs(
-    sink: SinkServer, tmp_path: Path, sdk_handler: bool
-) -> None:
-    """Zero-code: ``POSTHOG_OTEL_LOGS=true``. With the SDK's own logging handler turned on as
-    well (``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED``), ours joins it: each record is
-    exported to PostHog once."""
+def _order_once(sink: SinkServer, tmp_path: Path, env: dict[str, str]) -> str:
+    """Run ``_APP`` under ``opentelemetry-instrument`` with PostHog logs on (WARNING and up) and
+    ``env``, place one order as the browser, stop it (the exit flushes); its stderr."""
     script = tmp_path / "orders_app.py"
     script.write_text(_APP)
     port = free_port()
-    env = {
+    full_env = {
         "PORT": str(port),
         "POSTHOG_API_KEY": sink.api_key,
         "POSTHOG_HOST": sink.url,
@@ -151,15 +147,32 @@ def test_opentelemetry_instrument_with_posthog_otel_logs(
         "OTEL_TRACES_EXPORTER": "none",
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true" if sdk_handler else "false",
+        **env,
     }
-    proc = start([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(script)], env)
+    proc = start(
+        [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(script)], full_env
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base + "/health", proc)
         assert requests.get(base + "/order", headers=BROWSER, timeout=10).status_code == 200
     finally:
-        _out, err = stop(proc)  # the exit flushes the queued records
+        _out, err = stop(proc)
+    return err
+
+
+@pytest.mark.parametrize("sdk_handler", [False, True], ids=["our-handler", "sdk-handler"])
+def test_opentelemetry_instrument_with_posthog_otel_logs(
+    sink: SinkServer, tmp_path: Path, sdk_handler: bool
+) -> None:
+    """Zero-code: ``POSTHOG_OTEL_LOGS=true``. With the SDK's own logging handler turned on as
+    well (``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED``), ours joins it: each record is
+    exported to PostHog once."""
+    err = _order_once(
+        sink,
+        tmp_path,
+        {"OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true" if sdk_handler else "false"},
+    )
     (event,) = sink.wait_for(1, event="order_placed")
     records = sink.wait_for(1, kind="otlp_log")
     assert len(records) == 1, (records, err)  # once, whichever handler translated it
@@ -176,28 +189,7 @@ def test_traces_and_logs_together_one_trace_page(sink: SinkServer, tmp_path: Pat
     """``POSTHOG_OTEL_TRACES=true`` and ``POSTHOG_OTEL_LOGS=true``: the request's spans, its log
     line and its event arrive with the browser's identity, the log line inside the request's
     span, and the sink's trace page shows the three together."""
-    script = tmp_path / "orders_app.py"
-    script.write_text(_APP)
-    port = free_port()
-    env = {
-        "PORT": str(port),
-        "POSTHOG_API_KEY": sink.api_key,
-        "POSTHOG_HOST": sink.url,
-        "POSTHOG_OTEL_TRACES": "true",
-        "POSTHOG_OTEL_LOGS": "true",
-        "POSTHOG_OTEL_LOGS_LEVEL": "WARNING",
-        "OTEL_SERVICE_NAME": "orders",
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
-    proc = start([str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(script)], env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base + "/health", proc)
-        assert requests.get(base + "/order", headers=BROWSER, timeout=10).status_code == 200
-    finally:
-        _out, err = stop(proc)
+    err = _order_once(sink, tmp_path, {"POSTHOG_OTEL_TRACES": "true"})
     (event,) = sink.wait_for(1, event="order_placed")
     (record,) = sink.wait_for(1, kind="otlp_log")
     trace_id = record["trace_id"]

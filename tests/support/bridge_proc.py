@@ -6,11 +6,11 @@
 
 ``token`` starts the bridge with ``--require-header "Authorization=Bearer <token>"``, which is
 what ``examples/collector/collector.yaml`` sends. On exit: SIGTERM, then wait.
+:func:`bridge_process` starts one with any arguments and environment (no header, no key).
 """
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from tests.support.procs import free_port, start, wait_until_up
+from tests.support.procs import free_port, start, terminate, wait_until_up
 
 
 @dataclass
@@ -39,34 +39,26 @@ class RunningBridge:
 
 
 @contextmanager
-def running_bridge(
-    *args: str, posthog: str, token: str = "collector-test", key: str = "phc_bridge"
-) -> Iterator[RunningBridge]:
+def bridge_process(
+    *args: str, env: dict[str, str], stop_timeout: float = 30.0
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``python -m posthog_otel bridge --port PORT *args`` with ``env``: (url, process) once
+    ``/healthz`` answers; SIGTERM on exit (killed after ``stop_timeout`` seconds)."""
     port = free_port()
-    env = {"POSTHOG_HOST": posthog, "POSTHOG_API_KEY": key}
-    proc = start(
-        [
-            sys.executable,
-            "-m",
-            "posthog_otel",
-            "bridge",
-            "--port",
-            str(port),
-            "--require-header",
-            f"Authorization=Bearer {token}",
-            *args,
-        ],
-        env,
-    )
+    proc = start([sys.executable, "-m", "posthog_otel", "bridge", "--port", str(port), *args], env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/healthz", proc)
-        yield RunningBridge(url, proc, token)
+        yield url, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        terminate(proc, stop_timeout)
+
+
+@contextmanager
+def running_bridge(
+    *args: str, posthog: str, token: str = "collector-test", key: str = "phc_bridge"
+) -> Iterator[RunningBridge]:
+    env = {"POSTHOG_HOST": posthog, "POSTHOG_API_KEY": key}
+    header = f"Authorization=Bearer {token}"
+    with bridge_process("--require-header", header, *args, env=env) as (url, proc):
+        yield RunningBridge(url, proc, token)

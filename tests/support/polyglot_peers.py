@@ -26,7 +26,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.node_peers import node_modules
-from tests.support.procs import free_port
+from tests.support.procs import free_port, terminate
 
 PEERS = Path(__file__).resolve().parents[1] / "peers"
 JAVA_SOURCES = PEERS / "java" / "src"
@@ -266,13 +265,7 @@ def running_service(
             raise AssertionError(f"the {language} service did not start:\n{service.log()}")
         yield service
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, 30, read=False)  # _pump reads its output
 
 
 def _main() -> None:

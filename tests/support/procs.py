@@ -54,3 +54,16 @@ def stop(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[str, str]:
         proc.kill()
         out, err = proc.communicate()
         raise AssertionError(f"process did not exit in time:\n{out}\n{err}") from None
+
+
+def terminate(proc: subprocess.Popen[str], timeout: float = 30.0, *, read: bool = True) -> None:
+    """SIGTERM unless it has exited, wait up to ``timeout`` seconds, then kill; output is
+    discarded. ``read=False`` only waits, for a process whose output another thread reads."""
+    finish = proc.communicate if read else proc.wait
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        finish(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        finish()

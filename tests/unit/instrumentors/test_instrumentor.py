@@ -32,16 +32,6 @@ def _has_posthog_propagator(propagator: object) -> bool:
     return any(_has_posthog_propagator(p) for p in getattr(propagator, "_propagators", ()))
 
 
-@pytest.fixture
-def instrumentor() -> Iterator[PosthogInstrumentor]:
-    instance = PosthogInstrumentor()
-    original = propagate.get_global_textmap()
-    yield instance
-    if instance.is_instrumented_by_opentelemetry:
-        instance.uninstrument()
-    propagate.set_global_textmap(original)
-
-
 def test_instrument_wires_processor_propagator_and_hook(
     instrumentor: PosthogInstrumentor, capture_server: CaptureServer
 ) -> None:

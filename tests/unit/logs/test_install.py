@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import propagate
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
@@ -156,16 +155,6 @@ def test_the_threshold_from_the_option_or_the_environment(
     with caplog.at_level(logging.WARNING, "posthog.otel"):
         assert threshold() == logging.INFO
     assert "POSTHOG_OTEL_LOGS_LEVEL" in caplog.text
-
-
-@pytest.fixture
-def instrumentor() -> Iterator[PosthogInstrumentor]:
-    instance = PosthogInstrumentor()
-    original = propagate.get_global_textmap()
-    yield instance
-    if instance.is_instrumented_by_opentelemetry:
-        instance.uninstrument()
-    propagate.set_global_textmap(original)
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])

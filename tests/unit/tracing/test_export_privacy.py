@@ -6,11 +6,8 @@ stamps identity and tags too), a real loopback OTLP receiver decoding the protob
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
 
 import posthog_otel as posthog
@@ -19,16 +16,6 @@ from posthog_otel.genai_rules import is_genai_content
 from tests.support.otlp_receiver import OtlpReceiver
 
 SECRET = "the-secret-prompt-text"
-
-
-@pytest.fixture
-def instrumentor() -> Iterator[PosthogInstrumentor]:
-    instance = PosthogInstrumentor()
-    original = propagate.get_global_textmap()
-    yield instance
-    if instance.is_instrumented_by_opentelemetry:
-        instance.uninstrument()
-    propagate.set_global_textmap(original)
 
 
 def _attributes(message: Any) -> dict[str, Any]:

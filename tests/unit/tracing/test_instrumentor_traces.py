@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 import posthog_otel as posthog
 from posthog_otel import PosthogInstrumentor
 from posthog_otel.sink import SinkServer
-
-
-@pytest.fixture
-def instrumentor() -> Iterator[PosthogInstrumentor]:
-    instance = PosthogInstrumentor()
-    original = propagate.get_global_textmap()
-    yield instance
-    if instance.is_instrumented_by_opentelemetry:
-        instance.uninstrument()
-    propagate.set_global_textmap(original)
 
 
 @pytest.mark.parametrize("how", ["argument", "environment"])
