@@ -70,12 +70,6 @@ CASES: dict[str, Call] = {"chat": _chat, "tools": _tools, "stream": _stream, "42
 
 
 @pytest.fixture(scope="module")
-def model() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def oracle(model: FakeModelServer) -> dict[str, dict[str, Any]]:
     return oracle_events(
         CASES,

@@ -32,20 +32,11 @@ from posthog_otel.otlp.responses import PROTOBUF
 from posthog_otel.spans import genai_logs
 from posthog_otel.testing import CapturedEvents, memory_client
 from posthog_otel.testing.fake_model import TOOL_ARGUMENTS, FakeModelServer
+from tests.support.llm_oracle import OPENAI_TOOLS as TOOLS
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "hello there"},
-]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
 ]
 
 

@@ -24,20 +24,11 @@ from posthog_otel.instrumentors.flask import instrument_app
 from posthog_otel.testing import CapturedEvents, memory_client
 from posthog_otel.testing.fake_model import FakeModelServer
 from tests.support.e2e import HEADERS
+from tests.support.llm_oracle import OPENAI_TOOLS as TOOLS
 from tests.support.llm_oracle import oracle_events
 from tests.support.routing import route_to
 from tests.support.servers import wsgi_server
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
 MESSAGES = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "hello there"},
@@ -97,12 +88,6 @@ _CONTENT_SWITCHES = {  # each library's switch for content on span attributes
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "span_only",
     "TRACELOOP_TRACE_CONTENT": "true",
 }
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,19 @@ import posthog
 
 from posthog_otel.testing.capture_server import CaptureServer
 
+# The OpenAI tool definition the LLM tests send (the fake model server calls it with
+# ``fake_model.TOOL_ARGUMENTS``).
+OPENAI_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
 
 def oracle_events(
     cases: Mapping[str, Callable[[Any], Any]], wrap: Callable[[posthog.Posthog], Any]
