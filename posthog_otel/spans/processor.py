@@ -56,6 +56,10 @@ _logger = logging.getLogger("posthog.otel")
 
 _get_current = runtime.get_current
 _ROOT_KINDS = frozenset({trace.SpanKind.SERVER, trace.SpanKind.CONSUMER})
+# The span thread wakes for a batch of this many ended spans or after this many seconds,
+# not once per span: a wake-up per request costs the request threads a GIL hand-off.
+_WAKE_BATCH = 16
+_WAKE_INTERVAL = 0.2
 # attributes that make a span "identified" (an event in "roots" mode)
 _IDENTITY_KEYS = tuple(key for field in _identity.IDENTIFYING for key in field.input_keys)
 _MAX_OPEN = 100_000  # open candidate spans tracked; beyond it new ones use their attributes
@@ -97,6 +101,8 @@ class PosthogSpanProcessor(SpanProcessor):
             client, capture_spans=capture_spans, capture_exceptions=capture_exceptions
         )
         self._all = self._exporter.capture_spans == "all"
+        # with capture_spans="none" an identified root span alone yields no event
+        self._root_kinds = frozenset() if self._exporter.capture_spans == "none" else _ROOT_KINDS
         self._aliases = native_attribute_aliases
         self._cache_key = "span_attributes" if native_attribute_aliases else "span_attributes_plain"
         # span_id -> the scope whose end-time state the span's event uses
@@ -105,7 +111,11 @@ class PosthogSpanProcessor(SpanProcessor):
         self._roots: dict[int, int] = {}
         self._ai_ancestry = AiAncestry()  # open span -> nearest AI span at or above it
         self._worker: WorkQueue[tuple[ReadableSpan, Identity | None]] = WorkQueue(
-            "posthog-otel-spans", self._handle, max_size=max_queue_size
+            "posthog-otel-spans",
+            self._handle,
+            max_size=max_queue_size,
+            batch_size=_WAKE_BATCH,
+            interval=_WAKE_INTERVAL,
         )
         self.enabled = True
         self._unsubscribe = observers.on_change(self._on_scope_changed)
@@ -202,16 +212,15 @@ class PosthogSpanProcessor(SpanProcessor):
             scope = self._open.pop(context.span_id, None) if self._open else None
             if scope is None:
                 if may_become_event(
-                    span, self._all, _ROOT_KINDS, _IDENTITY_KEYS, EVENT_ATTRIBUTE
+                    span, self._all, self._root_kinds, _IDENTITY_KEYS, EVENT_ATTRIBUTE
                 ) or genai.is_ai_span(attribute_store(span)):
                     self._worker.put((span, None))
                 return
             if self._roots.get(context.trace_id) == context.span_id:
                 del self._roots[context.trace_id]
             state = scope.resolve()
-            if (  # not identified (_identity.IDENTIFYING), nothing else to send
-                state.distinct_id is None
-                and state.session_id is None
+            if (  # not identified (_identity.IDENTIFYING) or no root events, nothing else to send
+                (not self._root_kinds or (state.distinct_id is None and state.session_id is None))
                 and not self._all
                 and not has_events(span)
                 and EVENT_ATTRIBUTE not in attribute_store(span)
