@@ -151,6 +151,7 @@ class BridgeApp:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+        self.pipeline.close()  # AI events held for late content records: queued now
         if self._projects is None:
             return True
         delivered = self._projects.shutdown(self.settings.shutdown_timeout)
@@ -359,6 +360,7 @@ class BridgeApp:
             "dropped": sum(s["dropped_total"] for s in counts),
             "body_bytes_held": self._budget.held,
             **self.pipeline.counters,
+            **self.pipeline.genai_wait.stats(),
         }
         body = json.dumps(report).encode() if method == "GET" else b""
         await _answer(send, status, JSON, body)

@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .._identity import PREFIX
@@ -86,9 +87,15 @@ def _level(severity: int) -> str:
 class LogMapper:
     """Turns decoded log records into :class:`~posthog_otel.spans.mapping.SpanEvent` s."""
 
-    def __init__(self, spans: SpanMapper, min_severity: int = 17) -> None:
+    def __init__(
+        self,
+        spans: SpanMapper,
+        min_severity: int = 17,
+        on_genai_record: Callable[[int, int], None] | None = None,
+    ) -> None:
         self._spans = spans
         self.min_severity = min_severity
+        self._on_genai_record = on_genai_record
 
     def keeps_genai(self, body: bytes | bytearray) -> bool:
         """Might this request hold GenAI content records to keep (then decode every record)?"""
@@ -110,12 +117,17 @@ class LogMapper:
         event_name = record.event_name or attributes.get("event.name")
         if is_genai_record(event_name):  # content for its span's AI event (genai_logs)
             ai = self._spans.options.ai
-            if ai.enabled and not ai.privacy_mode:
-                genai_logs.CONTENT.add(
+            if (
+                ai.enabled
+                and not ai.privacy_mode
+                and genai_logs.CONTENT.add(
                     record.trace_id,
                     record.span_id,
                     genai_logs.record_event(str(event_name), record.body, attributes),
                 )
+                and self._on_genai_record is not None
+            ):
+                self._on_genai_record(record.trace_id, record.span_id)
         marked = attributes.get(EVENT_ATTRIBUTE)
         if marked:
             props = self._base(record, identity)
