@@ -6,8 +6,6 @@ and logs in separate requests, in either order."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import time
 import uuid
@@ -17,124 +15,13 @@ from typing import Any
 
 import pytest
 import requests
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from posthog_otel.testing.capture_server import CaptureServer
 from tests.support.bridge_proc import bridge_process
+from tests.support.genai_otlp import GenAiCall
 from tests.support.waiting import wait_for_events, wait_until
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
-INPUT = [{"role": "user", "parts": [{"type": "text", "content": "Summarise my cart"}]}]
-OUTPUT = [{"role": "assistant", "parts": [{"type": "text", "content": "3 items, 42 EUR"}]}]
-RESOURCE = Resource(
-    attributes=[KeyValue(key="service.name", value=AnyValue(string_value="cart-node"))]
-)
-
-
-def _value(value: Any) -> AnyValue:
-    if isinstance(value, dict):
-        pairs = [KeyValue(key=k, value=_value(v)) for k, v in value.items()]
-        return AnyValue(kvlist_value=KeyValueList(values=pairs))
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    return AnyValue(string_value=str(value))
-
-
-def _attributes(values: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=key, value=_value(value)) for key, value in values.items()]
-
-
-class Call:
-    """One model call: its ids, its person, its span and its content records as bodies."""
-
-    def __init__(self, user: str) -> None:
-        self.user = user
-        self.trace_id = os.urandom(16)
-        self.span_id = os.urandom(8)
-
-    def traces(self) -> bytes:
-        now = time.time_ns()
-        span = Span(
-            trace_id=self.trace_id,
-            span_id=self.span_id,
-            name="chat gpt-4o-mini",
-            kind=Span.SPAN_KIND_CLIENT,
-            start_time_unix_nano=now - 800_000_000,
-            end_time_unix_nano=now,
-            attributes=_attributes(
-                {
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.provider.name": "openai",
-                    "gen_ai.request.model": "gpt-4o-mini",
-                    "gen_ai.usage.input_tokens": 9,
-                    "posthog.distinct_id": self.user,
-                    "posthog.session_id": f"session-{self.user}",
-                    "posthog.tag.plan": "pro",
-                }
-            ),
-        )
-        scope = ScopeSpans(spans=[span])
-        request = ExportTraceServiceRequest(
-            resource_spans=[ResourceSpans(resource=RESOURCE, scope_spans=[scope])]
-        )
-        return request.SerializeToString()
-
-    def logs(self) -> bytes:
-        """openai-v2's per-message records: the prompt, then the choice."""
-        records = [
-            LogRecord(
-                time_unix_nano=time.time_ns(),
-                trace_id=self.trace_id,
-                span_id=self.span_id,
-                event_name="gen_ai.user.message",
-                body=_value({"content": "Summarise my cart"}),
-                attributes=_attributes({"gen_ai.system": "openai"}),
-            ),
-            LogRecord(
-                time_unix_nano=time.time_ns(),
-                trace_id=self.trace_id,
-                span_id=self.span_id,
-                event_name="gen_ai.choice",
-                body=_value(
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": "3 items, 42 EUR"},
-                    }
-                ),
-                attributes=_attributes({"gen_ai.system": "openai"}),
-            ),
-        ]
-        return _logs_request(records)
-
-    def details_logs(self) -> bytes:
-        """opentelemetry-util-genai's one details record with both directions."""
-        record = LogRecord(
-            time_unix_nano=time.time_ns(),
-            trace_id=self.trace_id,
-            span_id=self.span_id,
-            event_name="gen_ai.client.inference.operation.details",
-            attributes=_attributes(
-                {
-                    "gen_ai.input.messages": json.dumps(INPUT),
-                    "gen_ai.output.messages": json.dumps(OUTPUT),
-                }
-            ),
-        )
-        return _logs_request([record])
-
-
-def _logs_request(records: list[LogRecord]) -> bytes:
-    scope = ScopeLogs(log_records=records)
-    request = ExportLogsServiceRequest(
-        resource_logs=[ResourceLogs(resource=RESOURCE, scope_logs=[scope])]
-    )
-    return request.SerializeToString()
 
 
 def _post(url: str, signal: str, body: bytes) -> None:
@@ -191,10 +78,8 @@ def _stats(url: str) -> dict[str, Any]:
     return body
 
 
-def test_records_after_the_span_reach_its_generation(
-    bridge: str, posthog: CaptureServer
-) -> None:
-    call = Call(f"user-{uuid.uuid4()}")
+def test_records_after_the_span_reach_its_generation(bridge: str, posthog: CaptureServer) -> None:
+    call = GenAiCall(f"user-{uuid.uuid4()}")
     _post(bridge, "traces", call.traces())
     time.sleep(0.5)  # another Collector batch, later
     assert _generations(posthog, call.user) == []  # held, not sent without its messages
@@ -216,21 +101,19 @@ def test_records_after_the_span_reach_its_generation(
 def test_a_details_record_after_the_span_reaches_its_generation(
     bridge: str, posthog: CaptureServer
 ) -> None:
-    call = Call(f"user-{uuid.uuid4()}")
+    call = GenAiCall(f"user-{uuid.uuid4()}")
     _post(bridge, "traces", call.traces())
     _post(bridge, "logs", call.details_logs())
     event = _one_generation(posthog, call.user, timeout=2.5)
     _assert_identity(event, call.user)
-    assert event["properties"]["$ai_input"] == [
-        {"role": "user", "content": "Summarise my cart"}
-    ]
+    assert event["properties"]["$ai_input"] == [{"role": "user", "content": "Summarise my cart"}]
     assert event["properties"]["$ai_output_choices"][0]["content"] == [
         {"type": "text", "text": "3 items, 42 EUR"}
     ]
 
 
 def test_records_that_never_come_cost_only_the_wait(bridge: str, posthog: CaptureServer) -> None:
-    call = Call(f"user-{uuid.uuid4()}")
+    call = GenAiCall(f"user-{uuid.uuid4()}")
     before = _stats(bridge)["ai_held_expired"]
     started = time.monotonic()
     _post(bridge, "traces", call.traces())
@@ -249,20 +132,18 @@ def test_records_that_never_come_cost_only_the_wait(bridge: str, posthog: Captur
 def test_records_before_the_span_are_joined_without_waiting(
     bridge: str, posthog: CaptureServer
 ) -> None:
-    call = Call(f"user-{uuid.uuid4()}")
+    call = GenAiCall(f"user-{uuid.uuid4()}")
     _post(bridge, "logs", call.details_logs())
     started = time.monotonic()
     _post(bridge, "traces", call.traces())
     event = _one_generation(posthog, call.user, timeout=2.5)
     assert time.monotonic() - started < 2.5  # complete: not held
     _assert_identity(event, call.user)
-    assert event["properties"]["$ai_input"] == [
-        {"role": "user", "content": "Summarise my cart"}
-    ]
+    assert event["properties"]["$ai_input"] == [{"role": "user", "content": "Summarise my cart"}]
 
 
 def test_privacy_mode_holds_nothing_and_adds_no_content(posthog: CaptureServer) -> None:
-    call = Call(f"user-{uuid.uuid4()}")
+    call = GenAiCall(f"user-{uuid.uuid4()}")
     env = {"POSTHOG_OTEL_AI_PRIVACY_MODE": "true"}
     with _bridge(posthog, "--genai-log-wait", "30", env=env) as (url, _):
         started = time.monotonic()
@@ -280,7 +161,7 @@ def test_privacy_mode_holds_nothing_and_adds_no_content(posthog: CaptureServer) 
 
 
 def test_wait_zero_holds_nothing(posthog: CaptureServer) -> None:
-    call = Call(f"user-{uuid.uuid4()}")
+    call = GenAiCall(f"user-{uuid.uuid4()}")
     with _bridge(posthog, env={"POSTHOG_OTEL_GENAI_LOG_WAIT": "0"}) as (url, _):
         _post(url, "traces", call.traces())
         event = _one_generation(posthog, call.user, timeout=5)
@@ -293,7 +174,7 @@ def test_a_full_hold_sends_the_oldest_at_once_and_shutdown_sends_the_rest(
 ) -> None:
     """``--max-queue-size 8`` holds at most 2 events (a quarter of the queue); the wait is long,
     so only overflow and shutdown can send them."""
-    calls = [Call(f"user-{uuid.uuid4()}") for _ in range(3)]
+    calls = [GenAiCall(f"user-{uuid.uuid4()}") for _ in range(3)]
     with _bridge(posthog, "--genai-log-wait", "60", "--max-queue-size", "8") as (url, proc):
         for call in calls[:2]:
             _post(url, "traces", call.traces())
