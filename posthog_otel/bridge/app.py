@@ -12,7 +12,8 @@ Endpoints:
   full (by events or by bytes), 503 with ``Retry-After`` while shutting down or when bodies in
   memory exceed ``max_inflight_bytes`` (one client address may hold at most half of it).
 * ``GET /healthz``: liveness, 200 ``{"status": "ok"}`` (503 while shutting down), never
-  guarded. Without ``--require-header`` it also shows the counters; with it, the counters
+  guarded. Without ``--require-header`` it also shows the counters (``ai_held_*``: generations
+  held for late GenAI content records); with it, the counters
   (and the PID) are at ``GET /stats``, which needs the required headers like the exports.
 
 Request bodies are read and decompressed on the event loop, as they arrive (the memory budget
@@ -21,7 +22,9 @@ process, so back-pressure checks cannot interleave: bodies up to ``INLINE_MAX_BY
 (256 KiB) on the event loop itself (fastest: no GIL hand-offs between threads), bigger ones
 on a worker thread so the loop keeps answering meanwhile (requests arriving then queue behind
 it on that thread). Scale with ``--workers`` (processes)
-or more bridges behind a load balancer: nothing is shared.
+or more bridges behind a load balancer: nothing is shared (GenAI content records and the
+generations held for them, :mod:`.genai_wait`, join only within one process). On shutdown the
+held generations are queued before the clients flush.
 
 Usage::
 

@@ -19,7 +19,9 @@ Rules:
 * A GenAI content record (event name ``gen_ai.*``: ``gen_ai.user.message``, ``gen_ai.choice``,
   ``gen_ai.client.inference.operation.details``...) is kept for its span's AI event
   (:mod:`posthog_otel.spans.genai_logs`) when LLM analytics is on and not private: a span
-  that reaches the bridge after its records carries their content.
+  that reaches the bridge after its records carries their content, and a generation that
+  reached it before them and is held for them (:mod:`posthog_otel.bridge.genai_wait`) is told
+  through ``on_genai_record(trace_id, span_id)``.
 * Nothing else becomes an event.
 * Person, session, window and tags come from the record's attributes by the same names as for
   spans (``posthog.distinct_id``, ``posthogDistinctId``, ``user.id``, ``enduser.id``;
@@ -28,7 +30,7 @@ Rules:
 
 Usage::
 
-    logs = LogMapper(span_mapper, min_severity=17)
+    logs = LogMapper(span_mapper, min_severity=17, on_genai_record=wait.content_arrived)
     if logs.may_yield(record.severity_number, maybe_marked):
         for event in logs.events_for(record):
             client.capture_raw(event.name, distinct_id=event.distinct_id, ...)
