@@ -154,7 +154,14 @@ class BridgeApp:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
-        self.pipeline.close()  # AI events held for late content records: queued now
+        held = self.pipeline.close()  # AI events held for late content records: queued now
+        if held:
+            _logger.info(
+                "posthog-otel bridge (pid %d): %d AI event(s) waiting for GenAI content "
+                "records sent at shutdown",
+                os.getpid(),
+                held,
+            )
         if self._projects is None:
             return True
         delivered = self._projects.shutdown(self.settings.shutdown_timeout)

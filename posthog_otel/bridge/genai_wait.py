@@ -109,11 +109,9 @@ class GenAiWait:
 
     def hold(self, event: SpanEvent, client: Client) -> bool:
         """Hold ``event`` when it may still receive content; False: send it now yourself."""
-        if not self.enabled or not _wants_content(event):
+        key = _waiting_key(event) if self.enabled else None
+        if key is None:
             return False
-        ai = event.ai
-        assert ai is not None  # _wants_content
-        key = (ai.trace_id, ai.span_id)
         size = approx_json_size(event.properties)
         overflow: list[_Held] = []
         with self._lock:
@@ -227,13 +225,13 @@ class GenAiWait:
             self._send(due)
 
 
-def _wants_content(event: SpanEvent) -> bool:
-    """A generation that may still receive messages: no input, or no output for a call that
-    did not fail; with span ids to join records by."""
+def _waiting_key(event: SpanEvent) -> _Key | None:
+    """The span ids of a generation that may still receive messages (no input, or no output
+    for a call that did not fail); None for any other event."""
     ai = event.ai
     if ai is None or event.name != "$ai_generation" or not ai.trace_id or not ai.span_id:
-        return False
+        return None
     props = event.properties
-    if "$ai_input" not in props:
-        return True
-    return "$ai_output_choices" not in props and not props.get("$ai_is_error")
+    if "$ai_input" in props and ("$ai_output_choices" in props or props.get("$ai_is_error")):
+        return None
+    return (ai.trace_id, ai.span_id)

@@ -102,9 +102,9 @@ class Pipeline:
             "bad_requests": 0,
         }
 
-    def close(self) -> None:
-        """Send the AI events still held for content records (bridge shutdown)."""
-        self.genai_wait.close()
+    def close(self) -> int:
+        """Send the AI events still held for content records (bridge shutdown); how many."""
+        return self.genai_wait.close()
 
     def count(self, **amounts: int) -> None:
         """Add to the counters shown at /healthz."""
