@@ -201,3 +201,21 @@ def test_a_full_hold_sends_the_oldest_at_once_and_shutdown_sends_the_rest(
     assert joined["properties"]["$ai_input"] == [{"role": "user", "content": "Summarise my cart"}]
     for call in calls:
         assert len(_generations(posthog, call.user)) == 1
+
+
+def test_two_workers_never_lose_or_repeat_a_held_generation(posthog: CaptureServer) -> None:
+    """With ``--workers 2`` a span and its records may reach different processes (each
+    connection goes to either): those are not joined (documented), but every generation is
+    still sent once, with its person, after the wait at most."""
+    calls = [GenAiCall(f"user-{uuid.uuid4()}") for _ in range(12)]
+    with _bridge(posthog, "--genai-log-wait", "2", "--workers", "2") as (url, _):
+        for call in calls:  # a new connection for each request
+            _post(url, "traces", call.traces())
+        for call in calls:
+            _post(url, "logs", call.details_logs())
+        for call in calls:
+            _one_generation(posthog, call.user, timeout=15)
+        time.sleep(2.5)  # past every wait: nothing more comes
+    for call in calls:
+        (event,) = _generations(posthog, call.user)
+        _assert_identity(event, call.user)
