@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_WAIT_SECONDS", "GenAiWait"]
 
-#: Covers an OpenTelemetry Collector's ``batch`` processor timeout (200 ms by default, 1 s in
-#: the examples) and the SDK's span batch delay (5 s) when services export to the bridge.
+#: Several times an OpenTelemetry Collector's ``batch`` processor timeout (200 ms by default,
+#: 1 s in ``examples/collector``), which is how far apart a call's span and records may leave it,
+#: plus the time to send them.
 DEFAULT_WAIT_SECONDS = 5.0
 
 _Key = tuple[int, int]

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..config import normalize_host
 from ..spans.mapping import CAPTURE_MODES
+from .genai_wait import DEFAULT_WAIT_SECONDS
 
 __all__ = ["SETTINGS_ENV", "BridgeSettings", "parse_level", "parse_required_header"]
 
@@ -95,7 +96,7 @@ class BridgeSettings:
     retry_after: int = 2
     max_retries: int = 10
     shutdown_timeout: float = 10.0
-    genai_log_wait: float = 5.0  # genai_wait.DEFAULT_WAIT_SECONDS
+    genai_log_wait: float = DEFAULT_WAIT_SECONDS
     require_headers: tuple[tuple[str, str], ...] = ()
     key_from_request: bool = False
     max_projects: int = 16
