@@ -309,6 +309,14 @@ def _add_bridge(commands: Any) -> None:
         default=10.0,
         help="seconds to finish requests, and then to flush events, on SIGTERM (default 10)",
     )
+    add(
+        "--genai-log-wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a $ai_generation without its messages waits for GenAI content log "
+        "records sent after its span (default: $POSTHOG_OTEL_GENAI_LOG_WAIT or 5; 0: no wait)",
+    )
     add("--verbose", action="store_true", help="log every request")
     bridge.set_defaults(handler=_run_bridge)
 
@@ -350,6 +358,7 @@ def _run_bridge(args: argparse.Namespace) -> int:
             retry_after=args.retry_after,
             max_retries=args.max_retries,
             shutdown_timeout=args.shutdown_timeout,
+            genai_log_wait=args.genai_log_wait,
             verbose=args.verbose,
         )
     except ValueError as exc:

@@ -3,9 +3,11 @@
 Services in any language export OTLP to an OpenTelemetry Collector; the Collector's
 ``otlphttp`` exporter points at the bridge, which maps spans with the same rules as the
 in-process :class:`~posthog_otel.spans.exporter.PosthogSpanExporter` (:mod:`posthog_otel.spans.mapping`)
-and log records with :mod:`.logs`, and sends the events to PostHog. It keeps no state between
-requests, so it scales out with ``--workers``, more instances, or the Collector's
-``loadbalancing`` exporter.
+and log records with :mod:`.logs`, and sends the events to PostHog. Besides GenAI content
+records and the generations waiting briefly for them (:mod:`.genai_wait`, per process), it keeps
+no state between requests, so it scales out with ``--workers``, more instances, or the
+Collector's ``loadbalancing`` exporter (by trace id for both traces and logs when LLM content
+comes as log records).
 
 Needs the ``bridge`` extra: ``pip install './posthog-otel[bridge]'`` from a clone.
 
@@ -17,7 +19,8 @@ Usage::
     from posthog_otel.bridge import BridgeSettings, create_app, serve
     serve(BridgeSettings.build(api_key="phc_...", capture_spans="roots", log_level="ERROR"))
 
-Modules: :mod:`.logs` (log records -> events), :mod:`.pipeline` (decode with
+Modules: :mod:`.logs` (log records -> events), :mod:`.genai_wait` (generations held for GenAI
+content records sent after their span), :mod:`.pipeline` (decode with
 :mod:`posthog_otel.otlp` + map with :mod:`posthog_otel.spans.mapping` + queue, back-pressure),
 :mod:`.limits` (body cap, streaming decompression, memory budget), :mod:`.auth` (required
 headers, project keys), :mod:`.app` (the ASGI application), :mod:`.server` (uvicorn, workers,

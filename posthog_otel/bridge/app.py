@@ -12,7 +12,8 @@ Endpoints:
   full (by events or by bytes), 503 with ``Retry-After`` while shutting down or when bodies in
   memory exceed ``max_inflight_bytes`` (one client address may hold at most half of it).
 * ``GET /healthz``: liveness, 200 ``{"status": "ok"}`` (503 while shutting down), never
-  guarded. Without ``--require-header`` it also shows the counters; with it, the counters
+  guarded. Without ``--require-header`` it also shows the counters (``ai_held_*``: generations
+  held for late GenAI content records); with it, the counters
   (and the PID) are at ``GET /stats``, which needs the required headers like the exports.
 
 Request bodies are read and decompressed on the event loop, as they arrive (the memory budget
@@ -21,7 +22,9 @@ process, so back-pressure checks cannot interleave: bodies up to ``INLINE_MAX_BY
 (256 KiB) on the event loop itself (fastest: no GIL hand-offs between threads), bigger ones
 on a worker thread so the loop keeps answering meanwhile (requests arriving then queue behind
 it on that thread). Scale with ``--workers`` (processes)
-or more bridges behind a load balancer: nothing is shared.
+or more bridges behind a load balancer: nothing is shared (GenAI content records and the
+generations held for them, :mod:`.genai_wait`, join only within one process). On shutdown the
+held generations are queued before the clients flush.
 
 Usage::
 
@@ -151,6 +154,14 @@ class BridgeApp:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+        held = self.pipeline.close()  # AI events held for late content records: queued now
+        if held:
+            _logger.info(
+                "posthog-otel bridge (pid %d): %d AI event(s) waiting for GenAI content "
+                "records sent at shutdown",
+                os.getpid(),
+                held,
+            )
         if self._projects is None:
             return True
         delivered = self._projects.shutdown(self.settings.shutdown_timeout)
@@ -359,6 +370,7 @@ class BridgeApp:
             "dropped": sum(s["dropped_total"] for s in counts),
             "body_bytes_held": self._budget.held,
             **self.pipeline.counters,
+            **self.pipeline.genai_wait.stats(),
         }
         body = json.dumps(report).encode() if method == "GET" else b""
         await _answer(send, status, JSON, body)

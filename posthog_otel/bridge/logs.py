@@ -19,7 +19,9 @@ Rules:
 * A GenAI content record (event name ``gen_ai.*``: ``gen_ai.user.message``, ``gen_ai.choice``,
   ``gen_ai.client.inference.operation.details``...) is kept for its span's AI event
   (:mod:`posthog_otel.spans.genai_logs`) when LLM analytics is on and not private: a span
-  that reaches the bridge after its records carries their content.
+  that reaches the bridge after its records carries their content, and a generation that
+  reached it before them and is held for them (:mod:`posthog_otel.bridge.genai_wait`) is told
+  through ``on_genai_record(trace_id, span_id)``.
 * Nothing else becomes an event.
 * Person, session, window and tags come from the record's attributes by the same names as for
   spans (``posthog.distinct_id``, ``posthogDistinctId``, ``user.id``, ``enduser.id``;
@@ -28,7 +30,7 @@ Rules:
 
 Usage::
 
-    logs = LogMapper(span_mapper, min_severity=17)
+    logs = LogMapper(span_mapper, min_severity=17, on_genai_record=wait.content_arrived)
     if logs.may_yield(record.severity_number, maybe_marked):
         for event in logs.events_for(record):
             client.capture_raw(event.name, distinct_id=event.distinct_id, ...)
@@ -37,6 +39,7 @@ Usage::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .._identity import PREFIX
@@ -86,9 +89,15 @@ def _level(severity: int) -> str:
 class LogMapper:
     """Turns decoded log records into :class:`~posthog_otel.spans.mapping.SpanEvent` s."""
 
-    def __init__(self, spans: SpanMapper, min_severity: int = 17) -> None:
+    def __init__(
+        self,
+        spans: SpanMapper,
+        min_severity: int = 17,
+        on_genai_record: Callable[[int, int], None] | None = None,
+    ) -> None:
         self._spans = spans
         self.min_severity = min_severity
+        self._on_genai_record = on_genai_record
 
     def keeps_genai(self, body: bytes | bytearray) -> bool:
         """Might this request hold GenAI content records to keep (then decode every record)?"""
@@ -110,12 +119,17 @@ class LogMapper:
         event_name = record.event_name or attributes.get("event.name")
         if is_genai_record(event_name):  # content for its span's AI event (genai_logs)
             ai = self._spans.options.ai
-            if ai.enabled and not ai.privacy_mode:
-                genai_logs.CONTENT.add(
+            if (
+                ai.enabled
+                and not ai.privacy_mode
+                and genai_logs.CONTENT.add(
                     record.trace_id,
                     record.span_id,
                     genai_logs.record_event(str(event_name), record.body, attributes),
                 )
+                and self._on_genai_record is not None
+            ):
+                self._on_genai_record(record.trace_id, record.span_id)
         marked = attributes.get(EVENT_ATTRIBUTE)
         if marked:
             props = self._base(record, identity)

@@ -34,6 +34,7 @@ from ..errors import FrameOptions
 from ..otlp.decode import DecodedSpan, DecodeError, decode_logs, decode_traces
 from ..spans.genai import AiOptions
 from ..spans.mapping import ExportFamily, MappingOptions, SpanEvent, SpanMapper
+from .genai_wait import GenAiWait
 from .logs import LogMapper
 from .settings import BridgeSettings
 
@@ -42,6 +43,10 @@ __all__ = ["Outcome", "Pipeline"]
 _logger = logging.getLogger("posthog.otel.bridge")
 
 MAP_BUDGET_SECONDS = 5.0
+# AI events held for late content records (genai_wait): at most a quarter of the outgoing
+# queue (they count as queued), so requests keep being admitted while the hold is full
+_MAX_HELD_EVENTS = 10_000
+_MAX_HELD_BYTES = 16 * 1024 * 1024
 _CHECK_EVERY = 256  # items between clock reads
 
 
@@ -71,7 +76,16 @@ class Pipeline:
         self.spans = SpanMapper(
             MappingOptions(capture_spans=settings.capture_spans, frame_options=frames, ai=ai)
         )
-        self.logs = LogMapper(self.spans, settings.log_level)
+        # a generation without its messages waits briefly for content records sent after it
+        self.genai_wait = GenAiWait(
+            self.spans,
+            wait=settings.genai_log_wait,
+            max_events=min(_MAX_HELD_EVENTS, max(1, settings.max_queue_size // 4)),
+            max_bytes=min(_MAX_HELD_BYTES, settings.max_queue_bytes // 4),
+        )
+        self.logs = LogMapper(
+            self.spans, settings.log_level, on_genai_record=self.genai_wait.content_arrived
+        )
         self.max_attributes = settings.max_attributes
         self._lock = threading.Lock()
         self._admission = threading.Lock()
@@ -87,6 +101,10 @@ class Pipeline:
             "over_time_requests": 0,
             "bad_requests": 0,
         }
+
+    def close(self) -> int:
+        """Send the AI events still held for content records (bridge shutdown); how many."""
+        return self.genai_wait.close()
 
     def count(self, **amounts: int) -> None:
         """Add to the counters shown at /healthz."""
@@ -150,8 +168,12 @@ class Pipeline:
         # together they never queue more than the queue holds (which would drop events).
         with self._admission:
             stats = client.stats() if bound else None
-            queued = (stats["queued"] if stats else 0) + self._reserved
-            queued_bytes = (stats.get("queued_bytes", 0) if stats else 0) + self._reserved_bytes
+            # held AI events (genai_wait) will be queued too: they count as queued
+            held, held_bytes = self.genai_wait.held() if stats else (0, 0)
+            queued = (stats["queued"] if stats else 0) + self._reserved + held
+            queued_bytes = (
+                (stats.get("queued_bytes", 0) if stats else 0) + self._reserved_bytes + held_bytes
+            )
             if queued_bytes and queued_bytes + len(body) > client.settings.max_queue_bytes:
                 self.count(throttled_requests=1)
                 return Outcome(429, message="the bridge's outgoing PostHog queue is full (bytes)")
@@ -188,6 +210,7 @@ class Pipeline:
         message: str,
     ) -> Outcome:
         capture = client.capture_raw
+        hold = self.genai_wait.hold if self.genai_wait.enabled else None
         events = 0
         failed = 0
         first_failure = ""
@@ -210,6 +233,8 @@ class Pipeline:
                 message = message or "an item could not be mapped to events"
                 continue
             for event in produced:
+                if hold is not None and event.ai is not None and hold(event, client):
+                    continue  # sent by genai_wait: with its late records, or when the wait ends
                 capture(
                     event.name,
                     distinct_id=event.distinct_id,
@@ -217,6 +242,8 @@ class Pipeline:
                     timestamp=event.timestamp,
                 )
             events += len(produced)
+        if signal == "logs":
+            self.genai_wait.send_joined()  # held generations whose records were in this request
         if failed:
             _logger.warning(
                 "posthog-otel bridge could not map %d %s item(s) of a request (first: %s)",

@@ -7,7 +7,9 @@ Usage::
     same = BridgeSettings.from_json(os.environ[SETTINGS_ENV])
 
 Environment used when an option is not given: ``POSTHOG_API_KEY`` (or
-``POSTHOG_PROJECT_API_KEY``), ``POSTHOG_HOST``, ``POSTHOG_OTEL_CAPTURE_SPANS``.
+``POSTHOG_PROJECT_API_KEY``), ``POSTHOG_HOST``, ``POSTHOG_OTEL_CAPTURE_SPANS``,
+``POSTHOG_OTEL_GENAI_LOG_WAIT`` (seconds a generation waits for content log records sent after
+its span, :mod:`posthog_otel.bridge.genai_wait`; 0 turns the wait off).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..config import normalize_host
 from ..spans.mapping import CAPTURE_MODES
+from .genai_wait import DEFAULT_WAIT_SECONDS
 
 __all__ = ["SETTINGS_ENV", "BridgeSettings", "parse_level", "parse_required_header"]
 
@@ -93,6 +96,7 @@ class BridgeSettings:
     retry_after: int = 2
     max_retries: int = 10
     shutdown_timeout: float = 10.0
+    genai_log_wait: float = DEFAULT_WAIT_SECONDS
     require_headers: tuple[tuple[str, str], ...] = ()
     key_from_request: bool = False
     max_projects: int = 16
@@ -135,6 +139,17 @@ class BridgeSettings:
                 f"got {values['capture_spans']!r}"
             )
         values["log_level"] = parse_level(log_level)
+        if (
+            values.get("genai_log_wait") is None
+            and env.get("POSTHOG_OTEL_GENAI_LOG_WAIT", "").strip()
+        ):
+            text = env["POSTHOG_OTEL_GENAI_LOG_WAIT"].strip()
+            try:
+                values["genai_log_wait"] = float(text)
+            except ValueError:
+                raise ValueError(
+                    f"POSTHOG_OTEL_GENAI_LOG_WAIT must be a number of seconds, got {text!r}"
+                ) from None
         values["require_headers"] = tuple(
             item if isinstance(item, tuple) else parse_required_header(item)
             for item in require_headers
@@ -157,18 +172,21 @@ class BridgeSettings:
                 isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
             ):
                 raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-        limits: tuple[tuple[str, float], ...] = (
-            ("shutdown_timeout", 0.0),
-            ("body_timeout", 0.1),
-            ("header_timeout", 0.1),
+        limits: tuple[tuple[str, float, float], ...] = (
+            ("shutdown_timeout", 0.0, 600),
+            ("body_timeout", 0.1, 600),
+            ("header_timeout", 0.1, 600),
+            ("genai_log_wait", 0.0, 60),
         )
-        for name, low_time in limits:
+        for name, low_time, high_time in limits:
             timeout = values.get(name)
             if timeout is not None:
                 if isinstance(timeout, bool) or not isinstance(timeout, int | float):
                     raise ValueError(f"{name} must be a number, got {timeout!r}")
-                if not low_time <= timeout <= 600:
-                    raise ValueError(f"{name} must be from {low_time:g} to 600, got {timeout!r}")
+                if not low_time <= timeout <= high_time:
+                    raise ValueError(
+                        f"{name} must be from {low_time:g} to {high_time:g}, got {timeout!r}"
+                    )
                 values[name] = float(timeout)
         settings = cls(**values)
         if settings.max_inflight_bytes < settings.max_body_bytes:

@@ -8,7 +8,8 @@ span is open, with that span's ids. :class:`PosthogGenAiLogProcessor` keeps thos
 those) in :data:`CONTENT`, keyed by ``(trace_id, span_id)``; when the span's AI event is made,
 :func:`claim` hands them to the mapping as span events. The OTLP bridge fills the same store
 from ``/v1/logs``, so records that reach it before their span (the SDK's log batch is sent every
-second, the span batch every five) join it.
+second, the span batch every five) join it; for records that come after it, the bridge holds the
+generation briefly and claims them when they arrive (``posthog_otel.bridge.genai_wait``).
 
 Usage::
 

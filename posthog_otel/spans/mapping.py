@@ -48,7 +48,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -111,12 +111,14 @@ class Identity(NamedTuple):
 
 
 class SpanEvent(NamedTuple):
-    """One PostHog event derived from a span, ready for ``Client.capture_raw``."""
+    """One PostHog event derived from a span, ready for ``Client.capture_raw``. ``ai`` is
+    what an AI event was made of (for :meth:`SpanMapper.with_records`); None otherwise."""
 
     name: str
     distinct_id: str | None
     properties: dict[str, Any]
     timestamp: float
+    ai: genai.AiSpan | None = None
 
 
 @dataclass(frozen=True)
@@ -511,7 +513,22 @@ class SpanMapper:
         )
         props = self._common(span, attributes, identity)
         props.update(genai.ai_properties(described, name, self.options.ai))
-        return SpanEvent(name, identity.distinct_id, props, (span.start_time or 0) / 1e9)
+        return SpanEvent(name, identity.distinct_id, props, (span.start_time or 0) / 1e9, described)
+
+    def with_records(self, event: SpanEvent, records: Sequence[Any]) -> SpanEvent:
+        """An AI event made again with GenAI content ``records`` that arrived after it was
+        made (:mod:`genai_logs`), as if they had been claimed then: its ``$ai_*`` properties
+        from the span and all its records, every other property (person, session, tags)
+        and the distinct id unchanged. Without records (or for another event): ``event``."""
+        described = event.ai
+        if described is None or not records:
+            return event
+        ai = self.options.ai
+        before = genai.ai_properties(described, event.name, ai)
+        described = described._replace(events=(*described.events, *records))
+        props = {k: v for k, v in event.properties.items() if k not in before}
+        props.update(genai.ai_properties(described, event.name, ai))
+        return event._replace(properties=props, ai=described)
 
     def _exception_events(
         self, span: Any, attributes: Mapping[str, Any], identity: Identity

@@ -242,3 +242,59 @@ def test_groupbytrace_gives_a_child_exception_its_roots_identity(
     assert exception["properties"]["$session_id"] == f"s-{user}"
     (entry,) = exception["properties"]["$exception_list"]
     assert entry["value"] == f"db down for {user}"
+
+
+def test_genai_records_exported_after_their_span_reach_its_generation(
+    posthog: CaptureServer, bridge: RunningBridge, start_collector: Callable[..., RunningCollector]
+) -> None:
+    """openai-v2's content records go through the Collector's logs pipeline after the chat span
+    went through its traces pipeline: the bridge holds the generation (``--genai-log-wait``,
+    5 s by default) and sends it with the records' messages and the context's person."""
+    from opentelemetry.instrumentation.openai_v2.utils import choice_to_event, message_to_event
+
+    class Choice:
+        index = 0
+        finish_reason = "stop"
+
+        class message:
+            role = "assistant"
+            content = "3 items, 42 EUR"
+            tool_calls = None
+
+    user = f"user-{uuid.uuid4()}"
+    pipeline = start_collector(bridge.url, token=bridge.token)
+    resource = Resource.create({"service.name": "cart"})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(
+        PosthogSpanProcessor(capture_spans="none", capture_exceptions=False)
+    )
+    span_exporter = OTLPSpanExporter(endpoint=f"{pipeline.http_endpoint}/v1/traces", timeout=10)
+    provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    logger_provider = LoggerProvider(resource=resource)
+    log_exporter = OTLPLogExporter(endpoint=f"{pipeline.http_endpoint}/v1/logs", timeout=10)
+    # records leave only at shutdown, so surely after the span
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(log_exporter, schedule_delay_millis=60_000)
+    )
+    attributes = {"gen_ai.system": "openai", "gen_ai.operation.name": "chat"}
+    held_before = bridge.stats()["ai_events_held"]
+    with posthog_otel.new_context(fresh=True):
+        posthog_otel.identify_context(user)
+        posthog_otel.set_context_session("session-genai")
+        tracer = provider.get_tracer("cart")
+        with tracer.start_as_current_span("chat gpt-4o-mini", attributes=attributes):
+            logger = logger_provider.get_logger("cart")
+            logger.emit(message_to_event({"role": "user", "content": "Summarise my cart"}, True))
+            logger.emit(choice_to_event(Choice, True))
+    provider.shutdown()  # the span first, through the traces pipeline
+    wait_until(lambda: bridge.stats()["ai_events_held"] > held_before, timeout=15)
+    assert [e for e in posthog.events if e["distinct_id"] == user] == []  # held at the bridge
+    logger_provider.shutdown()  # then its records, through the logs pipeline
+    (generation,) = _of(posthog, user, 1)
+    assert generation["event"] == "$ai_generation"
+    props = generation["properties"]
+    assert props["$session_id"] == "session-genai"
+    assert props["$ai_input"] == [{"role": "user", "content": "Summarise my cart"}]
+    assert props["$ai_output_choices"] == [
+        {"role": "assistant", "content": [{"type": "text", "text": "3 items, 42 EUR"}]}
+    ]

@@ -130,9 +130,9 @@ def test_privacy_mode_keeps_no_records() -> None:
     client.shutdown(0)
 
 
-def _bridge(bodies: list[tuple[str, bytes]]) -> CapturedEvents:
+def _bridge(bodies: list[tuple[str, bytes]], **options: Any) -> CapturedEvents:
     client, events = memory_client()
-    pipeline = Pipeline(BridgeSettings.build(api_key="phc_test"))
+    pipeline = Pipeline(BridgeSettings.build(api_key="phc_test", **options))
     for signal, body in bodies:
         assert pipeline.process(signal, body, PROTOBUF, client).status == 200
     return events
@@ -148,8 +148,14 @@ def test_bridge_joins_records_sent_before_their_span(setup: Setup) -> None:
     assert bridged["distinct_id"] == "user-5"
     for key in ("$ai_input", "$ai_output_choices", "$ai_model", "$ai_input_tokens"):
         assert bridged["properties"][key] == in_process["properties"][key], key
-    # a span that arrives before its records is sent without them (documented)
+    # a span that arrives before its records waits for them (--genai-log-wait)
     events = _bridge([("traces", traces_body), ("logs", logs_body)])
+    (late,) = events.named("$ai_generation")
+    assert late["distinct_id"] == "user-5"
+    for key in ("$ai_input", "$ai_output_choices", "$ai_model", "$ai_input_tokens"):
+        assert late["properties"][key] == in_process["properties"][key], key
+    # without the wait, it is sent at once without them
+    events = _bridge([("traces", traces_body), ("logs", logs_body)], genai_log_wait=0)
     (early,) = events.named("$ai_generation")
     assert "$ai_input" not in early["properties"]
     assert early["properties"]["$ai_model"] == "gpt-4o-mini"
