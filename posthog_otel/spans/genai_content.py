@@ -46,6 +46,7 @@ _FIRST_KEYS = {
     prefix: frozenset(prefix + "0." + field for field in _FIRST_FIELDS)
     for prefix in _INDEXED_PREFIXES
 }
+_ALL_FIRST_KEYS = frozenset().union(*_FIRST_KEYS.values())
 # every attribute content may come from: a span with none of them (and no events) has none
 _CONTENT_KEYS = frozenset(
     {
@@ -56,7 +57,7 @@ _CONTENT_KEYS = frozenset(
         "gen_ai.embeddings.input",
         "gen_ai.input",
     }
-).union(*_FIRST_KEYS.values())
+).union(_ALL_FIRST_KEYS)
 _MAX_INDEXED = 1000  # indexed messages/tools read per span: bounds hostile input
 
 # -- reading attribute values -------------------------------------------------------------
@@ -70,15 +71,17 @@ def first(attributes: Mapping[str, Any], names: Iterable[str]) -> Any:
     return None
 
 
-_RAW_DECODE = json.JSONDecoder().raw_decode
+# the C scanner behind json.loads, called directly: (value, end), StopIteration when no JSON
+# value starts at the index, ValueError for malformed JSON
+_SCAN = json.JSONDecoder().scan_once
 
 
 def json_value(value: Any) -> Any:
     """An attribute holding JSON text, decoded; other values as they are (tuples as lists)."""
     if type(value) is str and value[:1] in ("[", "{"):  # most JSON attributes: no padding
         try:
-            decoded, end = _RAW_DECODE(value)
-        except ValueError:
+            decoded, end = _SCAN(value, 0)
+        except (ValueError, StopIteration):
             return value
         if end == len(value):
             return decoded
@@ -389,21 +392,35 @@ def _text_messages(decoded: list[Any], output: bool) -> list[dict[str, Any]] | N
         if type(text) is not str:
             return None
         if output:
-            blocks = [{"type": "text", "text": text}] if text else []
-            append({"role": message.get("role") or "assistant", "content": blocks})
+            append(
+                {
+                    "role": message.get("role") or "assistant",
+                    "content": [{"type": "text", "text": text}] if text else [],
+                }
+            )
         else:
             append({"role": message.get("role") or "user", "content": text})
     return result
 
 
-def _messages(value: Any, convert: Any) -> list[Any] | None:
-    if value is None:
+def _messages(value: Any, output: bool) -> list[Any] | None:
+    """A JSON messages attribute (semconv ``parts`` or OpenAI-shaped) in PostHog's shape."""
+    if type(value) is str and value[:1] == "[":  # JSON text without padding: decoded here
+        try:
+            decoded, end = _SCAN(value, 0)
+        except (ValueError, StopIteration):
+            return None  # not JSON: json_value would return the text, which is no list
+        if end != len(value):
+            decoded = json_value(value)  # trailing text: the general rules decide
+    elif value is None:
         return None
-    decoded = json_value(value)
+    else:
+        decoded = json_value(value)
     if type(decoded) is list or isinstance(decoded, list):
-        simple = _text_messages(decoded, convert is _output_message)
+        simple = _text_messages(decoded, output)
         if simple is not None:
             return simple
+        convert = _output_message if output else _input_message
         return [m for m in map(convert, decoded) if m is not None]
     return None
 
@@ -420,16 +437,17 @@ def content_properties(
     if tools_only:
         _tools(attributes, attributes, found)
         return found
-    inputs = _messages(attributes.get("gen_ai.input.messages"), _input_message)
+    inputs = _messages(attributes.get("gen_ai.input.messages"), False)
     instructions = attributes.get("gen_ai.system_instructions")
     if instructions is not None:
         system = _system_message(json_value(instructions))
         if system is not None:
             inputs = [system, *(inputs or [])]
-    outputs = _messages(attributes.get("gen_ai.output.messages"), _output_message)
-    if inputs is None:
+    outputs = _messages(attributes.get("gen_ai.output.messages"), True)
+    indexed = not _ALL_FIRST_KEYS.isdisjoint(attributes)  # OpenLLMetry's indexed attributes
+    if inputs is None and indexed:
         inputs = _indexed_input(attributes)
-    if outputs is None:
+    if outputs is None and indexed:
         outputs = _indexed_output(attributes)
     tools_source: Mapping[str, Any] = attributes
     if (inputs is None or outputs is None) and events:
@@ -450,7 +468,8 @@ def content_properties(
         found["$ai_input"] = inputs
     if outputs is not None:
         found["$ai_output_choices"] = outputs
-    _tools(attributes, tools_source, found)
+    if indexed or "gen_ai.tool.definitions" in tools_source:
+        _tools(attributes, tools_source, found)
     return found
 
 
