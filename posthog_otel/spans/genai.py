@@ -46,21 +46,15 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..genai_rules import GENAI_PREFIXES, is_genai_content
-from .genai_content import (
-    content_properties,
-    embedding_input,
-    json_value,
-    number,
-    tool_state,
-)
+from .genai_content import content_properties, embedding_input, tool_state
 from .genai_provider import (
     LIB_PROPERTIES,
     error_summary,
     http_status,
     in_provider_shape,
     server_base_url,
-    stop_reason,
 )
+from .genai_scalars import AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE, scalar_properties
 
 __all__ = [
     "AI_PARENT_ATTRIBUTE",
@@ -75,10 +69,6 @@ __all__ = [
     "is_genai_content",
 ]
 
-AI_PREFIX = "posthog.ai."
-AI_EVENT_ATTRIBUTE = "posthog.ai.event"
-AI_PARENT_ATTRIBUTE = "posthog.ai.parent_id"
-"""The span id (16 hex digits) of the nearest AI ancestor, stamped by the span processor."""
 TRUNCATED_MARKER = "... [truncated by posthog-otel]"
 CONTENT_PROPERTIES = (
     "$ai_input",
@@ -104,68 +94,6 @@ _GENERATION_OPS = frozenset(
 _EMBEDDING_OPS = frozenset({"embeddings", "embedding"})
 _TRACE_OPS = frozenset({"invoke_agent", "create_agent", "workflow", "invoke_workflow"})
 
-# Scalar sources: property (or "param:<model parameter>") <- attribute names, first wins.
-_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("$ai_model", ("gen_ai.request.model", "gen_ai.response.model")),
-    ("$ai_provider", ("gen_ai.provider.name", "gen_ai.system")),
-    ("$ai_input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
-    ("$ai_output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
-    (
-        "$ai_cache_read_input_tokens",
-        ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
-    ),
-    (
-        "$ai_cache_creation_input_tokens",
-        ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"),
-    ),
-    ("$ai_reasoning_tokens", ("gen_ai.usage.reasoning_tokens",)),
-    ("$ai_stop_reason", ("gen_ai.response.finish_reasons",)),
-    ("$ai_response_id", ("gen_ai.response.id",)),
-    ("$ai_base_url", ("gen_ai.openai.api_base", "gen_ai.request.base_url")),
-    ("$ai_session_id", ("gen_ai.conversation.id",)),
-    ("$ai_agent_name", ("gen_ai.agent.name",)),
-    ("$ai_tool_name", ("gen_ai.tool.name",)),
-    ("error.type", ("error.type",)),
-    ("param:temperature", ("gen_ai.request.temperature", "llm.request.temperature")),
-    ("param:max_tokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens")),
-    ("param:top_p", ("gen_ai.request.top_p", "llm.top_p")),
-    ("param:frequency_penalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty")),
-    ("param:presence_penalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty")),
-    ("param:n", ("gen_ai.request.choice.count",)),
-    ("param:stop", ("gen_ai.request.stop_sequences",)),
-    ("param:stream", ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming")),
-)
-# attribute name -> (target, rank): one pass over a span's attributes finds every source
-_BY_ATTRIBUTE = {
-    name: (target, rank) for target, names in _SOURCES for rank, name in enumerate(names)
-}
-_COUNTS = ("$ai_input_tokens", "$ai_output_tokens")
-_OPTIONAL_COUNTS = (
-    "$ai_cache_read_input_tokens",
-    "$ai_cache_creation_input_tokens",
-    "$ai_reasoning_tokens",
-)
-_DIRECT, _PARAMETER, _COUNT = "direct", "parameter", "count"
-_KINDS = {
-    **{
-        key: _DIRECT
-        for key in (
-            "$ai_model",
-            "$ai_response_id",
-            "$ai_base_url",
-            "$ai_session_id",
-            "$ai_agent_name",
-            "$ai_tool_name",
-        )
-    },
-    **{key: _COUNT for key in (*_COUNTS, *_OPTIONAL_COUNTS)},
-    **{target: _PARAMETER for target, _ in _SOURCES if target.startswith("param:")},
-}
-_PROMOTED_PARAMETERS = {
-    "temperature": "$ai_temperature",
-    "max_tokens": "$ai_max_tokens",
-    "stream": "$ai_stream",
-}
 _CALL_EVENTS = frozenset({"$ai_generation", "$ai_embedding"})
 # content and size: strings this long (in characters, all sources together) cannot exceed
 # the cap once converted, so the exact JSON size is measured only above it
@@ -255,28 +183,13 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
         if span.parent_id:
             props["$ai_parent_id"] = span.parent_id
     props["$ai_span_name"] = span.name
-    found: dict[str, Any] = {}  # target -> value of its first-ranked source present
-    ranks: dict[str, int] = {}  # target -> rank of that source, when not the first name
-    overrides: dict[str, Any] = {}
-    for key, value in attributes.items():
-        spec = _BY_ATTRIBUTE.get(key)
-        if spec is not None:
-            if value is None:
-                continue
-            target, rank = spec
-            if target not in found or rank < ranks.get(target, 0):
-                found[target] = value
-                if rank:
-                    ranks[target] = rank
-        elif key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
-            overrides["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
-    _scalars(props, found)
+    overrides = scalar_properties(props, attributes)
     op = _operation(attributes)
     if op:
         props["$ai_operation"] = op
     if span.start_ns is not None and span.end_ns is not None:
         props["$ai_latency"] = (span.end_ns - span.start_ns) / 1e9
-    error_type = found.get("error.type")
+    error_type = attributes.get("error.type")
     if span.is_error or error_type is not None:
         props["$ai_is_error"] = True
         props["$ai_error"] = span.error_message or str(error_type or "error")
@@ -326,38 +239,6 @@ def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int)
             elif kind is not int and kind is not float and kind is not bool:
                 size += limit
     return size
-
-
-def _scalars(props: dict[str, Any], found: Mapping[str, Any]) -> None:
-    """Model, provider, counts, parameters and the rest from their found sources: one pass,
-    each target handled by its kind (:data:`_KINDS`)."""
-    parameters: dict[str, Any] | None = None
-    reasons = None
-    for target, value in found.items():
-        kind = _KINDS.get(target)
-        if kind is _DIRECT:
-            props[target] = value
-        elif kind is _PARAMETER:
-            name = target[6:]
-            if type(value) is tuple:
-                value = list(value)
-            if parameters is None:
-                parameters = props["$ai_model_parameters"] = {}
-            parameters[name] = value
-            promoted = _PROMOTED_PARAMETERS.get(name)
-            if promoted is not None:
-                props[promoted] = value
-        elif kind is _COUNT:
-            count = value if type(value) is int else number(value)
-            if count is not None and (count or target in _COUNTS):
-                props[target] = count
-        elif target == "$ai_provider":
-            props[target] = str(value).lower()
-        elif target == "$ai_stop_reason":
-            reasons = value
-    reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
-    if isinstance(reason, str) and reason:
-        props["$ai_stop_reason"] = stop_reason(reason, props.get("$ai_provider"))
 
 
 def _cap_content(props: dict[str, Any], limit: int) -> None:

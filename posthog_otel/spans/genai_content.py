@@ -21,7 +21,7 @@ tools ``{"type": "function", "function": {"name", "description", "parameters"}}`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -73,7 +73,8 @@ def first(attributes: Mapping[str, Any], names: Iterable[str]) -> Any:
 
 # the C scanner behind json.loads, called directly: (value, end), StopIteration when no JSON
 # value starts at the index, ValueError for malformed JSON
-_SCAN = json.JSONDecoder().scan_once
+_DECODER = json.JSONDecoder()
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def json_value(value: Any) -> Any:
