@@ -63,6 +63,7 @@ __all__ = [
     "TRUNCATED_MARKER",
     "AiOptions",
     "AiSpan",
+    "ai_event",
     "ai_event_name",
     "ai_properties",
     "is_ai_span",
@@ -134,12 +135,23 @@ def _operation(attributes: Mapping[str, Any]) -> str:
     return str(op).lower() if op else ""
 
 
+def ai_event(span: AiSpan, options: AiOptions) -> tuple[str, dict[str, Any]]:
+    """The event name and ``$ai_*`` properties of one AI span (identity and tags are the
+    caller's): :func:`ai_event_name` and :func:`ai_properties` in one."""
+    op = _operation(span.attributes)
+    name = _event_name(span.attributes, op, span.parent_id is not None)
+    return name, _properties(span, name, op, options)
+
+
 def ai_event_name(attributes: Mapping[str, Any], has_ai_parent: bool) -> str:
     """``$ai_generation``, ``$ai_embedding``, ``$ai_trace`` or ``$ai_span`` (see the rules)."""
+    return _event_name(attributes, _operation(attributes), has_ai_parent)
+
+
+def _event_name(attributes: Mapping[str, Any], op: str, has_ai_parent: bool) -> str:
     explicit = attributes.get(AI_EVENT_ATTRIBUTE)
     if explicit:
         return str(explicit)
-    op = _operation(attributes)
     if op in _GENERATION_OPS:
         return "$ai_generation"
     if op in _EMBEDDING_OPS:
@@ -171,6 +183,10 @@ def _cap(value: Any, limit: int) -> tuple[Any, bool]:
 
 def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str, Any]:
     """The ``$ai_*`` properties of one AI span's event (identity and tags are the caller's)."""
+    return _properties(span, event_name, _operation(span.attributes), options)
+
+
+def _properties(span: AiSpan, event_name: str, op: str, options: AiOptions) -> dict[str, Any]:
     attributes = span.attributes
     props: dict[str, Any] = {"$ai_trace_id": format(span.trace_id, "032x")}
     span_id = format(span.span_id, "016x")
@@ -184,7 +200,6 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
             props["$ai_parent_id"] = span.parent_id
     props["$ai_span_name"] = span.name
     overrides = scalar_properties(props, attributes)
-    op = _operation(attributes)
     if op:
         props["$ai_operation"] = op
     if span.start_ns is not None and span.end_ns is not None:

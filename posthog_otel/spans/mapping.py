@@ -491,7 +491,6 @@ class SpanMapper:
         """A GenAI span's LLM analytics event (:mod:`posthog_otel.spans.genai`)."""
         context = span.context
         parent_id = _ai_parent_id(span, attributes, family)
-        name = genai.ai_event_name(attributes, parent_id is not None)
         status = span.status
         failed = status.status_code is StatusCode.ERROR
         span_events: Any = span.events if has_events(span) else ()
@@ -511,8 +510,9 @@ class SpanMapper:
             failed,
             status.description if failed else None,
         )
+        name, ai_props = genai.ai_event(described, self.options.ai)
         props = self._common(span, attributes, identity)
-        props.update(genai.ai_properties(described, name, self.options.ai))
+        props.update(ai_props)
         return SpanEvent(name, identity.distinct_id, props, (span.start_time or 0) / 1e9, described)
 
     def with_records(self, event: SpanEvent, records: Sequence[Any]) -> SpanEvent:
