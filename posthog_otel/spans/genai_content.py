@@ -47,6 +47,7 @@ _FIRST_KEYS = {
     for prefix in _INDEXED_PREFIXES
 }
 _ALL_FIRST_KEYS = frozenset().union(*_FIRST_KEYS.values())
+_FUNCTION_FIRST_KEYS = _FIRST_KEYS["llm.request.functions."]  # indexed tool definitions
 # every attribute content may come from: a span with none of them (and no events) has none
 _CONTENT_KEYS = frozenset(
     {
@@ -377,30 +378,34 @@ def _event_messages(
 def _text_messages(decoded: list[Any], output: bool) -> list[dict[str, Any]] | None:
     """Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what
     most instrumentations record) in PostHog's shape in one tight loop, as
-    :func:`_input_message`/:func:`_output_message` would build them; None for anything else."""
+    :func:`_input_message`/:func:`_output_message` would build them; None for anything else.
+
+    A message of another shape fails one of the lookups (``TypeError``: not a dict, ``parts``
+    not a one-item list of dicts; ``KeyError``; ``ValueError``: not one part)."""
     result: list[dict[str, Any]] = []
     append = result.append
-    for message in decoded:
-        if type(message) is not dict:
-            return None
-        parts = message.get("parts")
-        if type(parts) is not list or len(parts) != 1:
-            return None
-        part = parts[0]
-        if type(part) is not dict or part.get("type") != "text":
-            return None
-        text = part.get("content")
-        if type(text) is not str:
-            return None
+    try:
         if output:
-            append(
-                {
-                    "role": message.get("role") or "assistant",
-                    "content": [{"type": "text", "text": text}] if text else [],
-                }
-            )
+            for message in decoded:
+                (part,) = message["parts"]
+                text = part["content"]
+                if part["type"] != "text" or type(text) is not str or type(message) is not dict:
+                    return None
+                append(
+                    {
+                        "role": message.get("role") or "assistant",
+                        "content": [{"type": "text", "text": text}] if text else [],
+                    }
+                )
         else:
-            append({"role": message.get("role") or "user", "content": text})
+            for message in decoded:
+                (part,) = message["parts"]
+                text = part["content"]
+                if part["type"] != "text" or type(text) is not str or type(message) is not dict:
+                    return None
+                append({"role": message.get("role") or "user", "content": text})
+    except (TypeError, KeyError, ValueError):
+        return None
     return result
 
 
@@ -433,23 +438,30 @@ def content_properties(
     each (before ``posthog.ai.*`` overrides, applied by the caller); only ``$ai_tools`` when
     ``tools_only`` (privacy mode: the messages are never read)."""
     found: dict[str, Any] = {}
-    if not events and _CONTENT_KEYS.isdisjoint(attributes):
+    input_messages = attributes.get("gen_ai.input.messages")
+    output_messages = attributes.get("gen_ai.output.messages")
+    if (
+        input_messages is None
+        and output_messages is None
+        and not events
+        and _CONTENT_KEYS.isdisjoint(attributes)
+    ):
         return found  # content not recorded (the instrumentations' default)
     if tools_only:
         _tools(attributes, attributes, found)
         return found
-    inputs = _messages(attributes.get("gen_ai.input.messages"), False)
+    inputs = _messages(input_messages, False)
     instructions = attributes.get("gen_ai.system_instructions")
     if instructions is not None:
         system = _system_message(json_value(instructions))
         if system is not None:
             inputs = [system, *(inputs or [])]
-    outputs = _messages(attributes.get("gen_ai.output.messages"), True)
-    indexed = not _ALL_FIRST_KEYS.isdisjoint(attributes)  # OpenLLMetry's indexed attributes
-    if inputs is None and indexed:
-        inputs = _indexed_input(attributes)
-    if outputs is None and indexed:
-        outputs = _indexed_output(attributes)
+    outputs = _messages(output_messages, True)
+    if inputs is None or outputs is None:  # OpenLLMetry's indexed attributes
+        if inputs is None and not _ALL_FIRST_KEYS.isdisjoint(attributes):
+            inputs = _indexed_input(attributes)
+        if outputs is None and not _ALL_FIRST_KEYS.isdisjoint(attributes):
+            outputs = _indexed_output(attributes)
     tools_source: Mapping[str, Any] = attributes
     if (inputs is None or outputs is None) and events:
         event_inputs, event_outputs, details = _event_messages(events)
@@ -469,7 +481,9 @@ def content_properties(
         found["$ai_input"] = inputs
     if outputs is not None:
         found["$ai_output_choices"] = outputs
-    if indexed or "gen_ai.tool.definitions" in tools_source:
+    if "gen_ai.tool.definitions" in tools_source or not attributes.keys().isdisjoint(
+        _FUNCTION_FIRST_KEYS
+    ):
         _tools(attributes, tools_source, found)
     return found
 
