@@ -135,12 +135,15 @@ def _operation(attributes: Mapping[str, Any]) -> str:
     return str(op).lower() if op else ""
 
 
-def ai_event(span: AiSpan, options: AiOptions) -> tuple[str, dict[str, Any]]:
+def ai_event(
+    span: AiSpan, options: AiOptions, ids: tuple[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """The event name and ``$ai_*`` properties of one AI span (identity and tags are the
-    caller's): :func:`ai_event_name` and :func:`ai_properties` in one."""
+    caller's): :func:`ai_event_name` and :func:`ai_properties` in one. ``ids``: the span's
+    trace and span ids in hex, when the caller has them formatted already."""
     op = _operation(span.attributes)
     name = _event_name(span.attributes, op, span.parent_id is not None)
-    return name, _properties(span, name, op, options)
+    return name, _properties(span, name, op, options, ids)
 
 
 def ai_event_name(attributes: Mapping[str, Any], has_ai_parent: bool) -> str:
@@ -186,10 +189,18 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
     return _properties(span, event_name, _operation(span.attributes), options)
 
 
-def _properties(span: AiSpan, event_name: str, op: str, options: AiOptions) -> dict[str, Any]:
+def _properties(
+    span: AiSpan,
+    event_name: str,
+    op: str,
+    options: AiOptions,
+    ids: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     attributes = span.attributes
-    props: dict[str, Any] = {"$ai_trace_id": format(span.trace_id, "032x")}
-    span_id = format(span.span_id, "016x")
+    if ids is None:
+        ids = (format(span.trace_id, "032x"), format(span.span_id, "016x"))
+    props: dict[str, Any] = {"$ai_trace_id": ids[0]}
+    span_id = ids[1]
     if event_name == "$ai_trace":
         props["$ai_span_id"] = span_id
     else:
@@ -213,7 +224,7 @@ def _properties(span: AiSpan, event_name: str, op: str, options: AiOptions) -> d
         status = http_status(attributes, props, span.events)
         if status is not None:
             props["$ai_http_status"] = status
-        if "$ai_base_url" not in props:
+        if "$ai_base_url" not in props and "server.address" in attributes:
             base_url = server_base_url(attributes)
             if base_url is not None:
                 props["$ai_base_url"] = base_url
@@ -229,7 +240,8 @@ def _properties(span: AiSpan, event_name: str, op: str, options: AiOptions) -> d
             content["$ai_output_state"] = content.pop("$ai_output_choices")
         content.update(tool_state(attributes))
     props.update(content)
-    in_provider_shape(props)
+    if props.get("$ai_provider") == "anthropic":
+        in_provider_shape(props)
     props.update(overrides)  # PostHog-native attributes win
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:

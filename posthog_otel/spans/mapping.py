@@ -490,30 +490,34 @@ class SpanMapper:
     ) -> SpanEvent:
         """A GenAI span's LLM analytics event (:mod:`posthog_otel.spans.genai`)."""
         context = span.context
+        trace_id, span_id = (context.trace_id, context.span_id) if context is not None else (0, 0)
         parent_id = _ai_parent_id(span, attributes, family)
         status = span.status
         failed = status.status_code is StatusCode.ERROR
         span_events: Any = span.events if has_events(span) else ()
         if context is not None:  # content sent as log records (genai_logs)
-            records = genai_logs.claim(context.trace_id, context.span_id)
+            records = genai_logs.claim(trace_id, span_id)
             if records:
                 span_events = (*span_events, *records)
+        start = span.start_time
         described = genai.AiSpan(
             span.name,
             attributes,
             span_events,
-            context.trace_id if context is not None else 0,
-            context.span_id if context is not None else 0,
+            trace_id,
+            span_id,
             parent_id,
-            span.start_time,
+            start,
             span.end_time,
             failed,
             status.description if failed else None,
         )
-        name, ai_props = genai.ai_event(described, self.options.ai)
         props = self._common(span, attributes, identity)
+        # the ids as _common wrote them (it skips zero ids, which tags may then hold)
+        ids = (props["$trace_id"], props["$span_id"]) if trace_id and span_id else None
+        name, ai_props = genai.ai_event(described, self.options.ai, ids)
         props.update(ai_props)
-        return SpanEvent(name, identity.distinct_id, props, (span.start_time or 0) / 1e9, described)
+        return SpanEvent(name, identity.distinct_id, props, (start or 0) / 1e9, described)
 
     def with_records(self, event: SpanEvent, records: Sequence[Any]) -> SpanEvent:
         """An AI event made again with GenAI content ``records`` that arrived after it was
