@@ -375,42 +375,14 @@ def _event_messages(
 # -- the properties -----------------------------------------------------------------------
 
 
-def _text_messages(decoded: list[Any], output: bool) -> list[dict[str, Any]] | None:
-    """Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what
-    most instrumentations record) in PostHog's shape in one tight loop, as
-    :func:`_input_message`/:func:`_output_message` would build them; None for anything else.
-
-    A message of another shape fails one of the lookups (``TypeError``: not a dict, ``parts``
-    not a one-item list of dicts; ``KeyError``; ``ValueError``: not one part)."""
-    result: list[dict[str, Any]] = []
-    append = result.append
-    try:
-        if output:
-            for message in decoded:
-                (part,) = message["parts"]
-                text = part["content"]
-                if part["type"] != "text" or type(text) is not str or type(message) is not dict:
-                    return None
-                append(
-                    {
-                        "role": message.get("role") or "assistant",
-                        "content": [{"type": "text", "text": text}] if text else [],
-                    }
-                )
-        else:
-            for message in decoded:
-                (part,) = message["parts"]
-                text = part["content"]
-                if part["type"] != "text" or type(text) is not str or type(message) is not dict:
-                    return None
-                append({"role": message.get("role") or "user", "content": text})
-    except (TypeError, KeyError, ValueError):
-        return None
-    return result
-
-
 def _messages(value: Any, output: bool) -> list[Any] | None:
-    """A JSON messages attribute (semconv ``parts`` or OpenAI-shaped) in PostHog's shape."""
+    """A JSON messages attribute (semconv ``parts`` or OpenAI-shaped) in PostHog's shape.
+
+    Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what most
+    instrumentations record) take a tight loop that builds what :func:`_input_message` and
+    :func:`_output_message` would; a message of any other shape fails one of its lookups
+    (``TypeError``: not a dict, ``parts`` not a one-item list of dicts; ``KeyError``;
+    ``ValueError``: not one part) or checks, and the list takes the general conversion."""
     if type(value) is str and value[:1] == "[":  # JSON text without padding: decoded here
         try:
             decoded, end = _SCAN(value, 0)
@@ -422,13 +394,31 @@ def _messages(value: Any, output: bool) -> list[Any] | None:
         return None
     else:
         decoded = json_value(value)
-    if type(decoded) is list or isinstance(decoded, list):
-        simple = _text_messages(decoded, output)
-        if simple is not None:
-            return simple
-        convert = _output_message if output else _input_message
-        return [m for m in map(convert, decoded) if m is not None]
-    return None
+    if not isinstance(decoded, list):
+        return None
+    result: list[dict[str, Any]] = []
+    append = result.append
+    try:
+        for message in decoded:
+            (part,) = message["parts"]
+            text = part["content"]
+            if part["type"] != "text" or type(text) is not str or type(message) is not dict:
+                break
+            if output:
+                append(
+                    {
+                        "role": message.get("role") or "assistant",
+                        "content": [{"type": "text", "text": text}] if text else [],
+                    }
+                )
+            else:
+                append({"role": message.get("role") or "user", "content": text})
+        else:
+            return result
+    except (TypeError, KeyError, ValueError):
+        pass
+    convert = _output_message if output else _input_message
+    return [m for m in map(convert, decoded) if m is not None]
 
 
 def content_properties(

@@ -67,7 +67,7 @@ _BY_ATTRIBUTE = {
     name: (target, rank) for target, names in _SOURCES for rank, name in enumerate(names)
 }
 # how a target's value becomes its property
-_DIRECT, _PARAMETER, _COUNT, _OPTIONAL_COUNT, _PROVIDER, _REASONS = range(6)
+_DIRECT, _COUNT, _OPTIONAL_COUNT, _PARAMETER, _PROVIDER, _REASONS = range(6)
 _PROMOTED_PARAMETERS = {
     "temperature": "$ai_temperature",
     "max_tokens": "$ai_max_tokens",
@@ -138,7 +138,10 @@ def _make_plan(names: tuple[str, ...]) -> _Plan:
     return _Plan(tuple(sources), tuple(overrides))
 
 
-def _plan(attributes: Mapping[str, Any]) -> _Plan:
+def scalar_properties(props: dict[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Write the scalar properties of a span with these attributes into ``props`` (which holds
+    none of them yet); returns its ``posthog.ai.*`` overrides (``$ai_<name>``: value, JSON
+    text decoded), for the caller to apply last."""
     names = tuple(attributes)
     plan = _PLANS.get(names)
     if plan is None:
@@ -147,14 +150,6 @@ def _plan(attributes: Mapping[str, Any]) -> _Plan:
             if len(_PLANS) >= _MAX_PLANS:
                 _PLANS.clear()
             _PLANS[names] = plan
-    return plan
-
-
-def scalar_properties(props: dict[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """Write the scalar properties of a span with these attributes into ``props`` (which holds
-    none of them yet); returns its ``posthog.ai.*`` overrides (``$ai_<name>``: value, JSON
-    text decoded), for the caller to apply last."""
-    plan = _plan(attributes)
     if not _write(props, attributes, plan.sources):  # a source is None: it counts as absent
         for key in _OUTPUTS:
             props.pop(key, None)
@@ -179,6 +174,10 @@ def _write(
             return False
         if kind == _DIRECT:
             props[target] = value
+        elif kind <= _OPTIONAL_COUNT:
+            count = value if type(value) is int else number(value)
+            if count is not None and (count or kind == _COUNT):
+                props[target] = count
         elif kind == _PARAMETER:
             if type(value) is tuple:
                 value = list(value)
@@ -189,12 +188,8 @@ def _write(
                 props[extra[1]] = value
         elif kind == _PROVIDER:
             props[target] = str(value).lower()
-        elif kind == _REASONS:
-            reasons = value
         else:
-            count = value if type(value) is int else number(value)
-            if count is not None and (count or kind == _COUNT):
-                props[target] = count
+            reasons = value
     reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
     if isinstance(reason, str) and reason:
         props["$ai_stop_reason"] = stop_reason(reason, props.get("$ai_provider"))
