@@ -141,9 +141,7 @@ def ai_event(
     """The event name and ``$ai_*`` properties of one AI span (identity and tags are the
     caller's): :func:`ai_event_name` and :func:`ai_properties` in one. ``ids``: the span's
     trace and span ids in hex, when the caller has them formatted already."""
-    op = _operation(span.attributes)
-    name = _event_name(span.attributes, op, span.parent_id is not None)
-    return name, _properties(span, name, op, options, ids)
+    return _event(span, None, options, ids)
 
 
 def ai_event_name(attributes: Mapping[str, Any], has_ai_parent: bool) -> str:
@@ -186,17 +184,20 @@ def _cap(value: Any, limit: int) -> tuple[Any, bool]:
 
 def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str, Any]:
     """The ``$ai_*`` properties of one AI span's event (identity and tags are the caller's)."""
-    return _properties(span, event_name, _operation(span.attributes), options)
+    return _event(span, event_name, options)[1]
 
 
-def _properties(
+def _event(
     span: AiSpan,
-    event_name: str,
-    op: str,
+    event_name: str | None,
     options: AiOptions,
     ids: tuple[str, str] | None = None,
-) -> dict[str, Any]:
+) -> tuple[str, dict[str, Any]]:
+    """The event's name (``event_name``, else from the span) and its ``$ai_*`` properties."""
     attributes = span.attributes
+    op = _operation(attributes)
+    if event_name is None:
+        event_name = _event_name(attributes, op, span.parent_id is not None)
     if ids is None:
         ids = (format(span.trace_id, "032x"), format(span.span_id, "016x"))
     props: dict[str, Any] = {"$ai_trace_id": ids[0]}
@@ -251,7 +252,7 @@ def _properties(
     limit = options.max_content_bytes
     if (content or overrides) and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit:
         _cap_content(props, limit)
-    return props
+    return event_name, props
 
 
 def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int) -> int:

@@ -496,7 +496,7 @@ class SpanMapper:
         failed = status.status_code is StatusCode.ERROR
         span_events: Any = span.events if has_events(span) else ()
         if context is not None:  # content sent as log records (genai_logs)
-            records = genai_logs.claim(trace_id, span_id)
+            records = genai_logs.CONTENT.claim(trace_id, span_id)
             if records:
                 span_events = (*span_events, *records)
         start = span.start_time
