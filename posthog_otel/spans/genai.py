@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..genai_rules import GENAI_PREFIXES, is_genai_content
-from .genai_content import content_properties, embedding_input, tool_state
+from .genai_content import content_and_source_size, embedding_input, tool_state
 from .genai_provider import (
     LIB_PROPERTIES,
     error_summary,
@@ -231,7 +231,9 @@ def _event(
                 props["$ai_base_url"] = base_url
     props.update(LIB_PROPERTIES)
     # privacy mode: only the tool definitions of the content are kept, so only they are read
-    content = content_properties(attributes, span.events, tools_only=options.privacy_mode)
+    content, source_size = content_and_source_size(
+        attributes, span.events, tools_only=options.privacy_mode
+    )
     if event_name == "$ai_embedding" and "$ai_input" in content:
         content["$ai_input"] = embedding_input(content["$ai_input"])
     if event_name in ("$ai_span", "$ai_trace"):
@@ -239,7 +241,10 @@ def _event(
             content["$ai_input_state"] = content.pop("$ai_input")
         if "$ai_output_choices" in content:
             content["$ai_output_state"] = content.pop("$ai_output_choices")
-        content.update(tool_state(attributes))
+        state = tool_state(attributes)
+        if state:
+            content.update(state)
+            source_size = None
     props.update(content)
     if props.get("$ai_provider") == "anthropic":
         in_provider_shape(props)
@@ -250,7 +255,13 @@ def _event(
         if "$ai_error" in props:  # messages often echo the prompt: class name and status only
             props["$ai_error"] = error_summary(attributes, span.events, status)
     limit = options.max_content_bytes
-    if (content or overrides) and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit:
+    if (
+        (content or overrides)
+        # content known to fit (its JSON is at most _SIZE_FACTOR bytes per source character)
+        # is never cut, so it need not be measured
+        and (overrides or source_size is None or source_size * _SIZE_FACTOR > limit)
+        and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit
+    ):
         _cap_content(props, limit)
     return event_name, props
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "content_and_source_size",
     "content_properties",
     "embedding_input",
     "first",
@@ -375,27 +376,34 @@ def _event_messages(
 # -- the properties -----------------------------------------------------------------------
 
 
-def _messages(value: Any, output: bool) -> list[Any] | None:
-    """A JSON messages attribute (semconv ``parts`` or OpenAI-shaped) in PostHog's shape.
+def _messages(value: Any, output: bool) -> tuple[list[Any] | None, int | None]:
+    """A JSON messages attribute (semconv ``parts`` or OpenAI-shaped) in PostHog's shape, and
+    the length of ``value`` when they are single-text messages decoded from exactly its text
+    (their JSON is then at most 6 bytes per character of it: PostHog's shapes add less than the ``parts``
+    structure they replace, and a character re-encodes to at most 4 UTF-8 bytes, or 6 for an
+    escape that the source text writes as at least 2 characters).
 
     Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what most
     instrumentations record) take a tight loop that builds what :func:`_input_message` and
     :func:`_output_message` would; a message of any other shape fails one of its lookups
     (``TypeError``: not a dict, ``parts`` not a one-item list of dicts; ``KeyError``;
     ``ValueError``: not one part) or checks, and the list takes the general conversion."""
+    source = None
     if type(value) is str and value[:1] == "[":  # JSON text without padding: decoded here
         try:
             decoded, end = _SCAN(value, 0)
         except (ValueError, StopIteration):
-            return None  # not JSON: json_value would return the text, which is no list
-        if end != len(value):
+            return None, None  # not JSON: json_value would return the text, which is no list
+        if end == len(value):
+            source = end
+        else:
             decoded = json_value(value)  # trailing text: the general rules decide
     elif value is None:
-        return None
+        return None, None
     else:
         decoded = json_value(value)
     if not isinstance(decoded, list):
-        return None
+        return None, None
     result: list[dict[str, Any]] = []
     append = result.append
     try:
@@ -414,11 +422,11 @@ def _messages(value: Any, output: bool) -> list[Any] | None:
             else:
                 append({"role": message.get("role") or "user", "content": text})
         else:
-            return result
+            return result, source
     except (TypeError, KeyError, ValueError):
         pass
     convert = _output_message if output else _input_message
-    return [m for m in map(convert, decoded) if m is not None]
+    return [m for m in map(convert, decoded) if m is not None], None
 
 
 def content_properties(
@@ -427,6 +435,15 @@ def content_properties(
     """``$ai_input``, ``$ai_output_choices`` and ``$ai_tools`` from the first source that has
     each (before ``posthog.ai.*`` overrides, applied by the caller); only ``$ai_tools`` when
     ``tools_only`` (privacy mode: the messages are never read)."""
+    return content_and_source_size(attributes, events, tools_only)[0]
+
+
+def content_and_source_size(
+    attributes: Mapping[str, Any], events: Sequence[Any], tools_only: bool = False
+) -> tuple[dict[str, Any], int | None]:
+    """:func:`content_properties`, and the characters of the text it was decoded from when
+    all of it is single-text messages from the JSON message attributes (the JSON of each
+    property is then at most 6 bytes per character); None otherwise."""
     found: dict[str, Any] = {}
     input_messages = attributes.get("gen_ai.input.messages")
     output_messages = attributes.get("gen_ai.output.messages")
@@ -436,17 +453,18 @@ def content_properties(
         and not events
         and _CONTENT_KEYS.isdisjoint(attributes)
     ):
-        return found  # content not recorded (the instrumentations' default)
+        return found, None  # content not recorded (the instrumentations' default)
     if tools_only:
         _tools(attributes, attributes, found)
-        return found
-    inputs = _messages(input_messages, False)
+        return found, None
+    inputs, input_source = _messages(input_messages, False)
     instructions = attributes.get("gen_ai.system_instructions")
     if instructions is not None:
         system = _system_message(json_value(instructions))
         if system is not None:
             inputs = [system, *(inputs or [])]
-    outputs = _messages(output_messages, True)
+            input_source = None
+    outputs, output_source = _messages(output_messages, True)
     if inputs is None or outputs is None:  # OpenLLMetry's indexed attributes
         if inputs is None and not _ALL_FIRST_KEYS.isdisjoint(attributes):
             inputs = _indexed_input(attributes)
@@ -475,7 +493,17 @@ def content_properties(
         _FUNCTION_FIRST_KEYS
     ):
         _tools(attributes, tools_source, found)
-    return found
+        if "$ai_tools" in found:
+            return found, None
+    if input_source is None:
+        if "$ai_input" in found:
+            return found, None
+        input_source = 0
+    if output_source is None:
+        if "$ai_output_choices" in found:
+            return found, None
+        output_source = 0
+    return found, input_source + output_source
 
 
 def _tools(attributes: Mapping[str, Any], source: Mapping[str, Any], found: dict[str, Any]) -> None:
