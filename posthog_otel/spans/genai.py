@@ -222,7 +222,14 @@ def _event(
         props["$ai_error"] = span.error_message or str(error_type or "error")
     status = None
     if event_name in _CALL_EVENTS:
-        status = http_status(attributes, props, span.events)
+        if (
+            "$ai_is_error" not in props
+            and "http.response.status_code" not in attributes
+            and "http.status_code" not in attributes
+        ):
+            status = 200  # what http_status says of a call that did not fail and records none
+        else:
+            status = http_status(attributes, props, span.events)
         if status is not None:
             props["$ai_http_status"] = status
         if "$ai_base_url" not in props and "server.address" in attributes:

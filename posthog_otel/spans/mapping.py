@@ -491,7 +491,11 @@ class SpanMapper:
         """A GenAI span's LLM analytics event (:mod:`posthog_otel.spans.genai`)."""
         context = span.context
         trace_id, span_id = (context.trace_id, context.span_id) if context is not None else (0, 0)
-        parent_id = _ai_parent_id(span, attributes, family)
+        parent_id = (
+            _ai_parent_id(span, attributes, family)
+            if family is not None or genai.AI_PARENT_ATTRIBUTE in attributes
+            else None  # what _ai_parent_id finds with neither
+        )
         status = span.status
         failed = status.status_code is StatusCode.ERROR
         span_events: Any = span.events if has_events(span) else ()
