@@ -150,47 +150,42 @@ def scalar_properties(props: dict[str, Any], attributes: Mapping[str, Any]) -> d
             if len(_PLANS) >= _MAX_PLANS:
                 _PLANS.clear()
             _PLANS[names] = plan
-    if not _write(props, attributes, plan.sources):  # a source is None: it counts as absent
+    sources = plan.sources
+    while True:
+        parameters: dict[str, Any] | None = None
+        reasons = None
+        for target, kind, name, others, extra in sources:
+            value = attributes[name]
+            if value is None or (others and any(attributes[other] is None for other in others)):
+                break
+            if kind == _DIRECT:
+                props[target] = value
+            elif kind <= _OPTIONAL_COUNT:
+                count = value if type(value) is int else number(value)
+                if count is not None and (count or kind == _COUNT):
+                    props[target] = count
+            elif kind == _PARAMETER:
+                if type(value) is tuple:
+                    value = list(value)
+                if parameters is None:
+                    parameters = props["$ai_model_parameters"] = {}
+                parameters[extra[0]] = value
+                if extra[1] is not None:
+                    props[extra[1]] = value
+            elif kind == _PROVIDER:
+                props[target] = str(value).lower()
+            else:
+                reasons = value
+        else:
+            break
+        # a source is None: it counts as absent, so start again as if it were not there
         for key in _OUTPUTS:
             props.pop(key, None)
         present = tuple(key for key, value in attributes.items() if value is not None)
-        _write(props, attributes, _make_plan(present).sources)
-    if plan.overrides:
-        return {prop: json_value(attributes[name]) for name, prop in plan.overrides}
-    return {}
-
-
-def _write(
-    props: dict[str, Any],
-    attributes: Mapping[str, Any],
-    sources: tuple[tuple[str, int, str, tuple[str, ...], Any], ...],
-) -> bool:
-    """Each planned target's value, converted, into ``props``; False (stopped) on a None."""
-    parameters: dict[str, Any] | None = None
-    reasons = None
-    for target, kind, name, others, extra in sources:
-        value = attributes[name]
-        if value is None or (others and any(attributes[other] is None for other in others)):
-            return False
-        if kind == _DIRECT:
-            props[target] = value
-        elif kind <= _OPTIONAL_COUNT:
-            count = value if type(value) is int else number(value)
-            if count is not None and (count or kind == _COUNT):
-                props[target] = count
-        elif kind == _PARAMETER:
-            if type(value) is tuple:
-                value = list(value)
-            if parameters is None:
-                parameters = props["$ai_model_parameters"] = {}
-            parameters[extra[0]] = value
-            if extra[1] is not None:
-                props[extra[1]] = value
-        elif kind == _PROVIDER:
-            props[target] = str(value).lower()
-        else:
-            reasons = value
+        sources = _make_plan(present).sources
     reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
     if isinstance(reason, str) and reason:
         props["$ai_stop_reason"] = stop_reason(reason, props.get("$ai_provider"))
-    return True
+    if plan.overrides:
+        return {prop: json_value(attributes[name]) for name, prop in plan.overrides}
+    return {}
