@@ -195,7 +195,8 @@ def _event(
 ) -> tuple[str, dict[str, Any]]:
     """The event's name (``event_name``, else from the span) and its ``$ai_*`` properties."""
     attributes = span.attributes
-    op = _operation(attributes)
+    op = attributes.get("gen_ai.operation.name") or attributes.get("llm.request.type")
+    op = str(op).lower() if op else ""  # as _operation, without the call
     if event_name is None:
         event_name = _event_name(attributes, op, span.parent_id is not None)
     if ids is None:
@@ -255,7 +256,8 @@ def _event(
     props.update(content)
     if props.get("$ai_provider") == "anthropic":
         in_provider_shape(props)
-    props.update(overrides)  # PostHog-native attributes win
+    if overrides:
+        props.update(overrides)  # PostHog-native attributes win
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:
             props.pop(key, None)

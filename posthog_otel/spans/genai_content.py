@@ -49,6 +49,7 @@ _FIRST_KEYS = {
 }
 _ALL_FIRST_KEYS = frozenset().union(*_FIRST_KEYS.values())
 _FUNCTION_FIRST_KEYS = _FIRST_KEYS["llm.request.functions."]  # indexed tool definitions
+_TOOL_KEYS = _FUNCTION_FIRST_KEYS | {"gen_ai.tool.definitions"}  # where tools may come from
 # every attribute content may come from: a span with none of them (and no events) has none
 _CONTENT_KEYS = frozenset(
     {
@@ -489,8 +490,11 @@ def content_and_source_size(
         found["$ai_input"] = inputs
     if outputs is not None:
         found["$ai_output_choices"] = outputs
-    if "gen_ai.tool.definitions" in tools_source or not attributes.keys().isdisjoint(
-        _FUNCTION_FIRST_KEYS
+    if (
+        not _TOOL_KEYS.isdisjoint(attributes)
+        if tools_source is attributes
+        else "gen_ai.tool.definitions" in tools_source
+        or not _FUNCTION_FIRST_KEYS.isdisjoint(attributes)
     ):
         _tools(attributes, tools_source, found)
         if "$ai_tools" in found:

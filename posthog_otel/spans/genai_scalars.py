@@ -156,7 +156,7 @@ def scalar_properties(props: dict[str, Any], attributes: Mapping[str, Any]) -> d
         reasons = None
         for target, kind, name, others, extra in sources:
             value = attributes[name]
-            if value is None or (others and any(attributes[other] is None for other in others)):
+            if value is None or (others and None in map(attributes.__getitem__, others)):
                 break
             if kind == _DIRECT:
                 props[target] = value
