@@ -54,7 +54,12 @@ from .genai_provider import (
     in_provider_shape,
     server_base_url,
 )
-from .genai_scalars import AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE, scalar_properties
+from .genai_scalars import (
+    AI_EVENT_ATTRIBUTE,
+    AI_PARENT_ATTRIBUTE,
+    SCALAR_PROPERTIES,
+    scalar_properties,
+)
 
 __all__ = [
     "AI_PARENT_ATTRIBUTE",
@@ -79,6 +84,17 @@ CONTENT_PROPERTIES = (
     "$ai_tools",
 )
 _PRIVATE_PROPERTIES = frozenset(CONTENT_PROPERTIES) - {"$ai_tools"}
+# the properties the mapping reads or removes after writing others: an event whose other
+# properties (tags) hold one of them gets its $ai_* properties in a dict of their own
+_READ_PROPERTIES = frozenset(
+    {
+        *CONTENT_PROPERTIES,
+        *SCALAR_PROPERTIES,
+        "$ai_is_error",
+        "$ai_error",
+        "$ai_base_url",
+    }
+)
 
 _MARKERS = frozenset(
     {
@@ -136,12 +152,19 @@ def _operation(attributes: Mapping[str, Any]) -> str:
 
 
 def ai_event(
-    span: AiSpan, options: AiOptions, ids: tuple[str, str] | None = None
+    span: AiSpan,
+    options: AiOptions,
+    ids: tuple[str, str] | None = None,
+    into: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The event name and ``$ai_*`` properties of one AI span (identity and tags are the
     caller's): :func:`ai_event_name` and :func:`ai_properties` in one. ``ids``: the span's
-    trace and span ids in hex, when the caller has them formatted already."""
-    return _event(span, None, options, ids)
+    trace and span ids in hex, when the caller has them formatted already. ``into``: the
+    event's other properties; the ``$ai_*`` ones are added to it (and it is returned) unless
+    it holds one the mapping reads, the same as adding them to it afterwards."""
+    if into is not None and not _READ_PROPERTIES.isdisjoint(into):
+        into = None
+    return _event(span, None, options, ids, into)
 
 
 def ai_event_name(attributes: Mapping[str, Any], has_ai_parent: bool) -> str:
@@ -192,8 +215,10 @@ def _event(
     event_name: str | None,
     options: AiOptions,
     ids: tuple[str, str] | None = None,
+    into: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The event's name (``event_name``, else from the span) and its ``$ai_*`` properties."""
+    """The event's name (``event_name``, else from the span) and its ``$ai_*`` properties
+    (written into ``into`` when given)."""
     attributes = span.attributes
     op = attributes.get("gen_ai.operation.name") or attributes.get("llm.request.type")
     op = str(op).lower() if op else ""  # as _operation, without the call
@@ -201,7 +226,8 @@ def _event(
         event_name = _event_name(attributes, op, span.parent_id is not None)
     if ids is None:
         ids = (format(span.trace_id, "032x"), format(span.span_id, "016x"))
-    props: dict[str, Any] = {"$ai_trace_id": ids[0]}
+    props: dict[str, Any] = {} if into is None else into
+    props["$ai_trace_id"] = ids[0]
     span_id = ids[1]
     if event_name == "$ai_trace":
         props["$ai_span_id"] = span_id

@@ -24,7 +24,13 @@ from typing import Any, NamedTuple
 from .genai_content import json_value, number
 from .genai_provider import stop_reason
 
-__all__ = ["AI_EVENT_ATTRIBUTE", "AI_PARENT_ATTRIBUTE", "AI_PREFIX", "scalar_properties"]
+__all__ = [
+    "AI_EVENT_ATTRIBUTE",
+    "AI_PARENT_ATTRIBUTE",
+    "AI_PREFIX",
+    "SCALAR_PROPERTIES",
+    "scalar_properties",
+]
 
 AI_PREFIX = "posthog.ai."
 AI_EVENT_ATTRIBUTE = "posthog.ai.event"
@@ -99,8 +105,7 @@ def _extra(target: str) -> tuple[str, str | None] | None:
 
 _KINDS = {target: _kind(target) for target, _ in _SOURCES}
 _EXTRAS = {target: _extra(target) for target, _ in _SOURCES}
-# every property scalar_properties may write
-_OUTPUTS = (
+SCALAR_PROPERTIES = (  # every property scalar_properties may write
     *(target for target, _ in _SOURCES if not target.startswith("param:")),
     "$ai_model_parameters",
     *_PROMOTED_PARAMETERS.values(),
@@ -179,7 +184,7 @@ def scalar_properties(props: dict[str, Any], attributes: Mapping[str, Any]) -> d
         else:
             break
         # a source is None: it counts as absent, so start again as if it were not there
-        for key in _OUTPUTS:
+        for key in SCALAR_PROPERTIES:
             props.pop(key, None)
         present = tuple(key for key, value in attributes.items() if value is not None)
         sources = _make_plan(present).sources

@@ -519,8 +519,9 @@ class SpanMapper:
         props = self._common(span, attributes, identity)
         # the ids as _common wrote them (it skips zero ids, which tags may then hold)
         ids = (props["$trace_id"], props["$span_id"]) if trace_id and span_id else None
-        name, ai_props = genai.ai_event(described, self.options.ai, ids)
-        props.update(ai_props)
+        name, ai_props = genai.ai_event(described, self.options.ai, ids, into=props)
+        if ai_props is not props:
+            props.update(ai_props)
         return SpanEvent(name, identity.distinct_id, props, (start or 0) / 1e9, described)
 
     def with_records(self, event: SpanEvent, records: Sequence[Any]) -> SpanEvent:
