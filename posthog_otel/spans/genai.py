@@ -7,8 +7,8 @@ and the OTLP bridge all turn the same span into the same event.
 Usage::
 
     if is_ai_span(attributes):
-        name = ai_event_name(attributes, has_ai_parent=parent_id is not None)
-        props = ai_properties(AiSpan(...), AiOptions(privacy_mode=False))
+        name, props = ai_event(AiSpan(...), AiOptions(privacy_mode=False))
+        # or separately: ai_event_name(attributes, has_ai_parent=...), ai_properties(...)
 
 Rules:
 

@@ -5,6 +5,8 @@ Usage::
 
     found = content_properties(attributes, span_events)   # $ai_input, $ai_output_choices, $ai_tools
     state = tool_state(attributes)                         # $ai_input_state, $ai_output_state
+    found, chars = content_and_source_size(attributes, span_events)  # chars: None, or the
+    # source text's length when the content's JSON is known to be at most 6 bytes per char
 
 Sources, first found wins for each property: the GenAI semantic conventions' JSON attributes
 (``gen_ai.input.messages``, ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
@@ -16,6 +18,9 @@ which carries the JSON attributes' content). Shapes follow PostHog's OpenAI-like
 input ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output ``{"role", "content":
 [{"type": "text", "text"}, {"type": "function", "id", "function": {"name", "arguments"}}]}``,
 tools ``{"type": "function", "function": {"name", "description", "parameters"}}``.
+
+(Over 450 lines on purpose: every content source and its shapes live here, so the order in
+which they are tried reads in one function, :func:`content_and_source_size`.)
 """
 
 from __future__ import annotations

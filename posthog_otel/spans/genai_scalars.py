@@ -12,8 +12,9 @@ in the order their first source comes among the attributes, ``$ai_stop_reason`` 
 Instrumentations record the same attribute names, in the same order, on every call of a kind,
 so what a sequence of names yields is worked out once (:class:`_Plan`: each property's sources
 present, best first, and how its value is converted; the ``posthog.ai.*`` overrides) and kept
-for the next span with the same names. A span whose sources include a ``None`` value (decoded
-OTLP can have them) takes the general pass over its attributes, with the same result.
+for the next span with the same names (at most 256 sequences are kept). A span whose sources
+include a ``None`` value (decoded OTLP can have them) is planned again without its ``None``
+attributes.
 """
 
 from __future__ import annotations
