@@ -7,8 +7,8 @@ and the OTLP bridge all turn the same span into the same event.
 Usage::
 
     if is_ai_span(attributes):
-        name = ai_event_name(attributes, has_ai_parent=parent_id is not None)
-        props = ai_properties(AiSpan(...), AiOptions(privacy_mode=False))
+        name, props = ai_event(AiSpan(...), AiOptions(privacy_mode=False))
+        # or separately: ai_event_name(attributes, has_ai_parent=...), ai_properties(...)
 
 Rules:
 
@@ -46,20 +46,19 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..genai_rules import GENAI_PREFIXES, is_genai_content
-from .genai_content import (
-    content_properties,
-    embedding_input,
-    json_value,
-    number,
-    tool_state,
-)
+from .genai_content import content_and_source_size, embedding_input, tool_state
 from .genai_provider import (
     LIB_PROPERTIES,
     error_summary,
     http_status,
     in_provider_shape,
     server_base_url,
-    stop_reason,
+)
+from .genai_scalars import (
+    AI_EVENT_ATTRIBUTE,
+    AI_PARENT_ATTRIBUTE,
+    SCALAR_PROPERTIES,
+    scalar_properties,
 )
 
 __all__ = [
@@ -69,16 +68,13 @@ __all__ = [
     "TRUNCATED_MARKER",
     "AiOptions",
     "AiSpan",
+    "ai_event",
     "ai_event_name",
     "ai_properties",
     "is_ai_span",
     "is_genai_content",
 ]
 
-AI_PREFIX = "posthog.ai."
-AI_EVENT_ATTRIBUTE = "posthog.ai.event"
-AI_PARENT_ATTRIBUTE = "posthog.ai.parent_id"
-"""The span id (16 hex digits) of the nearest AI ancestor, stamped by the span processor."""
 TRUNCATED_MARKER = "... [truncated by posthog-otel]"
 CONTENT_PROPERTIES = (
     "$ai_input",
@@ -88,6 +84,17 @@ CONTENT_PROPERTIES = (
     "$ai_tools",
 )
 _PRIVATE_PROPERTIES = frozenset(CONTENT_PROPERTIES) - {"$ai_tools"}
+# the properties the mapping reads or removes after writing others: an event whose other
+# properties (tags) hold one of them gets its $ai_* properties in a dict of their own
+_READ_PROPERTIES = frozenset(
+    {
+        *CONTENT_PROPERTIES,
+        *SCALAR_PROPERTIES,
+        "$ai_is_error",
+        "$ai_error",
+        "$ai_base_url",
+    }
+)
 
 _MARKERS = frozenset(
     {
@@ -104,68 +111,6 @@ _GENERATION_OPS = frozenset(
 _EMBEDDING_OPS = frozenset({"embeddings", "embedding"})
 _TRACE_OPS = frozenset({"invoke_agent", "create_agent", "workflow", "invoke_workflow"})
 
-# Scalar sources: property (or "param:<model parameter>") <- attribute names, first wins.
-_SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("$ai_model", ("gen_ai.request.model", "gen_ai.response.model")),
-    ("$ai_provider", ("gen_ai.provider.name", "gen_ai.system")),
-    ("$ai_input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
-    ("$ai_output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
-    (
-        "$ai_cache_read_input_tokens",
-        ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
-    ),
-    (
-        "$ai_cache_creation_input_tokens",
-        ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens"),
-    ),
-    ("$ai_reasoning_tokens", ("gen_ai.usage.reasoning_tokens",)),
-    ("$ai_stop_reason", ("gen_ai.response.finish_reasons",)),
-    ("$ai_response_id", ("gen_ai.response.id",)),
-    ("$ai_base_url", ("gen_ai.openai.api_base", "gen_ai.request.base_url")),
-    ("$ai_session_id", ("gen_ai.conversation.id",)),
-    ("$ai_agent_name", ("gen_ai.agent.name",)),
-    ("$ai_tool_name", ("gen_ai.tool.name",)),
-    ("error.type", ("error.type",)),
-    ("param:temperature", ("gen_ai.request.temperature", "llm.request.temperature")),
-    ("param:max_tokens", ("gen_ai.request.max_tokens", "llm.request.max_tokens")),
-    ("param:top_p", ("gen_ai.request.top_p", "llm.top_p")),
-    ("param:frequency_penalty", ("gen_ai.request.frequency_penalty", "llm.frequency_penalty")),
-    ("param:presence_penalty", ("gen_ai.request.presence_penalty", "llm.presence_penalty")),
-    ("param:n", ("gen_ai.request.choice.count",)),
-    ("param:stop", ("gen_ai.request.stop_sequences",)),
-    ("param:stream", ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming")),
-)
-# attribute name -> (target, rank): one pass over a span's attributes finds every source
-_BY_ATTRIBUTE = {
-    name: (target, rank) for target, names in _SOURCES for rank, name in enumerate(names)
-}
-_COUNTS = ("$ai_input_tokens", "$ai_output_tokens")
-_OPTIONAL_COUNTS = (
-    "$ai_cache_read_input_tokens",
-    "$ai_cache_creation_input_tokens",
-    "$ai_reasoning_tokens",
-)
-_DIRECT, _PARAMETER, _COUNT = "direct", "parameter", "count"
-_KINDS = {
-    **{
-        key: _DIRECT
-        for key in (
-            "$ai_model",
-            "$ai_response_id",
-            "$ai_base_url",
-            "$ai_session_id",
-            "$ai_agent_name",
-            "$ai_tool_name",
-        )
-    },
-    **{key: _COUNT for key in (*_COUNTS, *_OPTIONAL_COUNTS)},
-    **{target: _PARAMETER for target, _ in _SOURCES if target.startswith("param:")},
-}
-_PROMOTED_PARAMETERS = {
-    "temperature": "$ai_temperature",
-    "max_tokens": "$ai_max_tokens",
-    "stream": "$ai_stream",
-}
 _CALL_EVENTS = frozenset({"$ai_generation", "$ai_embedding"})
 # content and size: strings this long (in characters, all sources together) cannot exceed
 # the cap once converted, so the exact JSON size is measured only above it
@@ -206,12 +151,31 @@ def _operation(attributes: Mapping[str, Any]) -> str:
     return str(op).lower() if op else ""
 
 
+def ai_event(
+    span: AiSpan,
+    options: AiOptions,
+    ids: tuple[str, str] | None = None,
+    into: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The event name and ``$ai_*`` properties of one AI span (identity and tags are the
+    caller's): :func:`ai_event_name` and :func:`ai_properties` in one. ``ids``: the span's
+    trace and span ids in hex, when the caller has them formatted already. ``into``: the
+    event's other properties; the ``$ai_*`` ones are added to it (and it is returned) unless
+    it holds one the mapping reads, the same as adding them to it afterwards."""
+    if into is not None and not _READ_PROPERTIES.isdisjoint(into):
+        into = None
+    return _event(span, None, options, ids, into)
+
+
 def ai_event_name(attributes: Mapping[str, Any], has_ai_parent: bool) -> str:
     """``$ai_generation``, ``$ai_embedding``, ``$ai_trace`` or ``$ai_span`` (see the rules)."""
+    return _event_name(attributes, _operation(attributes), has_ai_parent)
+
+
+def _event_name(attributes: Mapping[str, Any], op: str, has_ai_parent: bool) -> str:
     explicit = attributes.get(AI_EVENT_ATTRIBUTE)
     if explicit:
         return str(explicit)
-    op = _operation(attributes)
     if op in _GENERATION_OPS:
         return "$ai_generation"
     if op in _EMBEDDING_OPS:
@@ -243,9 +207,28 @@ def _cap(value: Any, limit: int) -> tuple[Any, bool]:
 
 def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str, Any]:
     """The ``$ai_*`` properties of one AI span's event (identity and tags are the caller's)."""
+    return _event(span, event_name, options)[1]
+
+
+def _event(
+    span: AiSpan,
+    event_name: str | None,
+    options: AiOptions,
+    ids: tuple[str, str] | None = None,
+    into: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The event's name (``event_name``, else from the span) and its ``$ai_*`` properties
+    (written into ``into`` when given)."""
     attributes = span.attributes
-    props: dict[str, Any] = {"$ai_trace_id": format(span.trace_id, "032x")}
-    span_id = format(span.span_id, "016x")
+    op = attributes.get("gen_ai.operation.name") or attributes.get("llm.request.type")
+    op = str(op).lower() if op else ""  # as _operation, without the call
+    if event_name is None:
+        event_name = _event_name(attributes, op, span.parent_id is not None)
+    if ids is None:
+        ids = (format(span.trace_id, "032x"), format(span.span_id, "016x"))
+    props: dict[str, Any] = {} if into is None else into
+    props["$ai_trace_id"] = ids[0]
+    span_id = ids[1]
     if event_name == "$ai_trace":
         props["$ai_span_id"] = span_id
     else:
@@ -255,43 +238,36 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
         if span.parent_id:
             props["$ai_parent_id"] = span.parent_id
     props["$ai_span_name"] = span.name
-    found: dict[str, Any] = {}  # target -> value of its first-ranked source present
-    ranks: dict[str, int] = {}  # target -> rank of that source, when not the first name
-    overrides: dict[str, Any] = {}
-    for key, value in attributes.items():
-        spec = _BY_ATTRIBUTE.get(key)
-        if spec is not None:
-            if value is None:
-                continue
-            target, rank = spec
-            if target not in found or rank < ranks.get(target, 0):
-                found[target] = value
-                if rank:
-                    ranks[target] = rank
-        elif key.startswith(AI_PREFIX) and key not in (AI_EVENT_ATTRIBUTE, AI_PARENT_ATTRIBUTE):
-            overrides["$ai_" + key[len(AI_PREFIX) :]] = json_value(value)
-    _scalars(props, found)
-    op = _operation(attributes)
+    overrides = scalar_properties(props, attributes)
     if op:
         props["$ai_operation"] = op
     if span.start_ns is not None and span.end_ns is not None:
         props["$ai_latency"] = (span.end_ns - span.start_ns) / 1e9
-    error_type = found.get("error.type")
+    error_type = attributes.get("error.type")
     if span.is_error or error_type is not None:
         props["$ai_is_error"] = True
         props["$ai_error"] = span.error_message or str(error_type or "error")
     status = None
     if event_name in _CALL_EVENTS:
-        status = http_status(attributes, props, span.events)
+        if (
+            "$ai_is_error" not in props
+            and "http.response.status_code" not in attributes
+            and "http.status_code" not in attributes
+        ):
+            status = 200  # what http_status says of a call that did not fail and records none
+        else:
+            status = http_status(attributes, props, span.events)
         if status is not None:
             props["$ai_http_status"] = status
-        if "$ai_base_url" not in props:
+        if "$ai_base_url" not in props and "server.address" in attributes:
             base_url = server_base_url(attributes)
             if base_url is not None:
                 props["$ai_base_url"] = base_url
     props.update(LIB_PROPERTIES)
     # privacy mode: only the tool definitions of the content are kept, so only they are read
-    content = content_properties(attributes, span.events, tools_only=options.privacy_mode)
+    content, source_size = content_and_source_size(
+        attributes, span.events, tools_only=options.privacy_mode
+    )
     if event_name == "$ai_embedding" and "$ai_input" in content:
         content["$ai_input"] = embedding_input(content["$ai_input"])
     if event_name in ("$ai_span", "$ai_trace"):
@@ -299,19 +275,30 @@ def ai_properties(span: AiSpan, event_name: str, options: AiOptions) -> dict[str
             content["$ai_input_state"] = content.pop("$ai_input")
         if "$ai_output_choices" in content:
             content["$ai_output_state"] = content.pop("$ai_output_choices")
-        content.update(tool_state(attributes))
+        state = tool_state(attributes)
+        if state:
+            content.update(state)
+            source_size = None
     props.update(content)
-    in_provider_shape(props)
-    props.update(overrides)  # PostHog-native attributes win
+    if props.get("$ai_provider") == "anthropic":
+        in_provider_shape(props)
+    if overrides:
+        props.update(overrides)  # PostHog-native attributes win
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:
             props.pop(key, None)
         if "$ai_error" in props:  # messages often echo the prompt: class name and status only
             props["$ai_error"] = error_summary(attributes, span.events, status)
     limit = options.max_content_bytes
-    if (content or overrides) and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit:
+    if (
+        (content or overrides)
+        # content known to fit (its JSON is at most _SIZE_FACTOR bytes per source character)
+        # is never cut, so it need not be measured
+        and (overrides or source_size is None or source_size * _SIZE_FACTOR > limit)
+        and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit
+    ):
         _cap_content(props, limit)
-    return props
+    return event_name, props
 
 
 def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int) -> int:
@@ -326,38 +313,6 @@ def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int)
             elif kind is not int and kind is not float and kind is not bool:
                 size += limit
     return size
-
-
-def _scalars(props: dict[str, Any], found: Mapping[str, Any]) -> None:
-    """Model, provider, counts, parameters and the rest from their found sources: one pass,
-    each target handled by its kind (:data:`_KINDS`)."""
-    parameters: dict[str, Any] | None = None
-    reasons = None
-    for target, value in found.items():
-        kind = _KINDS.get(target)
-        if kind is _DIRECT:
-            props[target] = value
-        elif kind is _PARAMETER:
-            name = target[6:]
-            if type(value) is tuple:
-                value = list(value)
-            if parameters is None:
-                parameters = props["$ai_model_parameters"] = {}
-            parameters[name] = value
-            promoted = _PROMOTED_PARAMETERS.get(name)
-            if promoted is not None:
-                props[promoted] = value
-        elif kind is _COUNT:
-            count = value if type(value) is int else number(value)
-            if count is not None and (count or target in _COUNTS):
-                props[target] = count
-        elif target == "$ai_provider":
-            props[target] = str(value).lower()
-        elif target == "$ai_stop_reason":
-            reasons = value
-    reason = reasons[0] if isinstance(reasons, tuple | list) and reasons else reasons
-    if isinstance(reason, str) and reason:
-        props["$ai_stop_reason"] = stop_reason(reason, props.get("$ai_provider"))
 
 
 def _cap_content(props: dict[str, Any], limit: int) -> None:

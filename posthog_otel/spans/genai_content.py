@@ -5,6 +5,8 @@ Usage::
 
     found = content_properties(attributes, span_events)   # $ai_input, $ai_output_choices, $ai_tools
     state = tool_state(attributes)                         # $ai_input_state, $ai_output_state
+    found, chars = content_and_source_size(attributes, span_events)  # chars: None, or the
+    # source text's length when the content's JSON is known to be at most 6 bytes per char
 
 Sources, first found wins for each property: the GenAI semantic conventions' JSON attributes
 (``gen_ai.input.messages``, ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
@@ -16,15 +18,19 @@ which carries the JSON attributes' content). Shapes follow PostHog's OpenAI-like
 input ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output ``{"role", "content":
 [{"type": "text", "text"}, {"type": "function", "id", "function": {"name", "arguments"}}]}``,
 tools ``{"type": "function", "function": {"name", "description", "parameters"}}``.
+
+(Over 450 lines on purpose: every content source and its shapes live here, so the order in
+which they are tried reads in one function, :func:`content_and_source_size`.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "content_and_source_size",
     "content_properties",
     "embedding_input",
     "first",
@@ -46,6 +52,9 @@ _FIRST_KEYS = {
     prefix: frozenset(prefix + "0." + field for field in _FIRST_FIELDS)
     for prefix in _INDEXED_PREFIXES
 }
+_ALL_FIRST_KEYS = frozenset().union(*_FIRST_KEYS.values())
+_FUNCTION_FIRST_KEYS = _FIRST_KEYS["llm.request.functions."]  # indexed tool definitions
+_TOOL_KEYS = _FUNCTION_FIRST_KEYS | {"gen_ai.tool.definitions"}  # where tools may come from
 # every attribute content may come from: a span with none of them (and no events) has none
 _CONTENT_KEYS = frozenset(
     {
@@ -56,7 +65,7 @@ _CONTENT_KEYS = frozenset(
         "gen_ai.embeddings.input",
         "gen_ai.input",
     }
-).union(*_FIRST_KEYS.values())
+).union(_ALL_FIRST_KEYS)
 _MAX_INDEXED = 1000  # indexed messages/tools read per span: bounds hostile input
 
 # -- reading attribute values -------------------------------------------------------------
@@ -70,15 +79,18 @@ def first(attributes: Mapping[str, Any], names: Iterable[str]) -> Any:
     return None
 
 
-_RAW_DECODE = json.JSONDecoder().raw_decode
+# the C scanner behind json.loads, called directly: (value, end), StopIteration when no JSON
+# value starts at the index, ValueError for malformed JSON
+_DECODER = json.JSONDecoder()
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def json_value(value: Any) -> Any:
     """An attribute holding JSON text, decoded; other values as they are (tuples as lists)."""
     if type(value) is str and value[:1] in ("[", "{"):  # most JSON attributes: no padding
         try:
-            decoded, end = _RAW_DECODE(value)
-        except ValueError:
+            decoded, end = _SCAN(value, 0)
+        except (ValueError, StopIteration):
             return value
         if end == len(value):
             return decoded
@@ -370,42 +382,57 @@ def _event_messages(
 # -- the properties -----------------------------------------------------------------------
 
 
-def _text_messages(decoded: list[Any], output: bool) -> list[dict[str, Any]] | None:
-    """Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what
-    most instrumentations record) in PostHog's shape in one tight loop, as
-    :func:`_input_message`/:func:`_output_message` would build them; None for anything else."""
+def _messages(value: Any, output: bool) -> tuple[list[Any] | None, int | None]:
+    """A JSON messages attribute (semconv ``parts`` or OpenAI-shaped) in PostHog's shape, and
+    the length of ``value`` when they are single-text messages decoded from exactly its text
+    (their JSON is then at most 6 bytes per character of it: PostHog's shapes add less than the ``parts``
+    structure they replace, and a character re-encodes to at most 4 UTF-8 bytes, or 6 for an
+    escape that the source text writes as at least 2 characters).
+
+    Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what most
+    instrumentations record) take a tight loop that builds what :func:`_input_message` and
+    :func:`_output_message` would; a message of any other shape fails one of its lookups
+    (``TypeError``: not a dict, ``parts`` not a one-item list of dicts; ``KeyError``;
+    ``ValueError``: not one part) or checks, and the list takes the general conversion."""
+    source = None
+    if type(value) is str and value[:1] == "[":  # JSON text without padding: decoded here
+        try:
+            decoded, end = _SCAN(value, 0)
+        except (ValueError, StopIteration):
+            return None, None  # not JSON: json_value would return the text, which is no list
+        if end == len(value):
+            source = end
+        else:
+            decoded = json_value(value)  # trailing text: the general rules decide
+    elif value is None:
+        return None, None
+    else:
+        decoded = json_value(value)
+    if not isinstance(decoded, list):
+        return None, None
     result: list[dict[str, Any]] = []
     append = result.append
-    for message in decoded:
-        if type(message) is not dict:
-            return None
-        parts = message.get("parts")
-        if type(parts) is not list or len(parts) != 1:
-            return None
-        part = parts[0]
-        if type(part) is not dict or part.get("type") != "text":
-            return None
-        text = part.get("content")
-        if type(text) is not str:
-            return None
-        if output:
-            blocks = [{"type": "text", "text": text}] if text else []
-            append({"role": message.get("role") or "assistant", "content": blocks})
+    try:
+        for message in decoded:
+            (part,) = message["parts"]
+            text = part["content"]
+            if part["type"] != "text" or type(text) is not str or type(message) is not dict:
+                break
+            if output:
+                append(
+                    {
+                        "role": message.get("role") or "assistant",
+                        "content": [{"type": "text", "text": text}] if text else [],
+                    }
+                )
+            else:
+                append({"role": message.get("role") or "user", "content": text})
         else:
-            append({"role": message.get("role") or "user", "content": text})
-    return result
-
-
-def _messages(value: Any, convert: Any) -> list[Any] | None:
-    if value is None:
-        return None
-    decoded = json_value(value)
-    if type(decoded) is list or isinstance(decoded, list):
-        simple = _text_messages(decoded, convert is _output_message)
-        if simple is not None:
-            return simple
-        return [m for m in map(convert, decoded) if m is not None]
-    return None
+            return result, source
+    except (TypeError, KeyError, ValueError):
+        pass
+    convert = _output_message if output else _input_message
+    return [m for m in map(convert, decoded) if m is not None], None
 
 
 def content_properties(
@@ -414,23 +441,41 @@ def content_properties(
     """``$ai_input``, ``$ai_output_choices`` and ``$ai_tools`` from the first source that has
     each (before ``posthog.ai.*`` overrides, applied by the caller); only ``$ai_tools`` when
     ``tools_only`` (privacy mode: the messages are never read)."""
+    return content_and_source_size(attributes, events, tools_only)[0]
+
+
+def content_and_source_size(
+    attributes: Mapping[str, Any], events: Sequence[Any], tools_only: bool = False
+) -> tuple[dict[str, Any], int | None]:
+    """:func:`content_properties`, and the characters of the text it was decoded from when
+    all of it is single-text messages from the JSON message attributes (the JSON of each
+    property is then at most 6 bytes per character); None otherwise."""
     found: dict[str, Any] = {}
-    if not events and _CONTENT_KEYS.isdisjoint(attributes):
-        return found  # content not recorded (the instrumentations' default)
+    input_messages = attributes.get("gen_ai.input.messages")
+    output_messages = attributes.get("gen_ai.output.messages")
+    if (
+        input_messages is None
+        and output_messages is None
+        and not events
+        and _CONTENT_KEYS.isdisjoint(attributes)
+    ):
+        return found, None  # content not recorded (the instrumentations' default)
     if tools_only:
         _tools(attributes, attributes, found)
-        return found
-    inputs = _messages(attributes.get("gen_ai.input.messages"), _input_message)
+        return found, None
+    inputs, input_source = _messages(input_messages, False)
     instructions = attributes.get("gen_ai.system_instructions")
     if instructions is not None:
         system = _system_message(json_value(instructions))
         if system is not None:
             inputs = [system, *(inputs or [])]
-    outputs = _messages(attributes.get("gen_ai.output.messages"), _output_message)
-    if inputs is None:
-        inputs = _indexed_input(attributes)
-    if outputs is None:
-        outputs = _indexed_output(attributes)
+            input_source = None
+    outputs, output_source = _messages(output_messages, True)
+    if inputs is None or outputs is None:  # OpenLLMetry's indexed attributes
+        if inputs is None and not _ALL_FIRST_KEYS.isdisjoint(attributes):
+            inputs = _indexed_input(attributes)
+        if outputs is None and not _ALL_FIRST_KEYS.isdisjoint(attributes):
+            outputs = _indexed_output(attributes)
     tools_source: Mapping[str, Any] = attributes
     if (inputs is None or outputs is None) and events:
         event_inputs, event_outputs, details = _event_messages(events)
@@ -450,8 +495,24 @@ def content_properties(
         found["$ai_input"] = inputs
     if outputs is not None:
         found["$ai_output_choices"] = outputs
-    _tools(attributes, tools_source, found)
-    return found
+    if (
+        not _TOOL_KEYS.isdisjoint(attributes)
+        if tools_source is attributes
+        else "gen_ai.tool.definitions" in tools_source
+        or not _FUNCTION_FIRST_KEYS.isdisjoint(attributes)
+    ):
+        _tools(attributes, tools_source, found)
+        if "$ai_tools" in found:
+            return found, None
+    if input_source is None:
+        if "$ai_input" in found:
+            return found, None
+        input_source = 0
+    if output_source is None:
+        if "$ai_output_choices" in found:
+            return found, None
+        output_source = 0
+    return found, input_source + output_source
 
 
 def _tools(attributes: Mapping[str, Any], source: Mapping[str, Any], found: dict[str, Any]) -> None:

@@ -110,9 +110,11 @@ def http_status(
     ``Error code: 429`` messages, a numeric ``error.type``, the SDKs' error class names), else
     200 for a call that did not fail; None for a failure whose status nothing names."""
     for key in _STATUS_ATTRIBUTES:
-        status = number(attributes.get(key))
-        if isinstance(status, int) and 100 <= status <= 599:
-            return status
+        recorded = attributes.get(key)
+        if recorded is not None:
+            status = number(recorded)
+            if isinstance(status, int) and 100 <= status <= 599:
+                return status
     if not props.get("$ai_is_error"):
         return 200
     error_type = str(attributes.get("error.type") or "")

@@ -490,30 +490,39 @@ class SpanMapper:
     ) -> SpanEvent:
         """A GenAI span's LLM analytics event (:mod:`posthog_otel.spans.genai`)."""
         context = span.context
-        parent_id = _ai_parent_id(span, attributes, family)
-        name = genai.ai_event_name(attributes, parent_id is not None)
+        trace_id, span_id = (context.trace_id, context.span_id) if context is not None else (0, 0)
+        parent_id = (
+            _ai_parent_id(span, attributes, family)
+            if family is not None or genai.AI_PARENT_ATTRIBUTE in attributes
+            else None  # what _ai_parent_id finds with neither
+        )
         status = span.status
         failed = status.status_code is StatusCode.ERROR
         span_events: Any = span.events if has_events(span) else ()
         if context is not None:  # content sent as log records (genai_logs)
-            records = genai_logs.claim(context.trace_id, context.span_id)
+            records = genai_logs.CONTENT.claim(trace_id, span_id)
             if records:
                 span_events = (*span_events, *records)
+        start = span.start_time
         described = genai.AiSpan(
             span.name,
             attributes,
             span_events,
-            context.trace_id if context is not None else 0,
-            context.span_id if context is not None else 0,
+            trace_id,
+            span_id,
             parent_id,
-            span.start_time,
+            start,
             span.end_time,
             failed,
             status.description if failed else None,
         )
         props = self._common(span, attributes, identity)
-        props.update(genai.ai_properties(described, name, self.options.ai))
-        return SpanEvent(name, identity.distinct_id, props, (span.start_time or 0) / 1e9, described)
+        # the ids as _common wrote them (it skips zero ids, which tags may then hold)
+        ids = (props["$trace_id"], props["$span_id"]) if trace_id and span_id else None
+        name, ai_props = genai.ai_event(described, self.options.ai, ids, into=props)
+        if ai_props is not props:
+            props.update(ai_props)
+        return SpanEvent(name, identity.distinct_id, props, (start or 0) / 1e9, described)
 
     def with_records(self, event: SpanEvent, records: Sequence[Any]) -> SpanEvent:
         """An AI event made again with GenAI content ``records`` that arrived after it was
