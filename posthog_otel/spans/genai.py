@@ -293,26 +293,12 @@ def _event(
     if (
         (content or overrides)
         # content known to fit (its JSON is at most _SIZE_FACTOR bytes per source character)
-        # is never cut, so it need not be measured
+        # is never cut, so it need not be measured; any other content is measured exactly:
+        # reshaping may add fields, so its source's length bounds nothing
         and (overrides or source_size is None or source_size * _SIZE_FACTOR > limit)
-        and _text_size(attributes, span.events, limit) * _SIZE_FACTOR > limit
     ):
         _cap_content(props, limit)
     return event_name, props
-
-
-def _text_size(attributes: Mapping[str, Any], events: Sequence[Any], limit: int) -> int:
-    """Characters of text content may come from (structured event values count as over the
-    cap, so they are measured exactly)."""
-    size = sum(map(len, [value for value in attributes.values() if type(value) is str]))
-    for event in events:
-        for value in (event.attributes or {}).values():
-            kind = type(value)
-            if kind is str:
-                size += len(value)
-            elif kind is not int and kind is not float and kind is not bool:
-                size += limit
-    return size
 
 
 def _cap_content(props: dict[str, Any], limit: int) -> None:

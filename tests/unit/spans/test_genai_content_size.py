@@ -116,3 +116,45 @@ def test_an_event_is_the_same_as_when_its_content_is_measured(
         assert _size(value) <= limit or (
             isinstance(value, str) and value.endswith(TRUNCATED_MARKER)
         )
+
+
+def _within_cap(value: Any, limit: int) -> bool:
+    if isinstance(value, str) and value.endswith(TRUNCATED_MARKER):
+        return len(value.encode("utf-8", "replace")) <= max(limit, len(TRUNCATED_MARKER.encode()))
+    return _size(value) <= limit
+
+
+def test_content_that_reshaping_makes_larger_than_its_source_is_still_capped() -> None:
+    # 3 source characters per message, each made a full PostHog message with its defaults
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.output.messages": "[" + ",".join(["{}"] * 1000) + "]",
+    }
+    props = _properties(attributes, 20_000)
+    assert props["$ai_output_choices"].endswith(TRUNCATED_MARKER)
+    assert _within_cap(props["$ai_output_choices"], 20_000)
+    assert props["$ai_content_truncated"] is True
+
+
+_MESSAGE_KEYS = st.sampled_from(["role", "parts", "content", "finish_reason", "tool_calls", "name"])
+_any_messages = st.lists(
+    st.one_of(_json_values, st.dictionaries(_MESSAGE_KEYS, _json_values, max_size=4)),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_any_messages, _any_messages, st.integers(10, 400))
+def test_content_of_any_shape_never_exceeds_the_cap(
+    inputs: list[Any], outputs: list[Any], limit: int
+) -> None:
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.input.messages": json.dumps(inputs),
+        "gen_ai.output.messages": json.dumps(outputs),
+        "gen_ai.system_instructions": json.dumps(inputs[:1]),
+    }
+    props = _properties(attributes, limit)
+    for key in ("$ai_input", "$ai_output_choices", "$ai_tools"):
+        if key in props:
+            assert _within_cap(props[key], limit), (key, props[key])
