@@ -19,7 +19,9 @@ Usage (the :class:`~posthog_otel.client.Client` does this for you)::
 After ``os.fork()`` the child gets a new queue, sender thread and HTTP session; what it
 captures, it delivers. The process's ``atexit`` flushes every transport. ``multiprocessing``
 children started with ``fork`` or ``forkserver`` leave through ``os._exit()``, which skips
-``atexit``; a ``multiprocessing`` exit finalizer flushes them too.
+``atexit``; a ``multiprocessing`` exit finalizer flushes them too. Either way the queues that
+feed this one (span processors' queues: their spans become events here) are flushed first,
+within the same ``shutdown_timeout``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +39,7 @@ from opentelemetry import context as otel_context
 from ..config import ClientSettings
 from ..context import runtime
 from .accounting import delivery_stats
-from .queue import WorkQueue
+from .queue import WorkQueue, live_queues
 from .sender import BatchSender, retry_after_seconds
 from .sizing import approx_json_size
 
@@ -145,10 +148,20 @@ class Transport:
                         self._sender.url,
                         self._settings.shutdown_timeout,
                     )
-                self._queue.flush(self._settings.shutdown_timeout)
+                deadline = time.monotonic() + self._settings.shutdown_timeout
+                self._flush_feeders(deadline)
+                self._queue.flush(max(0.0, deadline - time.monotonic()))
                 self._report_undelivered()
             except Exception:  # interpreter teardown: never raise
                 _logger.debug("posthog-otel atexit flush failed", exc_info=True)
+
+    def _flush_feeders(self, deadline: float) -> None:
+        """Flush the open queues that feed this one (a span ended just before exit is still in
+        its processor's queue, which wakes only for a batch or after an interval)."""
+        own = self._queue.flush_order
+        for queue in live_queues():
+            if queue.flush_order < own and not queue.closed:
+                queue.flush(max(0.0, deadline - time.monotonic()))
 
     def _report_undelivered(self) -> None:
         """One final line at exit when events were not delivered: how many, where, why."""
