@@ -14,8 +14,9 @@ for up to ``wait`` seconds:
   came first) and sent;
 * the wait ends: it is sent as it is (with any records that arrived meanwhile), from a timer
   thread;
-* more than ``max_events`` events or ``max_bytes`` (estimated JSON) are held: the oldest is
-  sent at once, without waiting;
+* more than ``max_events`` events or ``max_bytes`` (estimated JSON of the event and of the
+  span's attributes and events it keeps to be made again) are held: the oldest is sent at
+  once, without waiting;
 * :meth:`GenAiWait.close` (bridge shutdown): every held event is sent.
 
 An event is never dropped here, and its person, session, tags and timestamp never change.
@@ -113,7 +114,7 @@ class GenAiWait:
         key = _waiting_key(event) if self.enabled else None
         if key is None:
             return False
-        size = approx_json_size(event.properties)
+        size = _held_size(event)
         overflow: list[_Held] = []
         with self._lock:
             if self._closed or key in self._held:
@@ -224,6 +225,22 @@ class GenAiWait:
                 while self._held and next(iter(self._held.values())).deadline <= now:
                     due.append(self._take(next(iter(self._held))))
             self._send(due)
+
+
+def _held_size(event: SpanEvent) -> int:
+    """The estimated bytes a held event keeps: its properties, and the span's attributes and
+    events it is made again from (they may hold far more than the event shows)."""
+    size = approx_json_size(event.properties)
+    ai = event.ai
+    if ai is not None:
+        attributes = ai.attributes
+        size += approx_json_size(attributes if isinstance(attributes, dict) else dict(attributes))
+        for span_event in ai.events:
+            data = getattr(span_event, "attributes", None)
+            size += len(str(getattr(span_event, "name", ""))) + approx_json_size(
+                dict(data) if data else {}
+            )
+    return size
 
 
 def _waiting_key(event: SpanEvent) -> _Key | None:

@@ -171,3 +171,21 @@ def test_the_wait_option() -> None:
         BridgeSettings.build(genai_log_wait=-1)
     settings = BridgeSettings.build(genai_log_wait=2)
     assert BridgeSettings.from_json(settings.to_json()).genai_log_wait == 2.0  # to workers
+
+
+def test_the_hold_counts_the_span_data_a_held_event_keeps_for_its_records() -> None:
+    """A held generation keeps its span's attributes and events (to be made again with late
+    records); their bytes count against the hold's bound, not only the event's properties."""
+    client, events = memory_client()
+    pipeline = _pipeline(max_queue_bytes=1024 * 1024)  # the hold: a quarter, 256 KiB
+    blob = "x" * 100_000  # not a property of the AI event, but kept with it
+    for n in range(6):
+        _send(pipeline, client, ("traces", GenAiCall(f"user-m{n}", note=blob).traces()))
+        held, held_bytes = pipeline.genai_wait.held()
+        assert held_bytes >= held * len(blob)
+        assert held_bytes <= 256 * 1024 + 2 * len(blob)
+    stats = pipeline.genai_wait.stats()
+    assert stats["ai_held_overflow"] >= 3 and stats["ai_held_now"] <= 2
+    assert len(_generations(events)) == stats["ai_held_overflow"]
+    pipeline.close()
+    assert len(_generations(events)) == 6
