@@ -1,4 +1,4 @@
-"""Spans ended just before a process exits without ``atexit`` still become events."""
+"""Spans ended just before a flush, a shutdown or an exit without ``atexit`` become events."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from posthog_otel import Client, PosthogSpanProcessor
 from posthog_otel.testing.capture_server import CaptureServer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,3 +59,23 @@ def test_span_ended_just_before_a_multiprocessing_child_exits_is_delivered(
     assert done.returncode == 0, done.stderr[-3000:]
     events = capture_server.wait_for_events(_CHILDREN, timeout=5)
     assert sorted(e["event"] for e in events) == [f"job-{n}" for n in range(_CHILDREN)]
+
+
+@pytest.mark.parametrize("how", ["flush", "shutdown"])
+def test_client_flush_and_shutdown_deliver_spans_ended_just_before(
+    capture_server: CaptureServer, how: str
+) -> None:
+    """The span processor's thread wakes for a batch or after an interval: a client's flush or
+    shutdown must not leave the spans it holds behind (they become this client's events)."""
+    client = Client("phc_flush", host=capture_server.url, flush_interval=60)
+    provider = TracerProvider()
+    provider.add_span_processor(PosthogSpanProcessor(client, capture_spans="all"))
+    tracer = provider.get_tracer("flush")
+    for n in range(3):
+        with tracer.start_as_current_span(f"job-{n}"):
+            pass
+    assert getattr(client, how)(5)
+    # delivered by the call itself, not by a later wake-up of a thread
+    assert sorted(e["event"] for e in capture_server.events) == ["job-0", "job-1", "job-2"]
+    provider.shutdown()
+    client.shutdown(1)
