@@ -29,6 +29,7 @@ SLOW_UNIT_TESTS = {
     "unit/delivery/test_transport.py::test_flush_keeps_its_time_budget",
     "unit/tracing/test_export.py::test_429_waits_for_retry_after_then_delivers_once",
     "unit/delivery/test_http_loading.py::test_building_a_client_and_capturing_does_not_import_requests",
+    "unit/spans/test_processor_exit.py::test_span_ended_just_before_a_multiprocessing_child_exits_is_delivered",
     "unit/delivery/test_http_loading.py::test_instrumenting_with_traces_and_logs_does_not_import_requests",
     "unit/delivery/test_http_loading.py::test_a_fork_during_the_first_import_leaves_the_child_a_whole_requests",
     "unit/propagation/test_baggage.py::test_any_json_tags_round_trip",

@@ -9,13 +9,16 @@ or no ``$ai_output_choices`` for a call that did not fail) is held here, by trac
 for up to ``wait`` seconds:
 
 * records for it arrive (:meth:`GenAiWait.content_arrived`, then :meth:`GenAiWait.send_joined`
-  once the logs request is mapped): it is made again with them
+  once the logs request is mapped, on the same thread: a request that ends sends only what its
+  own records joined, not an event whose records another thread is still mapping): it is made
+  again with them
   (:meth:`~posthog_otel.spans.mapping.SpanMapper.with_records`, the same rules as records that
   came first) and sent;
 * the wait ends: it is sent as it is (with any records that arrived meanwhile), from a timer
   thread;
-* more than ``max_events`` events or ``max_bytes`` (estimated JSON) are held: the oldest is
-  sent at once, without waiting;
+* more than ``max_events`` events or ``max_bytes`` (estimated JSON of the event and of the
+  span's attributes and events it keeps to be made again) are held: the oldest is sent at
+  once, without waiting;
 * :meth:`GenAiWait.close` (bridge shutdown): every held event is sent.
 
 An event is never dropped here, and its person, session, tags and timestamp never change.
@@ -83,7 +86,7 @@ class GenAiWait:
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._held: OrderedDict[_Key, _Held] = OrderedDict()  # oldest (first deadline) first
-        self._joined: set[_Key] = set()  # held events whose records arrived
+        self._local = threading.local()  # .joined: held events this thread's records joined
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -113,7 +116,7 @@ class GenAiWait:
         key = _waiting_key(event) if self.enabled else None
         if key is None:
             return False
-        size = approx_json_size(event.properties)
+        size = _held_size(event)
         overflow: list[_Held] = []
         with self._lock:
             if self._closed or key in self._held:
@@ -141,16 +144,19 @@ class GenAiWait:
         next :meth:`send_joined`."""
         key = (trace_id, span_id)
         if key in self._held:  # unlocked peek: most records have no held event
-            with self._lock:
-                if key in self._held:
-                    self._joined.add(key)
+            joined: set[_Key] | None = getattr(self._local, "joined", None)
+            if joined is None:
+                joined = self._local.joined = set()
+            joined.add(key)
 
     def send_joined(self) -> int:
-        """Send the held events whose records arrived; how many were sent."""
-        if not self._joined:
+        """Send the held events whose records arrived on this thread (since its last call);
+        how many were sent."""
+        joined: set[_Key] | None = getattr(self._local, "joined", None)
+        if not joined:
             return 0
+        self._local.joined = set()
         with self._lock:
-            joined, self._joined = self._joined, set()
             taken = [self._take(key) for key in joined if key in self._held]
         self._send(taken)
         return len(taken)
@@ -170,7 +176,6 @@ class GenAiWait:
     def _take(self, key: _Key) -> _Held:
         """Under the lock: out of the hold, counted as being sent until :meth:`_send` ends."""
         entry = self._held.pop(key)
-        self._joined.discard(key)
         self._bytes -= entry.size
         self._sending += 1
         self._sending_bytes += entry.size
@@ -224,6 +229,22 @@ class GenAiWait:
                 while self._held and next(iter(self._held.values())).deadline <= now:
                     due.append(self._take(next(iter(self._held))))
             self._send(due)
+
+
+def _held_size(event: SpanEvent) -> int:
+    """The estimated bytes a held event keeps: its properties, and the span's attributes and
+    events it is made again from (they may hold far more than the event shows)."""
+    size = approx_json_size(event.properties)
+    ai = event.ai
+    if ai is not None:
+        attributes = ai.attributes
+        size += approx_json_size(attributes if isinstance(attributes, dict) else dict(attributes))
+        for span_event in ai.events:
+            data = getattr(span_event, "attributes", None)
+            size += len(str(getattr(span_event, "name", ""))) + approx_json_size(
+                dict(data) if data else {}
+            )
+    return size
 
 
 def _waiting_key(event: SpanEvent) -> _Key | None:

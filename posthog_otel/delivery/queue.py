@@ -40,12 +40,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-__all__ = ["QueueCounts", "WorkQueue", "live_queues"]
+__all__ = ["FEEDS_EVENTS", "QueueCounts", "WorkQueue", "live_queues"]
 
 _T = TypeVar("_T")
 _logger = logging.getLogger("posthog.otel")
 _live: weakref.WeakSet[WorkQueue[Any]] = weakref.WeakSet()
 _POLL = 0.05  # flush re-wakes the thread this often, and a join gets this much slack
+#: ``flush_order`` of the queues whose items become a client's events (span processors'): a
+#: client's flush, shutdown and exit flush flush them first, and so does ``flush_pending``
+FEEDS_EVENTS = -1
 
 
 def live_queues() -> list[WorkQueue[Any]]:

@@ -20,6 +20,10 @@ After ``os.fork()`` the child gets a new queue, sender thread and HTTP session; 
 captures, it delivers. The process's ``atexit`` flushes every transport. ``multiprocessing``
 children started with ``fork`` or ``forkserver`` leave through ``os._exit()``, which skips
 ``atexit``; a ``multiprocessing`` exit finalizer flushes them too.
+
+:meth:`Transport.flush`, :meth:`Transport.shutdown` and the exit flush first flush the span
+processors' queues (:data:`~.queue.FEEDS_EVENTS`: their spans become events here; their thread
+wakes only for a batch or after an interval), within the same budget.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +41,7 @@ from opentelemetry import context as otel_context
 from ..config import ClientSettings
 from ..context import runtime
 from .accounting import delivery_stats
-from .queue import WorkQueue
+from .queue import FEEDS_EVENTS, WorkQueue, live_queues
 from .sender import BatchSender, retry_after_seconds
 from .sizing import approx_json_size
 
@@ -115,8 +120,11 @@ class Transport:
         return self._queue.put(event)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Send everything queued so far; True when it was all sent or dropped in time."""
-        return self._queue.flush(timeout)
+        """Send everything queued so far (and the events of spans ended so far); True when it
+        was all sent or dropped in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fed = _flush_feeders(deadline)
+        return self._queue.flush(_left(deadline)) and fed
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush within ``timeout`` (default ``shutdown_timeout``), then stop the sender.
@@ -126,10 +134,12 @@ class Transport:
         afterwards are dropped too.
         """
         budget = self._settings.shutdown_timeout if timeout is None else timeout
-        delivered = self._queue.shutdown(budget)
+        deadline = time.monotonic() + budget
+        fed = _flush_feeders(deadline) if not self._queue.closed else True
+        delivered = self._queue.shutdown(_left(deadline))
         if not self._queue.running:
             self._sender.close()
-        return delivered
+        return delivered and fed
 
     def _at_exit(self) -> None:
         # Flush, but stay open: a TracerProvider whose atexit shutdown runs after ours still
@@ -145,7 +155,9 @@ class Transport:
                         self._sender.url,
                         self._settings.shutdown_timeout,
                     )
-                self._queue.flush(self._settings.shutdown_timeout)
+                deadline = time.monotonic() + self._settings.shutdown_timeout
+                _flush_feeders(deadline)
+                self._queue.flush(_left(deadline))
                 self._report_undelivered()
             except Exception:  # interpreter teardown: never raise
                 _logger.debug("posthog-otel atexit flush failed", exc_info=True)
@@ -196,6 +208,20 @@ class Transport:
 def _suppress_instrumentation() -> None:
     """The sender thread's context: uploads create no spans and carry no baggage."""
     otel_context.attach(runtime.suppressed_context())
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _flush_feeders(deadline: float | None) -> bool:
+    """Flush the open span processors' queues (their spans become events in a transport);
+    True when they were drained in time. Never called from their own threads' handlers."""
+    complete = True
+    for queue in live_queues():
+        if queue.flush_order == FEEDS_EVENTS and not queue.closed:
+            complete = queue.flush(_left(deadline)) and complete
+    return complete
 
 
 def _register_mp_finalizer(transport: Transport) -> None:

@@ -12,7 +12,8 @@ in the order their first source comes among the attributes, ``$ai_stop_reason`` 
 Instrumentations record the same attribute names, in the same order, on every call of a kind,
 so what a sequence of names yields is worked out once (:class:`_Plan`: each property's sources
 present, best first, and how its value is converted; the ``posthog.ai.*`` overrides) and kept
-for the next span with the same names (at most 256 sequences are kept). A span whose sources
+for the next span with the same names (at most 256 sequences are kept, each of at most 128
+names and 8192 characters: names come from the sender). A span whose sources
 include a ``None`` value (decoded OTLP can have them) is planned again without its ``None``
 attributes.
 """
@@ -125,6 +126,7 @@ class _Plan(NamedTuple):
 _PLANS: dict[tuple[str, ...], _Plan] = {}
 _MAX_PLANS = 256  # distinct attribute-name sequences kept (hostile variety: plans rebuilt)
 _MAX_PLANNED_NAMES = 128  # spans with more attributes are planned but not kept
+_MAX_PLANNED_CHARS = 8192  # nor spans whose names are longer together (the plans keep them)
 
 
 def _make_plan(names: tuple[str, ...]) -> _Plan:
@@ -152,7 +154,7 @@ def scalar_properties(props: dict[str, Any], attributes: Mapping[str, Any]) -> d
     plan = _PLANS.get(names)
     if plan is None:
         plan = _make_plan(names)
-        if len(names) <= _MAX_PLANNED_NAMES:
+        if len(names) <= _MAX_PLANNED_NAMES and sum(map(len, names)) <= _MAX_PLANNED_CHARS:
             if len(_PLANS) >= _MAX_PLANS:
                 _PLANS.clear()
             _PLANS[names] = plan

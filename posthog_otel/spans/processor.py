@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .. import _identity
 from ..context import Scope, current_scope, observers, runtime
-from ..delivery.queue import WorkQueue
+from ..delivery.queue import FEEDS_EVENTS, WorkQueue
 from . import genai
 from . import record_exception as span_exceptions
 from ._sdk import (
@@ -116,6 +116,7 @@ class PosthogSpanProcessor(SpanProcessor):
             max_size=max_queue_size,
             batch_size=_WAKE_BATCH,
             interval=_WAKE_INTERVAL,
+            flush_order=FEEDS_EVENTS,  # a client's flush and shutdown drain it first
         )
         self.enabled = True
         self._unsubscribe = observers.on_change(self._on_scope_changed)

@@ -171,3 +171,79 @@ def test_the_wait_option() -> None:
         BridgeSettings.build(genai_log_wait=-1)
     settings = BridgeSettings.build(genai_log_wait=2)
     assert BridgeSettings.from_json(settings.to_json()).genai_log_wait == 2.0  # to workers
+
+
+def test_the_hold_counts_the_span_data_a_held_event_keeps_for_its_records() -> None:
+    """A held generation keeps its span's attributes and events (to be made again with late
+    records); their bytes count against the hold's bound, not only the event's properties."""
+    client, events = memory_client()
+    pipeline = _pipeline(max_queue_bytes=1024 * 1024)  # the hold: a quarter, 256 KiB
+    blob = "x" * 100_000  # not a property of the AI event, but kept with it
+    for n in range(6):
+        _send(pipeline, client, ("traces", GenAiCall(f"user-m{n}", note=blob).traces()))
+        held, held_bytes = pipeline.genai_wait.held()
+        assert held_bytes >= held * len(blob)
+        assert held_bytes <= 256 * 1024 + 2 * len(blob)
+    stats = pipeline.genai_wait.stats()
+    assert stats["ai_held_overflow"] >= 3 and stats["ai_held_now"] <= 2
+    assert len(_generations(events)) == stats["ai_held_overflow"]
+    pipeline.close()
+    assert len(_generations(events)) == 6
+
+
+def _user_messages(call: GenAiCall, count: int) -> bytes:
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+    from tests.support.genai_otlp import _attributes, _logs_request, _value
+
+    return _logs_request(
+        [
+            LogRecord(
+                time_unix_nano=time.time_ns(),
+                trace_id=call.trace_id,
+                span_id=call.span_id,
+                event_name="gen_ai.user.message",
+                body=_value({"content": f"message {n}"}),
+                attributes=_attributes({"gen_ai.system": "openai"}),
+            )
+            for n in range(count)
+        ]
+    )
+
+
+def test_a_request_sends_only_the_generations_its_own_records_joined() -> None:
+    """Logs requests are mapped on more than one thread (big bodies off the event loop): one
+    that ends must not send a generation whose records another is still mapping, with only
+    part of them."""
+    import sys
+    import threading
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave every few bytecodes
+    try:
+        client, events = memory_client()
+        pipeline = _pipeline()
+        other = GenAiCall("user-other").logs()  # records of a span with no held event
+        messages = 250
+        for n in range(10):
+            call = GenAiCall(f"user-j{n}")
+            _send(pipeline, client, ("traces", call.traces()))
+            body = _user_messages(call, messages)
+            stop = threading.Event()
+
+            def other_requests(stop: threading.Event = stop) -> None:
+                while not stop.is_set():
+                    pipeline.process("logs", other, PROTOBUF, client)
+
+            thread = threading.Thread(target=other_requests)
+            thread.start()
+            try:
+                _send(pipeline, client, ("logs", body))
+            finally:
+                stop.set()
+                thread.join()
+            (event,) = [e for e in _generations(events) if e["distinct_id"] == f"user-j{n}"]
+            assert len(event["properties"]["$ai_input"]) == messages
+        pipeline.close()
+    finally:
+        sys.setswitchinterval(previous)

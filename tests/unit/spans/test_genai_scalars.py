@@ -98,3 +98,20 @@ def test_plans_kept_are_bounded() -> None:
     props, _ = _scalars({**many, "gen_ai.request.model": "m"})
     assert props == {"$ai_model": "m"}
     assert tuple({**many, "gen_ai.request.model": "m"}) not in genai_scalars._PLANS
+
+
+def test_plans_kept_are_bounded_in_the_characters_of_their_names() -> None:
+    """Attribute names come from the sender (the bridge decodes any length): spans with long
+    names are still mapped, but the kept plans never pin more than a bounded amount of text."""
+    genai_scalars._PLANS.clear()
+    long_names = 64
+    for index in range(genai_scalars._MAX_PLANS + 10):
+        attributes = {f"{index}.{n}." + "k" * 10_000: n for n in range(long_names)}
+        props, _ = _scalars({**attributes, "gen_ai.request.model": f"m{index}"})
+        assert props == {"$ai_model": f"m{index}"}
+    kept = sum(len(name) for names in genai_scalars._PLANS for name in names)
+    assert kept <= genai_scalars._MAX_PLANS * genai_scalars._MAX_PLANNED_CHARS
+    # names of an ordinary length are still kept
+    ordinary = {"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 3}
+    _scalars(ordinary)
+    assert tuple(ordinary) in genai_scalars._PLANS

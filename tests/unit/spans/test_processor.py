@@ -347,3 +347,25 @@ def test_shutdown_flushes_pending_events() -> None:
     provider.shutdown()
     assert len(events) == 50
     assert processor.stats()["dropped_spans"] == 0
+
+
+def test_none_mode_still_captures_exceptions_of_identified_root_spans(
+    posthog_events: CapturedEvents,
+) -> None:
+    """capture_spans="none" skips identified root spans, but not the exceptions they carry."""
+    exception = {"exception.type": "ValueError", "exception.message": "bad basket"}
+    for harness in _harness(posthog_events, capture_spans="none"):
+        with posthog.new_context():
+            posthog.identify_context("u-none")
+            with harness.tracer.start_as_current_span("root", kind=SpanKind.SERVER) as span:
+                span.add_event("exception", exception)
+        # no PostHog context: identity from the span's own attributes
+        with harness.tracer.start_as_current_span(
+            "bare", kind=SpanKind.SERVER, attributes={"posthog.distinct_id": "u-bare"}
+        ) as span:
+            span.add_event("exception", exception)
+        harness.flush()
+        assert sorted((e["event"], e["distinct_id"]) for e in harness.events) == [
+            ("$exception", "u-bare"),
+            ("$exception", "u-none"),
+        ]
