@@ -7,6 +7,7 @@ Usage::
     state = tool_state(attributes)                         # $ai_input_state, $ai_output_state
     found, chars = content_and_source_size(attributes, span_events)  # chars: None, or the
     # source text's length when the content's JSON is known to be at most 6 bytes per char
+    text = json_text(value)                                # compact JSON, as it is measured
 
 Sources, first found wins for each property: the GenAI semantic conventions' JSON attributes
 (``gen_ai.input.messages``, ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
@@ -94,9 +95,7 @@ _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
 _ENCODE: Callable[[Any, int], Sequence[str]] | None = (
     None
     if _C_ENCODER is None
-    else _C_ENCODER(
-        None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
+    else _C_ENCODER(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 )
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -505,9 +504,32 @@ def content_properties(
 def content_and_source_size(
     attributes: Mapping[str, Any], events: Sequence[Any], tools_only: bool = False
 ) -> tuple[dict[str, Any], int | None]:
-    """:func:`content_properties`, and the characters of the text it was decoded from when
-    all of it is single-text messages from the JSON message attributes (the JSON of each
-    property is then at most 6 bytes per character); None otherwise."""
+    """:func:`content_properties`, and the characters of the JSON text it was decoded from
+    when that bounds it: the JSON of each property (compact, UTF-8) is then at most 6 bytes
+    per character. None otherwise (the caller measures the content).
+
+    Bounded: messages from ``gen_ai.input.messages``/``gen_ai.output.messages`` that are each
+    ``{"role"?: str, "parts": [...]}`` (or no object: dropped), system instructions that are a
+    JSON list of parts, and tool definitions in ``gen_ai.tool.definitions`` whose flat ones
+    have a ``type``; each attribute JSON text exactly (no padding). Why 6:
+
+    * A JSON value decoded and encoded again takes at most 4.5 bytes per source character:
+      text at most 4 UTF-8 bytes per character (an escape re-encodes to no more than it took),
+      a number at most 4.5 (``1e15`` comes back as ``1000000000000000.0``), the rest 1:1.
+      Tool-call arguments made JSON text and written as a string double only quotes and
+      backslashes (Anthropic's shape decodes them again).
+    * What the reshaping adds is smaller than the source it needs: a message's role and its
+      ``content`` (at most ``{"role":"assistant","content":[]}``, 33 bytes) come from at least
+      ``{"parts":[]}`` (12); a text block's 25 bytes from a part of at least 12; a tool call's
+      70 (ids and names null, ``"function":{...}``) from ``{"type":"tool_call"}`` (20); the
+      system message's 30 from ``[{"text":"x"}]`` (14), 2 per further part of at least 13; a
+      typed flat tool's ``"function":{`` and ``}`` (13) from at least 19.
+    * A role is kept as text; a role of another type would be written by ``str()``, whose
+      escapes are not bounded, so such messages are measured, as are OpenAI-shaped messages
+      (``{}`` becomes ``{"role":"user","content":null}``), tools given no ``type``, plain-text
+      instructions and every other source.
+
+    ``tests/unit/spans/test_genai_content_size.py`` checks this on adversarial shapes."""
     found: dict[str, Any] = {}
     input_messages = attributes.get("gen_ai.input.messages")
     output_messages = attributes.get("gen_ai.output.messages")
