@@ -161,7 +161,7 @@ def number(value: Any) -> int | float | None:
 
 def _arguments_text(value: Any) -> Any:
     """Tool-call arguments as OpenAI sends them: JSON text."""
-    if value is None or isinstance(value, str):
+    if value is None or type(value) is str or isinstance(value, str):
         return value
     return json_text(value)
 
@@ -176,7 +176,7 @@ def _part_text(part: Mapping[str, Any]) -> str | None:
 
 def _tool_call(part: Mapping[str, Any]) -> dict[str, Any]:
     function = part.get("function")
-    if isinstance(function, Mapping):  # already OpenAI's shape
+    if function is not None and isinstance(function, Mapping):  # already OpenAI's shape
         name, arguments = function.get("name"), function.get("arguments")
     else:
         name, arguments = part.get("name"), part.get("arguments")
@@ -253,7 +253,7 @@ def _output_message(message: Any) -> dict[str, Any] | None:
     parts = message.get("parts")
     if isinstance(parts, list):
         for part in parts:
-            if not isinstance(part, Mapping):
+            if type(part) is not dict and not isinstance(part, Mapping):
                 continue
             if part.get("type") == "tool_call":
                 blocks.append(_tool_call(part))
@@ -461,8 +461,10 @@ def _messages(value: Any, output: bool) -> tuple[list[Any] | None, int | None]:
     try:
         for message in decoded:
             (part,) = message["parts"]
+            if part["type"] != "text":  # a tool call, most often: no exception raised
+                break
             text = part["content"]
-            if part["type"] != "text" or type(text) is not str or type(message) is not dict:
+            if type(text) is not str or type(message) is not dict:
                 break
             if output:
                 append(
