@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 
 from posthog_otel.spans import genai
 from posthog_otel.spans.genai import TRUNCATED_MARKER, AiOptions, AiSpan, ai_properties
-from posthog_otel.spans.genai_content import content_and_source_size
+from posthog_otel.spans.genai_content import (
+    _input_message,
+    _output_message,
+    _system_message,
+    content_and_source_size,
+)
 
 _SIZE_FACTOR = 6  # the factor genai's size bound uses
 
@@ -323,6 +328,15 @@ def test_parts_messages_tools_and_instructions_are_at_most_six_bytes_per_source_
     assert source <= sum(map(len, attributes.values()))
     for value in found.values():
         assert _size(value) <= _SIZE_FACTOR * source
+    # the text loop and the general conversion it hands over to build what the general one does
+    output = [
+        m for m in map(_output_message, json.loads(attributes["gen_ai.output.messages"])) if m
+    ]
+    assert found["$ai_output_choices"] == output
+    system = _system_message(json.loads(attributes.get("gen_ai.system_instructions", "null")))
+    decoded = json.loads(attributes["gen_ai.input.messages"])
+    inputs = [m for m in [system, *map(_input_message, decoded)] if m is not None]
+    assert found["$ai_input"] == inputs
     for provider in ("openai", "anthropic"):  # Anthropic's shape: arguments decoded again
         props = _properties({**attributes, "gen_ai.provider.name": provider}, 10**9)
         for key in ("$ai_input", "$ai_output_choices", "$ai_tools"):
