@@ -21,7 +21,8 @@ input ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output ``{"role",
 tools ``{"type": "function", "function": {"name", "description", "parameters"}}``.
 
 (Over 450 lines on purpose: every content source and its shapes live here, so the order in
-which they are tried reads in one function, :func:`content_and_source_size`.)
+which they are tried reads in one function, :func:`content_and_source_size`, next to the size
+bound that rests on exactly those shapes.)
 """
 
 from __future__ import annotations
