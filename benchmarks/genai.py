@@ -13,6 +13,9 @@ Target: the generation's event costs <= 1.5x the plain root span's. (b) the same
 without message content (the instrumentation's default, or ``ai_privacy_mode``'s cost).
 (c) (a) and (b) again in process CPU time (medians of interleaved rounds): wall time swings with
 the machine's load, CPU time much less, so (c) is the figure to compare between versions.
+(d) the chat span of (a) that also carries ``gen_ai.system_instructions`` and two function
+tools with JSON-schema parameters in ``gen_ai.tool.definitions``, and (e) a chat span whose
+reply is a tool call (a ``tool_call`` part), both in CPU time like (c).
 """
 
 from __future__ import annotations
@@ -56,6 +59,49 @@ OUTPUT = [
         "finish_reason": "stop",
     }
 ]
+INSTRUCTIONS = [{"type": "text", "content": "Answer briefly. Use the tools for order data."}]
+TOOLS = [
+    {
+        "type": "function",
+        "name": "get_order_status",
+        "description": "The shipping status of one of the customer's orders.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "order_id": {"type": "string", "description": "The order number, e.g. 1042."}
+            },
+            "required": ["order_id"],
+            "additionalProperties": False,
+        },
+    },
+    {
+        "type": "function",
+        "name": "list_orders",
+        "description": "The customer's recent orders, newest first.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer", "description": "How many orders, at most 20."},
+                "status": {"type": "string", "enum": ["open", "shipped", "delivered"]},
+            },
+            "required": [],
+        },
+    },
+]
+TOOL_CALL_OUTPUT = [
+    {
+        "role": "assistant",
+        "parts": [
+            {
+                "type": "tool_call",
+                "id": "call_VSPygqKTWdrhaFErNvMV18Yl",
+                "name": "get_order_status",
+                "arguments": {"order_id": "1042"},
+            }
+        ],
+        "finish_reason": "tool_calls",
+    }
+]
 CHAT = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
@@ -68,6 +114,16 @@ CHAT = {
     "gen_ai.usage.output_tokens": 12,
     "gen_ai.input.messages": json.dumps(INPUT),
     "gen_ai.output.messages": json.dumps(OUTPUT),
+}
+CHAT_WITH_TOOLS = {
+    **CHAT,
+    "gen_ai.system_instructions": json.dumps(INSTRUCTIONS),
+    "gen_ai.tool.definitions": json.dumps(TOOLS),
+}
+CHAT_TOOL_CALL = {
+    **CHAT,
+    "gen_ai.response.finish_reasons": ("tool_calls",),
+    "gen_ai.output.messages": json.dumps(TOOL_CALL_OUTPUT),
 }
 
 
@@ -87,8 +143,9 @@ class _Discard:
         return {}
 
 
-def _spans() -> tuple[ReadableSpan, ReadableSpan, ReadableSpan]:
-    """A request's root span, a chat span inside it, and the chat span without content."""
+def _spans() -> tuple[ReadableSpan, ...]:
+    """A request's root span, a chat span inside it, the chat span without content, with
+    system instructions and tool definitions, and a chat span whose reply is a tool call."""
     provider = TracerProvider()
     finished = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(finished))
@@ -97,8 +154,10 @@ def _spans() -> tuple[ReadableSpan, ReadableSpan, ReadableSpan]:
     with tracer.start_as_current_span("POST /assistant", kind=SpanKind.SERVER, attributes=HTTP):
         tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=CHAT).end()
         tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=without).end()
-    chat, bare_chat, root = finished.get_finished_spans()
-    return root, chat, bare_chat
+        for attributes in (CHAT_WITH_TOOLS, CHAT_TOOL_CALL):
+            tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attributes).end()
+    chat, bare_chat, tools_chat, tool_call_chat, root = finished.get_finished_spans()
+    return root, chat, bare_chat, tools_chat, tool_call_chat
 
 
 def _cpu_compare(contenders: dict[str, Callable[[], object]], calls: int) -> dict[str, float]:
@@ -120,8 +179,8 @@ def bench_event_cost(cpu: bool = False) -> dict[str, float]:
     client = posthog.Client("phc_bench", transport=_Discard())
     exporter = PosthogSpanExporter(client)
     identity = Identity({"distinct_id": "user-1", "session_id": "session-1"}, TAGS)
-    root, chat, bare_chat = _spans()
-    for span in (root, chat, bare_chat):
+    root, chat, bare_chat, tools_chat, tool_call_chat = _spans()
+    for span in (root, chat, bare_chat, tools_chat, tool_call_chat):
         assert exporter.export_span(span, identity) == 1
 
     contenders: dict[str, Callable[[], object]] = {
@@ -129,6 +188,9 @@ def bench_event_cost(cpu: bool = False) -> dict[str, float]:
         "generation": lambda: exporter.export_span(chat, identity),
         "no_content": lambda: exporter.export_span(bare_chat, identity),
     }
+    if cpu:
+        contenders["tools"] = lambda: exporter.export_span(tools_chat, identity)
+        contenders["tool_call"] = lambda: exporter.export_span(tool_call_chat, identity)
     return _cpu_compare(contenders, 5_000) if cpu else compare(contenders, calls=5_000)
 
 
@@ -148,6 +210,10 @@ def run() -> list[str]:
         f"(c) in CPU time: $ai_generation {c['generation'] / c['root']:.2f}x, without content "
         f"{c['no_content'] / c['root']:.2f}x a plain root span's event "
         f"({c['root'] / 1000:.2f} us)",
+        f"(d) in CPU time: $ai_generation with system instructions and tool definitions "
+        f"{c['tools'] / c['root']:.2f}x a plain root span's event",
+        f"(e) in CPU time: $ai_generation whose reply is a tool call "
+        f"{c['tool_call'] / c['root']:.2f}x a plain root span's event",
     ]
 
 

@@ -40,13 +40,12 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..genai_rules import GENAI_PREFIXES, is_genai_content
-from .genai_content import content_and_source_size, embedding_input, tool_state
+from .genai_content import content_and_source_size, embedding_input, json_text, tool_state
 from .genai_provider import (
     LIB_PROPERTIES,
     error_summary,
@@ -191,11 +190,7 @@ def _cap(value: Any, limit: int) -> tuple[Any, bool]:
     """``value``, or its JSON text cut to ``limit`` UTF-8 bytes plus the marker."""
     if isinstance(value, str) and len(value) * 4 <= limit:
         return value, False
-    text = (
-        value
-        if isinstance(value, str)
-        else json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-    )
+    text = value if isinstance(value, str) else json_text(value)
     if len(text) * 4 <= limit:
         return value, False
     encoded = text.encode("utf-8", "replace")

@@ -7,6 +7,7 @@ Usage::
     state = tool_state(attributes)                         # $ai_input_state, $ai_output_state
     found, chars = content_and_source_size(attributes, span_events)  # chars: None, or the
     # source text's length when the content's JSON is known to be at most 6 bytes per char
+    text = json_text(value)                                # compact JSON, as it is measured
 
 Sources, first found wins for each property: the GenAI semantic conventions' JSON attributes
 (``gen_ai.input.messages``, ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
@@ -20,12 +21,14 @@ input ``{"role", "content", "tool_calls"?, "tool_call_id"?}``, output ``{"role",
 tools ``{"type": "function", "function": {"name", "description", "parameters"}}``.
 
 (Over 450 lines on purpose: every content source and its shapes live here, so the order in
-which they are tried reads in one function, :func:`content_and_source_size`.)
+which they are tried reads in one function, :func:`content_and_source_size`, next to the size
+bound that rests on exactly those shapes.)
 """
 
 from __future__ import annotations
 
 import json
+import json.encoder
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +37,7 @@ __all__ = [
     "content_properties",
     "embedding_input",
     "first",
+    "json_text",
     "json_value",
     "number",
     "tool_state",
@@ -85,6 +89,38 @@ _DECODER = json.JSONDecoder()
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str) without building
+# an encoder per call: the C encoder made once (no cycle check: decoded JSON and attribute
+# values hold no cycles), else the pure-Python one
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE: Callable[[Any, int], Sequence[str]] | None = (
+    None
+    if _C_ENCODER is None
+    else _C_ENCODER(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text (non-ASCII kept, unknown objects as their ``str``)."""
+    if _ENCODE is None:
+        return _ENCODER.encode(value)
+    return "".join(_ENCODE(value, 0))
+
+
+def _exact_json(value: Any) -> tuple[Any, int | None]:
+    """:func:`json_value`, and the length of ``value`` when it was decoded from exactly that
+    text (a JSON array or object, no padding); None otherwise."""
+    if type(value) is str and value[:1] in ("[", "{"):
+        try:
+            decoded, end = _SCAN(value, 0)
+        except (ValueError, StopIteration):
+            return json_value(value), None
+        if end == len(value):
+            return decoded, end
+    return json_value(value), None
+
+
 def json_value(value: Any) -> Any:
     """An attribute holding JSON text, decoded; other values as they are (tuples as lists)."""
     if type(value) is str and value[:1] in ("[", "{"):  # most JSON attributes: no padding
@@ -126,9 +162,9 @@ def number(value: Any) -> int | float | None:
 
 def _arguments_text(value: Any) -> Any:
     """Tool-call arguments as OpenAI sends them: JSON text."""
-    if value is None or isinstance(value, str):
+    if value is None or type(value) is str or isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json_text(value)
 
 
 # -- semantic-convention messages to PostHog's shape ---------------------------------------
@@ -141,7 +177,7 @@ def _part_text(part: Mapping[str, Any]) -> str | None:
 
 def _tool_call(part: Mapping[str, Any]) -> dict[str, Any]:
     function = part.get("function")
-    if isinstance(function, Mapping):  # already OpenAI's shape
+    if function is not None and isinstance(function, Mapping):  # already OpenAI's shape
         name, arguments = function.get("name"), function.get("arguments")
     else:
         name, arguments = part.get("name"), part.get("arguments")
@@ -218,7 +254,7 @@ def _output_message(message: Any) -> dict[str, Any] | None:
     parts = message.get("parts")
     if isinstance(parts, list):
         for part in parts:
-            if not isinstance(part, Mapping):
+            if type(part) is not dict and not isinstance(part, Mapping):
                 continue
             if part.get("type") == "tool_call":
                 blocks.append(_tool_call(part))
@@ -242,7 +278,12 @@ def _system_message(instructions: Any) -> dict[str, Any] | None:
     if isinstance(instructions, str):
         return {"role": "system", "content": instructions}
     if isinstance(instructions, list):
-        texts = [t for t in (_part_text(p) for p in instructions if isinstance(p, Mapping)) if t]
+        texts = []
+        for part in instructions:
+            if type(part) is dict or isinstance(part, Mapping):
+                text = part.get("content", part.get("text"))  # as _part_text
+                if text and isinstance(text, str):
+                    texts.append(text)
         if texts:
             return {"role": "system", "content": "\n".join(texts)}
     return None
@@ -250,11 +291,17 @@ def _system_message(instructions: Any) -> dict[str, Any] | None:
 
 def _tool_definition(tool: Any) -> Any:
     """A flat ``{"type": "function", "name", ...}`` definition in OpenAI's nested shape."""
-    if isinstance(tool, Mapping) and "function" not in tool and "name" in tool:
-        function = {k: v for k, v in tool.items() if k != "type"}
-        if isinstance(function.get("parameters"), str):
-            function["parameters"] = json_value(function["parameters"])
-        return {"type": tool.get("type") or "function", "function": function}
+    if (
+        (type(tool) is dict or isinstance(tool, Mapping))
+        and "name" in tool
+        and "function" not in tool
+    ):
+        function = dict(tool)
+        kind = function.pop("type", None)
+        parameters = function.get("parameters")
+        if isinstance(parameters, str):
+            function["parameters"] = json_value(parameters)
+        return {"type": kind or "function", "function": function}
     return tool
 
 
@@ -384,16 +431,16 @@ def _event_messages(
 
 def _messages(value: Any, output: bool) -> tuple[list[Any] | None, int | None]:
     """A JSON messages attribute (semconv ``parts`` or OpenAI-shaped) in PostHog's shape, and
-    the length of ``value`` when they are single-text messages decoded from exactly its text
-    (their JSON is then at most 6 bytes per character of it: PostHog's shapes add less than the ``parts``
-    structure they replace, and a character re-encodes to at most 4 UTF-8 bytes, or 6 for an
-    escape that the source text writes as at least 2 characters).
+    the length of ``value`` when they were decoded from exactly its text and every message is
+    ``{"role"?: str, "parts": [...]}`` (or no object at all, which is dropped): their JSON is
+    then at most 6 bytes per character of it (see :func:`content_and_source_size`).
 
     Messages that are all ``{"role", "parts": [{"type": "text", "content": str}]}`` (what most
     instrumentations record) take a tight loop that builds what :func:`_input_message` and
-    :func:`_output_message` would; a message of any other shape fails one of its lookups
-    (``TypeError``: not a dict, ``parts`` not a one-item list of dicts; ``KeyError``;
-    ``ValueError``: not one part) or checks, and the list takes the general conversion."""
+    :func:`_output_message` would; from the first message of any other shape (it fails one of
+    the loop's lookups: ``TypeError``: not a dict, ``parts`` not a one-item list of dicts;
+    ``KeyError``; ``ValueError``: not one part; or its checks) on, each message takes the
+    general conversion."""
     source = None
     if type(value) is str and value[:1] == "[":  # JSON text without padding: decoded here
         try:
@@ -415,8 +462,10 @@ def _messages(value: Any, output: bool) -> tuple[list[Any] | None, int | None]:
     try:
         for message in decoded:
             (part,) = message["parts"]
+            if part["type"] != "text":  # a tool call, most often: no exception raised
+                break
             text = part["content"]
-            if part["type"] != "text" or type(text) is not str or type(message) is not dict:
+            if type(text) is not str or type(message) is not dict:
                 break
             if output:
                 append(
@@ -432,7 +481,18 @@ def _messages(value: Any, output: bool) -> tuple[list[Any] | None, int | None]:
     except (TypeError, KeyError, ValueError):
         pass
     convert = _output_message if output else _input_message
-    return [m for m in map(convert, decoded) if m is not None], None
+    for index in range(len(result), len(decoded)):  # each message the loop took added one
+        message = decoded[index]
+        converted = convert(message)
+        if converted is not None:
+            append(converted)
+        if source is not None and type(message) is dict:
+            role = message.get("role")
+            if type(message.get("parts")) is not list or (
+                role is not None and type(role) is not str
+            ):
+                source = None  # OpenAI-shaped (defaults added) or a role made text by str()
+    return result, source
 
 
 def content_properties(
@@ -447,9 +507,32 @@ def content_properties(
 def content_and_source_size(
     attributes: Mapping[str, Any], events: Sequence[Any], tools_only: bool = False
 ) -> tuple[dict[str, Any], int | None]:
-    """:func:`content_properties`, and the characters of the text it was decoded from when
-    all of it is single-text messages from the JSON message attributes (the JSON of each
-    property is then at most 6 bytes per character); None otherwise."""
+    """:func:`content_properties`, and the characters of the JSON text it was decoded from
+    when that bounds it: the JSON of each property (compact, UTF-8) is then at most 6 bytes
+    per character. None otherwise (the caller measures the content).
+
+    Bounded: messages from ``gen_ai.input.messages``/``gen_ai.output.messages`` that are each
+    ``{"role"?: str, "parts": [...]}`` (or no object: dropped), system instructions that are a
+    JSON list of parts, and tool definitions in ``gen_ai.tool.definitions`` whose flat ones
+    have a ``type``; each attribute JSON text exactly (no padding). Why 6:
+
+    * A JSON value decoded and encoded again takes at most 4.5 bytes per source character:
+      text at most 4 UTF-8 bytes per character (an escape re-encodes to no more than it took),
+      a number at most 4.5 (``1e15`` comes back as ``1000000000000000.0``), the rest 1:1.
+      Tool-call arguments made JSON text and written as a string double only quotes and
+      backslashes (Anthropic's shape decodes them again).
+    * What the reshaping adds is smaller than the source it needs: a message's role and its
+      ``content`` (at most ``{"role":"assistant","content":[]}``, 33 bytes) come from at least
+      ``{"parts":[]}`` (12); a text block's 25 bytes from a part of at least 12; a tool call's
+      70 (ids and names null, ``"function":{...}``) from ``{"type":"tool_call"}`` (20); the
+      system message's 30 from ``[{"text":"x"}]`` (14), 2 per further part of at least 13; a
+      typed flat tool's ``"function":{`` and ``}`` (13) from at least 19.
+    * A role is kept as text; a role of another type would be written by ``str()``, whose
+      escapes are not bounded, so such messages are measured, as are OpenAI-shaped messages
+      (``{}`` becomes ``{"role":"user","content":null}``), tools given no ``type``, plain-text
+      instructions and every other source.
+
+    ``tests/unit/spans/test_genai_content_size.py`` checks this on adversarial shapes."""
     found: dict[str, Any] = {}
     input_messages = attributes.get("gen_ai.input.messages")
     output_messages = attributes.get("gen_ai.output.messages")
@@ -461,15 +544,22 @@ def content_and_source_size(
     ):
         return found, None  # content not recorded (the instrumentations' default)
     if tools_only:
-        _tools(attributes, attributes, found)
-        return found, None
+        return found, _tools(attributes, attributes, found)
     inputs, input_source = _messages(input_messages, False)
     instructions = attributes.get("gen_ai.system_instructions")
     if instructions is not None:
-        system = _system_message(json_value(instructions))
+        decoded, instructions_source = _exact_json(instructions)
+        system = _system_message(decoded)
         if system is not None:
-            inputs = [system, *(inputs or [])]
-            input_source = None
+            if inputs is None:
+                inputs, input_source = [system], instructions_source
+            else:
+                inputs.insert(0, system)
+                if input_source is not None:
+                    # a plain-text instruction is not bounded by its length: measured
+                    input_source = (
+                        None if instructions_source is None else input_source + instructions_source
+                    )
     outputs, output_source = _messages(output_messages, True)
     if inputs is None or outputs is None:  # OpenLLMetry's indexed attributes
         if inputs is None and not _ALL_FIRST_KEYS.isdisjoint(attributes):
@@ -477,6 +567,7 @@ def content_and_source_size(
         if outputs is None and not _ALL_FIRST_KEYS.isdisjoint(attributes):
             outputs = _indexed_output(attributes)
     tools_source: Mapping[str, Any] = attributes
+    source_size = 0
     if (inputs is None or outputs is None) and events:
         event_inputs, event_outputs, details = _event_messages(events)
         if details:  # the details event holds what the JSON attributes would
@@ -501,9 +592,11 @@ def content_and_source_size(
         else "gen_ai.tool.definitions" in tools_source
         or not _FUNCTION_FIRST_KEYS.isdisjoint(attributes)
     ):
-        _tools(attributes, tools_source, found)
+        tools_source_size = _tools(attributes, tools_source, found)
         if "$ai_tools" in found:
-            return found, None
+            if tools_source_size is None:
+                return found, None
+            source_size += tools_source_size
     if input_source is None:
         if "$ai_input" in found:
             return found, None
@@ -512,18 +605,33 @@ def content_and_source_size(
         if "$ai_output_choices" in found:
             return found, None
         output_source = 0
-    return found, input_source + output_source
+    return found, source_size + input_source + output_source
 
 
-def _tools(attributes: Mapping[str, Any], source: Mapping[str, Any], found: dict[str, Any]) -> None:
+def _tools(
+    attributes: Mapping[str, Any], source: Mapping[str, Any], found: dict[str, Any]
+) -> int | None:
+    """``$ai_tools`` from the tool definitions (JSON) in ``source``, else the indexed ones in
+    ``attributes``; the length of the JSON text when the definitions were decoded from exactly
+    it and each flat one has a ``type`` (they then take at most 6 bytes per character)."""
     definitions = source.get("gen_ai.tool.definitions")
-    tools = json_value(definitions) if definitions is not None else None
-    if isinstance(tools, list):
-        found["$ai_tools"] = [_tool_definition(tool) for tool in tools]
+    if definitions is None:
+        tools, size = None, None
     else:
-        indexed = _indexed_tools(attributes)
-        if indexed is not None:
-            found["$ai_tools"] = indexed
+        tools, size = _exact_json(definitions)
+    if isinstance(tools, list):
+        converted = []
+        for tool in tools:
+            definition = _tool_definition(tool)
+            if definition is not tool and not tool.get("type"):
+                size = None  # "type": "function" added: not bounded by the source's length
+            converted.append(definition)
+        found["$ai_tools"] = converted
+        return size
+    indexed = _indexed_tools(attributes)
+    if indexed is not None:
+        found["$ai_tools"] = indexed
+    return None
 
 
 def tool_state(attributes: Mapping[str, Any]) -> dict[str, Any]:
