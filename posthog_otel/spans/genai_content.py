@@ -226,8 +226,9 @@ def _input_message(message: Any) -> dict[str, Any] | None:
         if kind == "tool_call":
             calls.append(_tool_call(part))
         elif kind == "tool_call_response":
-            response = part.get("response", part.get("result"))
-            texts.append(response if isinstance(response, str) else _arguments_text(response))
+            response = _arguments_text(part.get("response", part.get("result")))
+            if response is not None:  # a response the instrumentation did not record
+                texts.append(response)
             if part.get("id") is not None:
                 result["tool_call_id"] = part["id"]
         else:

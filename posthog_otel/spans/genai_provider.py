@@ -96,7 +96,11 @@ def _object_arguments(message: Any) -> None:
     if not isinstance(message, dict):
         return
     blocks = message.get("content")
-    calls = [*(blocks if isinstance(blocks, list) else ()), *(message.get("tool_calls") or ())]
+    tool_calls = message.get("tool_calls")
+    calls = [
+        *(blocks if isinstance(blocks, list) else ()),
+        *(tool_calls if isinstance(tool_calls, list | tuple) else ()),
+    ]
     for call in calls:
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict) and isinstance(function.get("arguments"), str):

@@ -4,6 +4,7 @@ real SDK spans through the span processor."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,3 +143,32 @@ def test_anthropic_counts_and_shapes(setup: tuple[TracerProvider, CapturedEvents
     props = _one(setup, openai)  # OpenAI's prompt count includes cached tokens, as recorded
     assert props["$ai_input_tokens"] == 10 and props["$ai_stop_reason"] == "length"
     assert props["$ai_output_choices"][0]["content"][0]["function"]["arguments"] == '{"a":1}'
+
+
+def test_tool_response_part_without_its_response_keeps_the_event(
+    setup: tuple[TracerProvider, CapturedEvents],
+) -> None:
+    messages = [
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "and now?"}]},
+    ]
+    props = _one(setup, {**CHAT, "gen_ai.input.messages": json.dumps(messages)})
+    assert props["$ai_input"] == [
+        {"role": "tool", "content": None, "tool_call_id": "call_1"},
+        {"role": "user", "content": "and now?"},
+    ]
+
+
+@pytest.mark.parametrize("tool_calls", [7, "call_1", {"id": "call_1"}])
+def test_anthropic_message_with_malformed_tool_calls_keeps_the_event(
+    setup: tuple[TracerProvider, CapturedEvents], tool_calls: Any
+) -> None:
+    messages = [{"role": "assistant", "content": "hi", "tool_calls": tool_calls}]
+    attributes = {
+        **CHAT,
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.input.messages": json.dumps(messages),
+    }
+    props = _one(setup, attributes)
+    assert props["$ai_model"] == "gpt-4o-mini"
+    assert "$ai_input" in props
