@@ -97,6 +97,17 @@ def _properties(attributes: dict[str, Any], limit: int) -> dict[str, Any]:
     return ai_properties(span, "$ai_generation", AiOptions(max_content_bytes=limit))
 
 
+def _always_measured_properties(attributes: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The event's properties when no content has a source size: every property measured."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            genai,
+            "content_and_source_size",
+            lambda *args, **kwargs: (content_and_source_size(*args, **kwargs)[0], None),
+        )
+        return _properties(attributes, limit)
+
+
 @settings(max_examples=300, deadline=None)
 @given(_messages(), _messages(), st.integers(10, 2000), st.booleans())
 def test_an_event_is_the_same_as_when_its_content_is_measured(
@@ -108,13 +119,7 @@ def test_an_event_is_the_same_as_when_its_content_is_measured(
         "gen_ai.output.messages": json.dumps(outputs, ensure_ascii=ascii_only),
     }
     props = _properties(attributes, limit)
-    with pytest.MonkeyPatch.context() as patch:  # no source size: always measured
-        patch.setattr(
-            genai,
-            "content_and_source_size",
-            lambda *args, **kwargs: (content_and_source_size(*args, **kwargs)[0], None),
-        )
-        measured = _properties(attributes, limit)
+    measured = _always_measured_properties(attributes, limit)
     assert props == measured
     for key in ("$ai_input", "$ai_output_choices"):
         value = props[key]
@@ -372,13 +377,7 @@ def test_an_event_with_tools_and_tool_calls_is_the_same_as_when_measured(
     if tools is not None:
         attributes["gen_ai.tool.definitions"] = _source(tools, True, False)
     props = _properties(attributes, limit)
-    with pytest.MonkeyPatch.context() as patch:  # no source size: always measured
-        patch.setattr(
-            genai,
-            "content_and_source_size",
-            lambda *args, **kwargs: (content_and_source_size(*args, **kwargs)[0], None),
-        )
-        measured = _properties(attributes, limit)
+    measured = _always_measured_properties(attributes, limit)
     assert props == measured
     for key in ("$ai_input", "$ai_output_choices", "$ai_tools"):
         if key in props:
