@@ -127,7 +127,7 @@ def read_export_response(body: bytes) -> tuple[int, str]:
             else:
                 pos = skip(body, pos, tag, stop)
         return (count if count < 1 << 63 else 0), message  # int64: negative is no count
-    except (WireError, IndexError, ValueError, TypeError, AttributeError):
+    except (WireError, IndexError, ValueError, TypeError, AttributeError, RecursionError):
         return 0, ""
 
 

@@ -114,7 +114,7 @@ def _exact_json(value: Any) -> tuple[Any, int | None]:
     if type(value) is str and value[:1] in ("[", "{"):
         try:
             decoded, end = _SCAN(value, 0)
-        except (ValueError, StopIteration):
+        except (ValueError, StopIteration, RecursionError):  # not JSON, or nested too deep
             return json_value(value), None
         if end == len(value):
             return decoded, end
@@ -126,7 +126,7 @@ def json_value(value: Any) -> Any:
     if type(value) is str and value[:1] in ("[", "{"):  # most JSON attributes: no padding
         try:
             decoded, end = _SCAN(value, 0)
-        except (ValueError, StopIteration):
+        except (ValueError, StopIteration, RecursionError):  # not JSON, or nested too deep
             return value
         if end == len(value):
             return decoded
@@ -136,7 +136,7 @@ def json_value(value: Any) -> Any:
         if text[:1] in ("[", "{"):
             try:
                 return json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return value
         return value
     if isinstance(value, tuple):
@@ -446,7 +446,7 @@ def _messages(value: Any, output: bool) -> tuple[list[Any] | None, int | None]:
     if type(value) is str and value[:1] == "[":  # JSON text without padding: decoded here
         try:
             decoded, end = _SCAN(value, 0)
-        except (ValueError, StopIteration):
+        except (ValueError, StopIteration, RecursionError):  # not JSON, or nested too deep
             return None, None  # not JSON: json_value would return the text, which is no list
         if end == len(value):
             source = end

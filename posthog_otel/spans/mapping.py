@@ -159,7 +159,7 @@ def property_value(value: Any) -> Any:
     if kind is str and len(value) > 1 and value[0] in "[{" and value[-1] in "]}":
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep: the text
             return value
     return value
 

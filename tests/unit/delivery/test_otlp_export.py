@@ -138,5 +138,6 @@ def test_partial_success_reads_protobuf_and_json_answers() -> None:
     assert read_export_response(partial_answer(LOGS, 1, "")) == (1, "")
     for kind in (PROTOBUF, JSON):  # what the sink and the bridge answer, read back
         assert read_export_response(export_response("logs", kind, 3, "bad")) == (3, "bad")
-    for accepted in (b"", b"{}", b"\x0a\x00", b"not protobuf \xff", b"\x0a\x05\x08"):
+    deep_json = b"{" + b'"a":{' * 100_000  # nested past the decoder's recursion limit
+    for accepted in (b"", b"{}", b"\x0a\x00", b"not protobuf \xff", b"\x0a\x05\x08", deep_json):
         assert read_export_response(accepted) == (0, "")

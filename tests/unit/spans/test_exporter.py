@@ -46,6 +46,21 @@ def test_exporter_reads_identity_from_attributes() -> None:
     assert props["http_status_code"] == 201
 
 
+def test_attribute_nested_too_deep_to_decode_stays_text() -> None:
+    client, events = memory_client()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(PosthogSpanExporter(client)))
+    nested = "[" * 50_000 + "]" * 50_000
+    attributes = {"posthogDistinctId": "u-1", "posthog.tag.deep": nested, "payload": nested}
+    with provider.get_tracer("t").start_as_current_span(
+        "GET /deep", kind=SpanKind.SERVER, attributes=attributes
+    ):
+        pass
+    (event,) = events
+    assert event["properties"]["deep"] == nested
+    assert event["properties"]["payload"] == nested
+
+
 def test_user_id_and_session_id_semantic_conventions() -> None:
     client, events = memory_client()
     provider = TracerProvider()

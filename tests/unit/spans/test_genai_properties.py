@@ -172,3 +172,14 @@ def test_anthropic_message_with_malformed_tool_calls_keeps_the_event(
     props = _one(setup, attributes)
     assert props["$ai_model"] == "gpt-4o-mini"
     assert "$ai_input" in props
+
+
+@pytest.mark.parametrize(
+    "name", ["gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"]
+)
+def test_json_nested_too_deep_to_decode_keeps_the_event(
+    setup: tuple[TracerProvider, CapturedEvents], name: str
+) -> None:
+    props = _one(setup, {**CHAT, name: "[" * 100_000})
+    assert props["$ai_model"] == "gpt-4o-mini"
+    assert props["$ai_provider"] == "openai"
