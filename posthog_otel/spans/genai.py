@@ -83,6 +83,26 @@ CONTENT_PROPERTIES = (
     "$ai_tools",
 )
 _PRIVATE_PROPERTIES = frozenset(CONTENT_PROPERTIES) - {"$ai_tools"}
+# in privacy mode, the only posthog.ai.* overrides applied: known metadata (fail closed: an
+# override under any other name may be content, so it is left out)
+_PRIVATE_MODE_OVERRIDES = frozenset(
+    {
+        *SCALAR_PROPERTIES,
+        "$ai_tools",
+        "$ai_trace_id",
+        "$ai_span_id",
+        "$ai_parent_id",
+        "$ai_generation_id",
+        "$ai_span_name",
+        "$ai_operation",
+        "$ai_latency",
+        "$ai_is_error",
+        "$ai_error",
+        "$ai_http_status",
+        "$ai_lib",
+        "$ai_lib_version",
+    }
+)
 # the properties the mapping reads or removes after writing others: an event whose other
 # properties (tags) hold one of them gets its $ai_* properties in a dict of their own
 _READ_PROPERTIES = frozenset(
@@ -278,6 +298,8 @@ def _event(
     if props.get("$ai_provider") == "anthropic":
         in_provider_shape(props)
     if overrides:
+        if options.privacy_mode:
+            overrides = {k: v for k, v in overrides.items() if k in _PRIVATE_MODE_OVERRIDES}
         props.update(overrides)  # PostHog-native attributes win
     if options.privacy_mode:
         for key in _PRIVATE_PROPERTIES:

@@ -217,3 +217,26 @@ def test_privacy_mode_cuts_the_error_to_its_class_and_status() -> None:
     props = events.named("$ai_generation")[0]["properties"]
     assert props["$ai_error"] == "RateLimitError: 429" and props["$ai_http_status"] == 429
     assert props["$ai_is_error"] is True and _leaks(events) == []
+
+
+def test_privacy_mode_applies_only_known_metadata_overrides() -> None:
+    client, events = memory_client(ai_privacy_mode=True)
+    provider = TracerProvider()
+    provider.add_span_processor(PosthogSpanProcessor(client))
+    attributes = {
+        **METADATA,
+        "posthog.ai.model": "override-model",  # known metadata: applied
+        "posthog.ai.input": json.dumps([{"role": "user", "content": SECRET}]),
+        "posthog.ai.prompt_text": SECRET,  # a name nobody listed: may be content, left out
+    }
+    try:
+        with provider.get_tracer("t").start_as_current_span("chat", attributes=attributes):
+            pass
+        assert provider.force_flush(5_000)
+    finally:
+        provider.shutdown()
+        client.shutdown(0)
+    props = events.named("$ai_generation")[0]["properties"]
+    assert props["$ai_model"] == "override-model"
+    assert "$ai_input" not in props and "$ai_prompt_text" not in props
+    assert _leaks(events) == []
